@@ -1,0 +1,148 @@
+"""Preflight: refuse hosts K3s cannot run on, then prepare the rest.
+
+Every check reads facts only, so a host that fails is left exactly as it was; the other
+hosts go on (pyinfra drops only the failed host).
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.facts.systemd import SystemdEnabled
+from pyinfra.operations import apt, files, python, server, systemd
+
+from deploys import host_ops
+from edgewasm.preflight import cmdline_with_flags, host_problems, is_raspberry_pi
+from facts.host import (
+    ActiveSwap,
+    Architecture,
+    BoardModel,
+    Cgroups,
+    FreeDisk,
+    KernelModuleStates,
+    KernelRelease,
+    OsRelease,
+    PiBootCmdline,
+)
+
+RANCHER_DIR = "/var/lib/rancher"
+MODULES_FILE = "/etc/modules-load.d/k3s.conf"
+SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
+
+
+class PreflightError(RuntimeError):
+    """A host K3s cannot run on; the message names the host, the value and the fix."""
+
+
+def _problems() -> list[str]:
+    board = host.get_fact(BoardModel)
+    pi = is_raspberry_pi(board)
+    problems = host_problems(
+        name=host.name,
+        arch=host.get_fact(Architecture),
+        os_release=host.get_fact(OsRelease),
+        kernel_release=host.get_fact(KernelRelease),
+        free_disk=host.get_fact(FreeDisk, path=RANCHER_DIR),
+        module_states=host.get_fact(KernelModuleStates, modules=host.data.preflight_kernel_modules),
+        cgroups=host.get_fact(Cgroups),
+        is_pi=pi,
+        settings=host.data.dict(),
+    )
+    if pi and not host.get_fact(PiBootCmdline):
+        problems.append(
+            f"{host.name}: {board!r} has no cmdline.txt in /boot/firmware or /boot; "
+            "fix: mount the boot partition there"
+        )
+    return problems
+
+
+@deploy("Preflight checks")
+def check() -> bool:
+    """Fail this host (only) when K3s cannot run on it. Returns whether it passed."""
+    problems = _problems()
+    if problems:
+        python.raise_exception(PreflightError, "\n".join(problems), name="Refuse host K3s cannot run on")
+    return not problems
+
+
+@deploy("Prepare host for K3s")
+def prepare() -> None:
+    apt.packages(
+        name="Install packages K3s needs",
+        packages=host.data.preflight_packages,
+        cache_time=host.data.preflight_apt_cache_time or None,
+        no_recommends=True,
+    )
+
+    modules = host.data.preflight_kernel_modules
+    files.template(
+        name="Persist kernel modules for K3s",
+        src="templates/preflight/modules-load-k3s.conf.j2",
+        dest=MODULES_FILE,
+        modules=modules,
+        mode="644",
+    )
+    host_ops.kernel_modules_loaded(name="Load kernel modules for K3s", modules=modules)
+
+    sysctls = host.data.preflight_sysctls
+    files.template(
+        name="Persist sysctls for K3s",
+        src="templates/preflight/sysctl-k3s.conf.j2",
+        dest=SYSCTL_FILE,
+        sysctls=sysctls,
+        mode="644",
+    )
+    for key, value in sysctls.items():
+        server.sysctl(name=f"Set {key}", key=key, value=value)
+
+    if host.data.preflight_swap == "disable":
+        _disable_swap()
+
+    if is_raspberry_pi(host.get_fact(BoardModel)):
+        _enable_pi_memory_cgroup()
+
+
+def _disable_swap() -> None:
+    if host.get_fact(ActiveSwap):
+        server.shell(name="Turn swap off", commands=["swapoff -a"])
+    files.replace(
+        name="Comment out swap in /etc/fstab",
+        path="/etc/fstab",
+        text=r"^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$",
+        replace=r"# disabled for K3s: \1",
+    )
+    if "dphys-swapfile.service" in host.get_fact(SystemdEnabled):
+        systemd.service(
+            name="Stop Raspberry Pi OS swap file",
+            service="dphys-swapfile.service",
+            running=False,
+            enabled=False,
+        )
+
+
+def _enable_pi_memory_cgroup() -> None:
+    current = host.get_fact(PiBootCmdline)
+    wanted = cmdline_with_flags(current["line"], host.data.preflight_pi_cgroup_flags)
+    if wanted == current["line"]:
+        return
+    # The firmware reads one line; the template writes exactly that line.
+    cmdline = files.template(
+        name=f"Enable the memory cgroup in {current['path']}",
+        src="templates/preflight/pi-cmdline.txt.j2",
+        dest=current["path"],
+        cmdline=wanted,
+    )
+    host_ops.reboot(
+        name="Reboot for the new kernel command line",
+        timeout=host.data.preflight_reboot_timeout,
+        _if=cmdline.did_change,
+    )
+
+
+@deploy("Preflight")
+def preflight() -> bool:
+    """Check the host, then prepare it; a refused host gets no changes."""
+    if not check():
+        return False
+    prepare()
+    return True

@@ -1,0 +1,161 @@
+"""Inventory validation: every problem is found before pyinfra connects to any host.
+
+pyinfra has no hook between loading an inventory and connecting to it, so each edgewasm
+inventory ends with ``check_inventory(__file__)``. That builds the inventory the way the
+pyinfra CLI does (host data, group data files, defaults) and raises ``InventoryError``,
+which pyinfra prints as a plain error and exits on, naming each host, key, value and fix.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+from pyinfra.api.exceptions import PyinfraError
+
+from edgewasm.arch import K3S_ARCHES
+
+# Data keys edgewasm owns: anything with these prefixes that is not in SETTINGS is a typo.
+OWNED_PREFIXES = ("preflight_", "edgewasm_")
+
+
+class InventoryError(PyinfraError):
+    pass
+
+
+def _version(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a version string such as '5.4'"
+    try:
+        Version(value)
+    except InvalidVersion:
+        return "must be a version string such as '5.4'"
+    return None
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return "must be a number greater than 0"
+    return None
+
+
+def _positive_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return "must be a whole number greater than 0"
+    return None
+
+
+def _non_negative_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return "must be a whole number, 0 or more"
+    return None
+
+
+def _str_list(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        return "must be a list of non-empty strings"
+    return None
+
+
+def _one_of(*choices: str) -> Callable[[Any], str | None]:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "must be one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+_SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
+
+
+def _sysctls(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return "must be a dict of sysctl key -> value"
+    for key, val in value.items():
+        if not isinstance(key, str) or not _SYSCTL_KEY.match(key):
+            return f"has a malformed sysctl key {key!r}"
+        if isinstance(val, bool) or not isinstance(val, (int, str)):
+            return f"has a non-scalar value for {key!r}"
+    return None
+
+
+def _os_versions(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not value:
+        return "must be a dict of os-release ID -> minimum VERSION_ID"
+    for os_id, minimum in value.items():
+        if not isinstance(os_id, str) or _version(minimum):
+            return f"has a bad entry {os_id!r}: {minimum!r}"
+    return None
+
+
+def _arch(value: Any) -> str | None:
+    if value not in K3S_ARCHES:
+        return "is not an architecture K3s ships for (amd64, arm64, arm)"
+    return None
+
+
+# key -> (check, fix hint)
+SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
+    "edgewasm_arch": (_arch, "set it to the host's arch (amd64, arm64 or arm) or remove the host"),
+    "edgewasm_role": (_one_of("server", "agent"), "put the host in k3s_servers or k3s_agents"),
+    "preflight_min_kernel": (_version, "e.g. preflight_min_kernel = '5.4'"),
+    "preflight_min_disk_gb": (_positive_number, "e.g. preflight_min_disk_gb = 4"),
+    "preflight_packages": (_str_list, "e.g. preflight_packages = ['ca-certificates', 'iptables']"),
+    "preflight_apt_cache_time": (_non_negative_int, "seconds, e.g. 86400; 0 never refreshes apt lists"),
+    "preflight_kernel_modules": (_str_list, "e.g. preflight_kernel_modules = ['overlay', 'br_netfilter']"),
+    "preflight_sysctls": (_sysctls, "e.g. preflight_sysctls = {'net.ipv4.ip_forward': 1}"),
+    "preflight_swap": (_one_of("keep", "disable"), "use 'keep' (K3s tolerates swap) or 'disable'"),
+    "preflight_supported_os": (_os_versions, "e.g. preflight_supported_os = {'debian': '11'}"),
+    "preflight_pi_cgroup_flags": (_str_list, "e.g. ['cgroup_memory=1', 'cgroup_enable=memory']"),
+    "preflight_reboot_timeout": (_positive_int, "seconds, e.g. preflight_reboot_timeout = 600"),
+}
+
+
+def check_host_data(name: str, data: Mapping[str, Any]) -> list[str]:
+    """Problems with one host's merged data, each naming host, key, value and fix."""
+    problems = []
+    for key, value in data.items():
+        if key in SETTINGS:
+            check, fix = SETTINGS[key]
+            error = check(value)
+            if error:
+                problems.append(f"{name}: {key} = {value!r} {error}; fix: {fix}")
+        elif key.startswith(OWNED_PREFIXES):
+            problems.append(f"{name}: unknown setting {key!r}; fix: check the spelling against edgewasm/config.py SETTINGS")
+    return problems
+
+
+_checking: set[str] = set()
+
+
+def check_inventory(inventory_file: str) -> None:
+    """Validate the inventory in ``inventory_file``; raise InventoryError listing all problems."""
+    from pyinfra_cli.inventory import make_inventory_from_files
+
+    path = str(Path(inventory_file).resolve())
+    if path in _checking:  # building the inventory runs the file again
+        return
+    _checking.add(path)
+    try:
+        inventory = make_inventory_from_files(inventory_file, cwd=os.getcwd())
+    finally:
+        _checking.discard(path)
+
+    hosts = list(inventory)
+    if not hosts:
+        raise InventoryError(
+            f"inventory {inventory_file} has no hosts; fix: add hosts to k3s_servers / k3s_agents"
+        )
+    problems: list[str] = []
+    for host in hosts:
+        problems.extend(check_host_data(host.name, host.data.dict()))
+    servers = [h.name for h in hosts if h.data.get("edgewasm_role") == "server"]
+    if any(h.data.get("edgewasm_role") for h in hosts) and not servers:
+        problems.append(f"inventory {inventory_file}: no host has edgewasm_role 'server'; fix: add one to k3s_servers")
+    if problems:
+        raise InventoryError(
+            f"inventory {inventory_file} is invalid, no host was contacted:\n  " + "\n  ".join(problems)
+        )

@@ -1,0 +1,370 @@
+"""Local test bed: Debian "edge boxes" booted with systemd-nspawn, reached over SSH.
+
+Each host is a systemd container on a copy-on-write overlay of a cached debootstrap
+rootfs (one per architecture; arm64 runs through qemu-user binfmt). sshd listens on the
+host's own loopback address, with a host key generated here and written to a
+known_hosts file, so pyinfra and Testinfra connect with host keys checked.
+
+    edgewasm-testbed up            # default topology, see DEFAULT_TOPOLOGY
+    edgewasm-testbed status
+    edgewasm-testbed down
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import runpy
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from edgewasm.arch import K3S_ARCHES
+
+CACHE = Path(os.environ.get("EDGEWASM_TESTBED_DIR", "/var/cache/edgewasm/testbed"))
+MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+
+# What a minimal Debian edge box has before edgewasm touches it.
+BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps"]
+# preflight_packages, fetched into each base's apt cache (not installed) so that
+# preflight's package step installs them for real without the hosts reaching any network.
+PREFETCH_PACKAGES = runpy.run_path(str(Path(__file__).parents[1] / "group_data/all.py"))["preflight_packages"]
+
+PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
+PI_CMDLINE = (
+    "console=serial0,115200 console=tty1 root=PARTUUID=4e639091-02 rootfstype=ext4 "
+    "fsck.repair=yes rootwait quiet splash plymouth.ignore-serial-consoles"
+)
+
+# role:arch[:board]
+DEFAULT_TOPOLOGY = "server:amd64,agent:amd64,agent:arm64:rpi4b"
+FIRST_ADDRESS = 11  # 127.0.0.11 and up; .1 stays the machine's own
+
+
+@dataclass
+class TestbedHost:
+    name: str
+    role: str
+    arch: str
+    address: str
+    board: str | None = None
+
+
+class TestbedError(RuntimeError):
+    pass
+
+
+def parse_topology(spec: str) -> list[TestbedHost]:
+    """Turn ``server:amd64,agent:arm64:rpi4b`` into hosts with names and addresses."""
+    hosts: list[TestbedHost] = []
+    counts: dict[str, int] = {}
+    for index, item in enumerate(filter(None, (s.strip() for s in spec.split(",")))):
+        parts = item.split(":")
+        if len(parts) not in (2, 3) or parts[0] not in ("server", "agent"):
+            raise TestbedError(f"bad host spec {item!r}: expected role:arch[:board], role server|agent")
+        role, arch = parts[0], parts[1]
+        board = parts[2] if len(parts) == 3 else None
+        if arch not in ("amd64", "arm64"):
+            raise TestbedError(f"bad host spec {item!r}: the test bed builds amd64 and arm64 only")
+        if board not in (None, "rpi4b"):
+            raise TestbedError(f"bad host spec {item!r}: the only board simulated is rpi4b")
+        kind = "pi" if board else role
+        counts[kind] = counts.get(kind, 0) + 1
+        name = f"edge-{kind}-{counts[kind]}"
+        hosts.append(TestbedHost(name, role, arch, f"127.0.0.{FIRST_ADDRESS + index}", board))
+    if not hosts:
+        raise TestbedError("empty topology: give at least one role:arch")
+    return hosts
+
+
+# --- paths -----------------------------------------------------------------------------
+
+def base_dir(arch: str) -> Path:
+    digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, *PREFETCH_PACKAGES]).encode()).hexdigest()[:10]
+    return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
+
+
+def hosts_dir() -> Path:
+    return CACHE / "hosts"
+
+
+def state_file() -> Path:
+    return CACHE / "testbed.json"
+
+
+def ssh_dir() -> Path:
+    return CACHE / "ssh"
+
+
+def ssh_key() -> Path:
+    return ssh_dir() / "id_ed25519"
+
+
+def known_hosts() -> Path:
+    return ssh_dir() / "known_hosts"
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+# --- base images -----------------------------------------------------------------------
+
+def ensure_binfmt(arch: str) -> None:
+    if arch != "arm64" or os.uname().machine == "aarch64":
+        return
+    misc = Path("/proc/sys/fs/binfmt_misc")
+    if not (misc / "register").exists():
+        _run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)])
+    entry = misc / "qemu-aarch64"
+    if not entry.exists() or "enabled" not in entry.read_text():
+        _run(["update-binfmts", "--enable", "qemu-aarch64"])
+    flags = next((l.split()[1] for l in entry.read_text().splitlines() if l.startswith("flags:")), "")
+    if "F" not in flags:
+        raise TestbedError("qemu-aarch64 binfmt lacks the F flag: install qemu-user-static")
+
+
+def build_base(arch: str, log=sys.stderr) -> Path:
+    """Build (once) and cache the Debian root filesystem for ``arch``."""
+    target = base_dir(arch)
+    if (target / ".edgewasm-complete").exists():
+        return target
+    ensure_binfmt(arch)
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    print(f"testbed: building {SUITE} {arch} rootfs (once; cached in {target})", file=log)
+    _run(
+        ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=" + ",".join(BASE_PACKAGES),
+         SUITE, str(tmp), MIRROR],
+        stdout=subprocess.DEVNULL,
+    )
+    shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
+    chroot = ["chroot", str(tmp), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
+    _run([*chroot, "apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)
+    _run([*chroot, "apt-get", "install", "-qq", "--download-only", "-y", *PREFETCH_PACKAGES],
+         stdout=subprocess.DEVNULL)
+    (tmp / "etc/resolv.conf").unlink()
+    for key in (tmp / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()  # each host gets its own key at start
+    (tmp / "etc/machine-id").write_text("")
+    # A passive console has no tty to serve; a getty would restart forever.
+    for unit in ("console-getty.service", "getty@tty1.service"):
+        link = tmp / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    (tmp / ".edgewasm-complete").write_text(f"{SUITE} {arch}\n")
+    tmp.rename(target)
+    return target
+
+
+# --- hosts -----------------------------------------------------------------------------
+
+def ensure_ssh_key() -> None:
+    ssh_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
+    if not ssh_key().exists():
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgewasm-testbed", "-f", str(ssh_key())])
+
+
+def _mounts_under(path: Path) -> list[str]:
+    prefix = str(path.resolve())
+    found = []
+    with open("/proc/self/mounts") as mounts:
+        for line in mounts:
+            point = line.split()[1].replace("\\040", " ")
+            if point == prefix or point.startswith(prefix + "/"):
+                found.append(point)
+    return found
+
+
+def _nspawn_pids(host_root: Path) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", f"edgewasm-testbed-supervisor {host_root}"],
+                         capture_output=True, text=True).stdout
+    return [int(p) for p in out.split()]
+
+
+def _stop_host(root: Path) -> None:
+    for pid in _nspawn_pids(root):
+        try:
+            os.killpg(pid, signal.SIGTERM)  # supervisor loop and its systemd-nspawn
+        except ProcessLookupError:
+            pass
+    deadline = time.monotonic() + 30
+    while _nspawn_pids(root) and time.monotonic() < deadline:
+        time.sleep(0.3)
+    for pid in _nspawn_pids(root):
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    # nspawn leaves nothing mounted in our namespace, but a crash can leave the overlay.
+    for point in sorted(_mounts_under(root), key=len, reverse=True):
+        if subprocess.run(["umount", point]).returncode != 0:
+            _run(["umount", "-l", point])
+    shutil.rmtree(root, ignore_errors=True)
+
+
+def down() -> None:
+    """Stop every test-bed host, including leftovers from a crashed run."""
+    if hosts_dir().exists():
+        for root in sorted(hosts_dir().iterdir()):
+            _stop_host(root)
+    state_file().unlink(missing_ok=True)
+    known_hosts().unlink(missing_ok=True)
+
+
+def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
+    (merged / "etc/hostname").write_text(host.name + "\n")
+    (merged / "etc/hosts").write_text(f"127.0.0.1 localhost\n{host.address} {host.name}\n")
+    (merged / "etc/machine-id").write_text(hashlib.md5(host.name.encode() + os.urandom(8)).hexdigest() + "\n")
+    (merged / "etc/ssh/sshd_config.d/edgewasm-testbed.conf").write_text(
+        f"ListenAddress {host.address}\nHostKey /etc/ssh/ssh_host_ed25519_key\n"
+        "PasswordAuthentication no\nPermitRootLogin prohibit-password\nUseDNS no\n"
+    )
+    _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", f"root@{host.name}",
+          "-f", str(merged / "etc/ssh/ssh_host_ed25519_key")])
+    dot_ssh = merged / "root/.ssh"
+    dot_ssh.mkdir(mode=0o700, exist_ok=True)
+    shutil.copy(ssh_key().with_suffix(".pub"), dot_ssh / "authorized_keys")
+    os.chmod(dot_ssh / "authorized_keys", 0o600)
+    if host.board == "rpi4b":
+        # The kernel's device tree is what identifies a Pi; the test bed binds a copy
+        # over /sys/firmware, and ships the Pi OS boot line in the Bookworm location.
+        model = root / "firmware/devicetree/base/model"
+        model.parent.mkdir(parents=True)
+        model.write_bytes(PI_MODEL.encode() + b"\0")
+        (merged / "boot/firmware").mkdir(parents=True, exist_ok=True)
+        (merged / "boot/firmware/cmdline.txt").write_text(PI_CMDLINE + "\n")
+
+
+SUPERVISOR = """
+# edgewasm-testbed-supervisor {root}
+# systemd-nspawn exits 133 when the container reboots: boot it again, like
+# systemd-nspawn@.service does, and count the boots. The hosts share the machine's
+# network namespace (loopback addresses), so CAP_NET_ADMIN and a writable /proc/sys
+# let their sysctls land; they land on the machine's own network stack.
+while :; do
+  date +%s >> {root}/boots
+  SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 systemd-nspawn --quiet -D {root}/merged -M {name} \\
+    --register=no --keep-unit --boot --console=passive --capability=CAP_NET_ADMIN {extra}
+  rc=$?
+  [ "$rc" -eq 133 ] || exit "$rc"
+done
+"""
+
+
+def _start_host(host: TestbedHost) -> None:
+    root = hosts_dir() / host.name
+    base = base_dir(host.arch)
+    for sub in ("upper", "work", "merged"):
+        (root / sub).mkdir(parents=True)
+    _run(["mount", "-t", "overlay", "overlay", "-o",
+          f"lowerdir={base},upperdir={root / 'upper'},workdir={root / 'work'}", str(root / "merged")])
+    _prepare_root(host, root, root / "merged")
+    extra = f"--bind-ro={root / 'firmware'}:/sys/firmware" if host.board else ""
+    script = SUPERVISOR.format(root=root, name=host.name, extra=extra)
+    with open(root / "console.log", "ab") as log:
+        subprocess.Popen(["bash", "-c", script, f"edgewasm-testbed-supervisor {root}"],
+                         stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
+
+
+def _host_key_line(host: TestbedHost) -> str:
+    pub = (hosts_dir() / host.name / "merged/etc/ssh/ssh_host_ed25519_key.pub").read_text().split()
+    return f"{host.address} {pub[0]} {pub[1]}\n"
+
+
+def wait_for_ssh(host: TestbedHost, timeout: float = 180) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host.address, 22), timeout=2) as sock:
+                if sock.recv(64).startswith(b"SSH-"):
+                    break
+        except OSError:
+            pass
+        time.sleep(0.5)
+    else:
+        log = (hosts_dir() / host.name / "console.log").read_text(errors="replace")[-2000:]
+        raise TestbedError(f"{host.name}: sshd did not answer on {host.address}:22 in {timeout:.0f}s\n{log}")
+    ssh(host.address, "true")
+
+
+def ssh(address: str, command: str, check: bool = True) -> subprocess.CompletedProcess:
+    """Run a command on a test-bed host with the test bed's key and known_hosts."""
+    return subprocess.run(
+        ["ssh", "-i", str(ssh_key()), "-o", f"UserKnownHostsFile={known_hosts()}",
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", "-o", "ConnectTimeout=10",
+         f"root@{address}", command],
+        check=check, capture_output=True, text=True,
+    )
+
+
+def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr) -> list[TestbedHost]:
+    """Start fresh hosts for ``topology`` (stopping any earlier test bed first)."""
+    hosts = parse_topology(topology)
+    for arch in sorted({h.arch for h in hosts}):
+        build_base(arch, log=log)
+    down()
+    ensure_ssh_key()
+    for host in hosts:
+        _start_host(host)
+    known_hosts().write_text("".join(_host_key_line(h) for h in hosts))
+    for host in hosts:
+        wait_for_ssh(host)
+    state_file().write_text(json.dumps({"hosts": [asdict(h) for h in hosts]}, indent=2) + "\n")
+    print(f"testbed: {len(hosts)} hosts up: " + ", ".join(f"{h.name}={h.address}" for h in hosts), file=log)
+    return hosts
+
+
+def running_hosts() -> list[TestbedHost]:
+    if not state_file().exists():
+        return []
+    return [TestbedHost(**h) for h in json.loads(state_file().read_text())["hosts"]]
+
+
+def boot_count(name: str) -> int:
+    boots = hosts_dir() / name / "boots"
+    return len(boots.read_text().split()) if boots.exists() else 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgewasm-testbed", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build and cache the base root filesystems")
+    b.add_argument("--arch", action="append", choices=sorted(K3S_ARCHES - {"arm"}))
+    u = sub.add_parser("up", help="start fresh hosts")
+    u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
+    sub.add_parser("down", help="stop all hosts and remove their state")
+    sub.add_parser("status", help="list running hosts")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("edgewasm-testbed: must run as root (debootstrap, mounts, systemd-nspawn)", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "build":
+            for arch in args.arch or ["amd64", "arm64"]:
+                print(build_base(arch))
+        elif args.command == "up":
+            up(args.topology)
+        elif args.command == "down":
+            down()
+        else:
+            for h in running_hosts():
+                alive = "up" if _nspawn_pids(hosts_dir() / h.name) else "DOWN"
+                print(f"{h.name}\t{h.address}\t{h.arch}\t{h.role}\t{h.board or '-'}\t{alive}\tboots={boot_count(h.name)}")
+    except (TestbedError, subprocess.CalledProcessError) as exc:
+        print(f"edgewasm-testbed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+edgewasm_role = "server"

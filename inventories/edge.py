@@ -1,0 +1,43 @@
+"""Example fleet: one K3s server, x86 agents and Raspberry Pi 4B agents.
+
+Edit the hosts and their data, then:
+
+    pyinfra inventories/edge.py deploys/full_stack.py
+
+Groups give roles (group_data/k3s_servers.py, group_data/k3s_agents.py); defaults for
+every setting are in group_data/all.py and can be overridden per group or per host here.
+The whole inventory is validated before any host is contacted.
+"""
+
+from edgewasm.config import check_inventory
+
+_ssh = {
+    "ssh_user": "root",
+    "ssh_key": "~/.ssh/edge_fleet_ed25519",
+    # Host keys are checked: collect them once (ssh-keyscan, compare fingerprints).
+    "ssh_known_hosts_file": "~/.ssh/edge_fleet_known_hosts",
+    "ssh_strict_host_key_checking": "yes",
+}
+
+k3s_servers = [
+    ("edge-srv-01", {**_ssh, "ssh_hostname": "192.0.2.10", "edgewasm_arch": "amd64"}),
+]
+
+k3s_agents = [
+    ("edge-x86-01", {**_ssh, "ssh_hostname": "192.0.2.21", "edgewasm_arch": "amd64"}),
+    ("edge-x86-02", {**_ssh, "ssh_hostname": "192.0.2.22", "edgewasm_arch": "amd64"}),
+    # Raspberry Pi 4B on 64-bit Raspberry Pi OS. Preflight adds the memory cgroup to
+    # /boot/firmware/cmdline.txt and reboots them once.
+    ("edge-pi-01", {**_ssh, "ssh_hostname": "192.0.2.31", "edgewasm_arch": "arm64"}),
+    ("edge-pi-02", {**_ssh, "ssh_hostname": "192.0.2.32", "edgewasm_arch": "arm64",
+                    # An SD card is small: ask for less than the default.
+                    "preflight_min_disk_gb": 3}),
+]
+
+# Site-wide settings for this fleet (see group_data/all.py for every key).
+raspberry_pi = (
+    ["edge-pi-01", "edge-pi-02"],
+    {"preflight_swap": "disable"},  # SD cards wear out under swap
+)
+
+check_inventory(__file__)
