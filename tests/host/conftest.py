@@ -1,0 +1,43 @@
+"""Compliance checks against the hosts of any pyinfra inventory.
+
+    pytest tests/host --inventory inventories/edge.py --junit-xml reports/compliance.xml
+
+Each check runs once per host, over SSH with host keys checked. Checks read the host's
+merged inventory data (``host_data``) to know what it should look like.
+"""
+
+import pytest
+
+from edgewasm.hosts import inventory_hosts, testinfra_host
+
+
+def pytest_addoption(parser):
+    parser.addoption("--inventory", default="inventories/testbed.py",
+                     help="pyinfra inventory whose hosts are checked (default: %(default)s)")
+
+
+def _hosts(config):
+    if not hasattr(config, "_edgewasm_hosts"):
+        config._edgewasm_hosts = inventory_hosts(config.getoption("--inventory"))
+    return config._edgewasm_hosts
+
+
+def pytest_generate_tests(metafunc):
+    if "inventory_host" in metafunc.fixturenames:
+        hosts = _hosts(metafunc.config)
+        metafunc.parametrize("inventory_host", hosts, ids=[h.name for h in hosts], scope="module")
+
+
+_connections = {}
+
+
+@pytest.fixture(scope="module")
+def host(inventory_host):
+    if inventory_host.name not in _connections:
+        _connections[inventory_host.name] = testinfra_host(inventory_host)
+    return _connections[inventory_host.name]
+
+
+@pytest.fixture(scope="module")
+def host_data(inventory_host):
+    return inventory_host.data

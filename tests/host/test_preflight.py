@@ -1,0 +1,84 @@
+"""What preflight guarantees on every host of a fleet."""
+
+import pytest
+from packaging.version import Version
+
+from edgewasm.arch import k3s_arch
+from edgewasm.preflight import is_raspberry_pi, kernel_version
+from facts.host import BoardModel, Cgroups, FreeDisk, KernelModuleStates, OsRelease, PiBootCmdline
+
+
+def fact(host, fact_cls, **kwargs):
+    """Run a preflight fact's own command and parser through Testinfra."""
+    f = fact_cls()
+    return f.process(host.check_output(f.command(**kwargs)).splitlines())
+
+
+def test_architecture_is_supported_and_as_declared(host, host_data):
+    arch = k3s_arch(host.system_info.arch)
+    assert arch, f"uname -m {host.system_info.arch!r} is not supported by K3s"
+    if host_data.get("edgewasm_arch"):
+        assert arch == host_data["edgewasm_arch"]
+
+
+def test_os_is_supported(host, host_data):
+    release = fact(host, OsRelease)
+    minimum = host_data["preflight_supported_os"].get(release.get("ID"))
+    assert minimum, f"unsupported OS {release.get('PRETTY_NAME')}"
+    assert Version(release["VERSION_ID"]) >= Version(minimum)
+
+
+def test_kernel_is_recent_enough(host, host_data):
+    assert kernel_version(host.check_output("uname -r")) >= Version(host_data["preflight_min_kernel"])
+
+
+def test_enough_disk_for_rancher(host, host_data):
+    free = fact(host, FreeDisk, path="/var/lib/rancher")
+    assert free["free_bytes"] >= host_data["preflight_min_disk_gb"] * 1024**3
+
+
+def test_packages_installed(host, host_data):
+    missing = [p for p in host_data["preflight_packages"] if not host.package(p).is_installed]
+    assert not missing
+
+
+def test_kernel_modules_active_and_persisted(host, host_data):
+    modules = host_data["preflight_kernel_modules"]
+    states = fact(host, KernelModuleStates, modules=modules)
+    assert states == {m: "active" for m in modules}
+    persisted = host.file("/etc/modules-load.d/k3s.conf")
+    assert persisted.mode == 0o644
+    assert [l for l in persisted.content_string.splitlines() if l and not l.startswith("#")] == modules
+
+
+def test_sysctls_live_and_persisted(host, host_data):
+    wanted = host_data["preflight_sysctls"]
+    for key, value in wanted.items():
+        assert str(host.sysctl(key)) == str(value), key
+    persisted = host.file("/etc/sysctl.d/90-k3s.conf").content_string
+    for key, value in wanted.items():
+        assert f"{key} = {value}" in persisted.splitlines()
+
+
+def test_memory_cgroup_enabled(host):
+    assert fact(host, Cgroups)["memory"]
+
+
+def test_swap_as_configured(host, host_data):
+    if host_data["preflight_swap"] != "disable":
+        pytest.skip("preflight_swap is 'keep': K3s runs with swap")
+    assert host.check_output("tail -n +2 /proc/swaps") == ""
+    for line in host.file("/etc/fstab").content_string.splitlines():
+        fields = line.split()
+        assert not (len(fields) >= 3 and not fields[0].startswith("#") and fields[2] == "swap"), line
+
+
+def test_raspberry_pi_boot_line_has_cgroup_flags_once(host, host_data):
+    if not is_raspberry_pi(fact(host, BoardModel)):
+        pytest.skip("not a Raspberry Pi")
+    cmdline = fact(host, PiBootCmdline)
+    content = host.file(cmdline["path"]).content_string
+    assert len(content.strip().splitlines()) == 1, "the firmware reads one line only"
+    words = content.split()
+    for flag in host_data["preflight_pi_cgroup_flags"]:
+        assert words.count(flag) == 1, flag

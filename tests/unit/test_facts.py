@@ -1,0 +1,97 @@
+"""Each fact parses its command's real output; one case per shape seen on hosts."""
+
+import pytest
+
+from facts.host import (
+    ActiveSwap,
+    Architecture,
+    BoardModel,
+    Cgroups,
+    FreeDisk,
+    KernelModuleStates,
+    KernelRelease,
+    OsRelease,
+    PiBootCmdline,
+)
+
+PI_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
+NAME="Debian GNU/Linux"
+VERSION_ID="12"
+VERSION="12 (bookworm)"
+VERSION_CODENAME=bookworm
+ID=debian
+HOME_URL="https://www.debian.org/"
+"""
+
+UBUNTU_OS_RELEASE = """NAME="Ubuntu"
+VERSION="22.04.4 LTS (Jammy Jellyfish)"
+ID=ubuntu
+ID_LIKE=debian
+VERSION_ID="22.04"
+"""
+
+PROC_CGROUPS_V2 = """#subsys_name\thierarchy\tnum_cgroups\tenabled
+cpuset\t0\t83\t1
+cpu\t0\t83\t1
+memory\t0\t83\t1
+pids\t0\t83\t1"""
+
+PROC_CGROUPS_PI_NO_MEMORY = """#subsys_name\thierarchy\tnum_cgroups\tenabled
+cpuset\t0\t60\t1
+cpu\t0\t60\t1
+memory\t0\t60\t0"""
+
+CASES = [
+    (Architecture, "x86_64", {}, {"machine": "x86_64", "k3s": "amd64"}),
+    (Architecture, "aarch64", {}, {"machine": "aarch64", "k3s": "arm64"}),
+    (Architecture, "armv7l", {}, {"machine": "armv7l", "k3s": "arm"}),
+    (Architecture, "riscv64", {}, {"machine": "riscv64", "k3s": None}),
+    (OsRelease, PI_OS_RELEASE, {}, None),
+    (KernelRelease, "6.6.51+rpt-rpi-v8", {}, "6.6.51+rpt-rpi-v8"),
+    (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_V2, {}, {"version": 2, "memory": True}),
+    (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_PI_NO_MEMORY, {}, {"version": 2, "memory": False}),
+    (Cgroups, "tmpfs\n" + PROC_CGROUPS_V2, {}, {"version": 1, "memory": True}),
+    (BoardModel, "Raspberry Pi 4 Model B Rev 1.4", {}, "Raspberry Pi 4 Model B Rev 1.4"),
+    (BoardModel, "", {}, ""),
+    (PiBootCmdline, "/boot/firmware/cmdline.txt\nconsole=serial0,115200 root=PARTUUID=4e639091-02 rootwait\n", {},
+     {"path": "/boot/firmware/cmdline.txt", "line": "console=serial0,115200 root=PARTUUID=4e639091-02 rootwait"}),
+    (PiBootCmdline, "", {}, {}),
+    (ActiveSwap, "Filename\tType\tSize\tUsed\tPriority\n/var/swap file\t102396\t0\t-2", {},
+     [{"name": "/var/swap", "type": "file", "size_kb": 102396}]),
+    (ActiveSwap, "Filename\tType\tSize\tUsed\tPriority", {}, []),
+    (FreeDisk, "/var/lib\n/dev/mmcblk0p2  30358348 4201476  24838312      15% /", {"path": "/var/lib/rancher"},
+     {"measured_at": "/var/lib", "free_bytes": 24838312 * 1024}),
+    (KernelModuleStates, "overlay active\nbr_netfilter loadable\nip_vs missing", {"modules": ["overlay"]},
+     {"overlay": "active", "br_netfilter": "loadable", "ip_vs": "missing"}),
+]
+
+
+@pytest.mark.parametrize("fact_cls,output,kwargs,expected", CASES,
+                         ids=[f"{c[0].__name__}-{i}" for i, c in enumerate(CASES)])
+def test_fact_parses(fact_cls, output, kwargs, expected):
+    fact = fact_cls()
+    fact.command(**kwargs)  # the command renders for these arguments
+    result = fact.process(output.splitlines())
+    if expected is not None:
+        assert result == expected
+
+
+def test_os_release_fields():
+    release = OsRelease().process(PI_OS_RELEASE.splitlines())
+    assert release["ID"] == "debian" and release["VERSION_ID"] == "12"
+    assert release["PRETTY_NAME"] == "Debian GNU/Linux 12 (bookworm)"
+    assert OsRelease().process(UBUNTU_OS_RELEASE.splitlines())["VERSION_ID"] == "22.04"
+
+
+def test_every_fact_declares_command_requirement_and_default():
+    for fact_cls in {c[0] for c in CASES}:
+        assert fact_cls.default() is not None
+        fact = fact_cls()
+        kwargs = {"path": "/x"} if fact_cls is FreeDisk else {"modules": ["m"]} if fact_cls is KernelModuleStates else {}
+        assert fact.requires_command(**kwargs)
+
+
+def test_kernel_module_command_quotes_and_probes():
+    command = KernelModuleStates().command(modules=["overlay", "br_netfilter"])
+    assert "/proc/filesystems" in command  # built-in overlay counts as active
+    assert "bridge-nf-call-iptables" in command  # built-in br_netfilter too
