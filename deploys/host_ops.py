@@ -12,8 +12,8 @@ from facts.host import KernelModuleStates
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
 
-def _boot_id(target) -> str | None:
-    ok, output = target.run_shell_command(BOOT_ID)
+def _boot_id() -> str | None:
+    ok, output = host.run_shell_command(BOOT_ID)
     return output.stdout.strip() if ok else None
 
 
@@ -37,25 +37,25 @@ def reboot(timeout: int = 600, interval: float = 2.0):
     """
     before: list[str | None] = []
 
-    def remember(state, target):
-        before.append(_boot_id(target))
+    def remember():
+        before.append(_boot_id())
 
     yield FunctionCommand(remember, (), {})
     yield StringCommand("( sleep 1 && systemctl reboot ) </dev/null >/dev/null 2>&1 &")
 
-    def wait_for_new_boot(state, target):
+    def wait_for_new_boot():
         time.sleep(3)
-        target.disconnect()
+        host.disconnect()
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            target.connect(show_errors=False)
-            if target.connected:
-                now = _boot_id(target)
+            host.connect(show_errors=False)
+            if host.connected:
+                now = _boot_id()
                 if now and now != before[0]:
                     return
-                target.disconnect()
+                host.disconnect()
             time.sleep(interval)
-        raise TimeoutError(f"{target.name} did not come back from reboot within {timeout}s")
+        raise TimeoutError(f"{host.name} did not come back from reboot within {timeout}s")
 
     yield FunctionCommand(wait_for_new_boot, (), {})
 

@@ -131,7 +131,7 @@ def check_host_data(name: str, data: Mapping[str, Any]) -> list[str]:
 _checking: set[str] = set()
 
 
-def check_inventory(inventory_file: str) -> None:
+def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_servers / k3s_agents") -> None:
     """Validate the inventory in ``inventory_file``; raise InventoryError listing all problems."""
     from pyinfra_cli.inventory import make_inventory_from_files
 
@@ -147,7 +147,7 @@ def check_inventory(inventory_file: str) -> None:
     hosts = list(inventory)
     if not hosts:
         raise InventoryError(
-            f"inventory {inventory_file} has no hosts; fix: add hosts to k3s_servers / k3s_agents"
+            f"inventory {inventory_file} has no hosts; fix: {empty_fix}"
         )
     problems: list[str] = []
     for host in hosts:

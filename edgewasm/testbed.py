@@ -330,6 +330,31 @@ def running_hosts() -> list[TestbedHost]:
     return [TestbedHost(**h) for h in json.loads(state_file().read_text())["hosts"]]
 
 
+def inventory_groups(overrides: dict[str, dict] | None = None) -> dict[str, list]:
+    """pyinfra inventory groups for the running test bed; ``overrides`` adds host data by name."""
+    overrides = overrides or {}
+
+    def entry(h: TestbedHost):
+        return (h.name, {
+            "ssh_hostname": h.address,
+            "ssh_user": "root",
+            "ssh_key": str(ssh_key()),
+            "ssh_known_hosts_file": str(known_hosts()),
+            "ssh_strict_host_key_checking": "yes",
+            "edgewasm_arch": h.arch,
+            # Packages are cached in the test bed's images; its hosts reach no mirror.
+            "preflight_apt_cache_time": 0,
+            **overrides.get(h.name, {}),
+        })
+
+    hosts = running_hosts()
+    return {
+        "k3s_servers": [entry(h) for h in hosts if h.role == "server"],
+        "k3s_agents": [entry(h) for h in hosts if h.role == "agent"],
+        "raspberry_pi": [h.name for h in hosts if h.board == "rpi4b"],
+    }
+
+
 def boot_count(name: str) -> int:
     boots = hosts_dir() / name / "boots"
     return len(boots.read_text().split()) if boots.exists() else 0

@@ -5,26 +5,11 @@ known_hosts file the test bed generated, with host keys checked.
 """
 
 from edgewasm.config import check_inventory
-from edgewasm.testbed import known_hosts, running_hosts, ssh_key
+from edgewasm.testbed import inventory_groups
 
-_hosts = running_hosts()
+_groups = inventory_groups()
+k3s_servers = _groups["k3s_servers"]
+k3s_agents = _groups["k3s_agents"]
+raspberry_pi = _groups["raspberry_pi"]
 
-
-def _entry(h):
-    return (h.name, {
-        "ssh_hostname": h.address,
-        "ssh_user": "root",
-        "ssh_key": str(ssh_key()),
-        "ssh_known_hosts_file": str(known_hosts()),
-        "ssh_strict_host_key_checking": "yes",
-        "edgewasm_arch": h.arch,
-        # Packages are cached in the test bed's images; its hosts reach no mirror.
-        "preflight_apt_cache_time": 0,
-    })
-
-
-k3s_servers = [_entry(h) for h in _hosts if h.role == "server"]
-k3s_agents = [_entry(h) for h in _hosts if h.role == "agent"]
-raspberry_pi = [h.name for h in _hosts if h.board == "rpi4b"]
-
-check_inventory(__file__)
+check_inventory(__file__, empty_fix="start the test bed first: edgewasm-testbed up")
