@@ -1,0 +1,20 @@
+import os
+import shutil
+
+import pytest
+
+from edgewasm import testbed as tb
+
+
+@pytest.fixture(scope="session")
+def testbed():
+    """The default test bed (amd64 server, amd64 agent, arm64 Raspberry Pi 4B), fresh."""
+    if os.geteuid() != 0:
+        pytest.skip("the test bed needs root (debootstrap, mounts, systemd-nspawn)")
+    missing = [c for c in ("debootstrap", "systemd-nspawn", "update-binfmts", "ssh") if not shutil.which(c)]
+    if missing:
+        pytest.skip(f"the test bed needs {', '.join(missing)}: run ./run test, which installs them")
+    hosts = tb.up()
+    yield hosts
+    if not os.environ.get("EDGEWASM_KEEP_TESTBED"):
+        tb.down()
