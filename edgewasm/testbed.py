@@ -185,26 +185,39 @@ def _mounts_under(path: Path) -> list[str]:
     return found
 
 
-def _nspawn_pids(host_root: Path) -> list[int]:
-    out = subprocess.run(["pgrep", "-f", f"edgewasm-testbed-supervisor {host_root}"],
-                         capture_output=True, text=True).stdout
+def _pids(pattern: str) -> list[int]:
+    out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
     return [int(p) for p in out.split()]
 
 
+def _supervisor_pids(root: Path) -> list[int]:
+    return _pids(f"edgewasm-testbed-supervisor {root}")
+
+
+def _nspawn_pids(root: Path) -> list[int]:
+    return _pids(f"systemd-nspawn .*-D {root}/merged")
+
+
+def _kill(pids: list[int], sig: signal.Signals) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except ProcessLookupError:
+            pass
+
+
 def _stop_host(root: Path) -> None:
-    for pid in _nspawn_pids(root):
-        try:
-            os.killpg(pid, signal.SIGTERM)  # supervisor loop and its systemd-nspawn
-        except ProcessLookupError:
-            pass
-    deadline = time.monotonic() + 30
+    # Test hosts need no clean shutdown, and an emulated systemd may ignore nspawn's
+    # poweroff request: stop the supervisor so nothing reboots the container, then kill
+    # each container's init, which ends its whole pid namespace, and let nspawn clean up.
+    _kill(_supervisor_pids(root), signal.SIGKILL)
+    for nspawn in _nspawn_pids(root):
+        children = subprocess.run(["pgrep", "-P", str(nspawn)], capture_output=True, text=True).stdout
+        _kill([int(p) for p in children.split()], signal.SIGKILL)
+    deadline = time.monotonic() + 20
     while _nspawn_pids(root) and time.monotonic() < deadline:
-        time.sleep(0.3)
-    for pid in _nspawn_pids(root):
-        try:
-            os.killpg(pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        time.sleep(0.2)
+    _kill(_nspawn_pids(root), signal.SIGKILL)
     # nspawn leaves nothing mounted in our namespace, but a crash can leave the overlay.
     for point in sorted(_mounts_under(root), key=len, reverse=True):
         if subprocess.run(["umount", point]).returncode != 0:
@@ -212,11 +225,22 @@ def _stop_host(root: Path) -> None:
     shutil.rmtree(root, ignore_errors=True)
 
 
+def stray_processes() -> list[int]:
+    """Processes of any test-bed host, running or leaked."""
+    return _pids(f"edgewasm-testbed-supervisor {hosts_dir()}") + _pids(f"systemd-nspawn .*-D {hosts_dir()}/")
+
+
 def down() -> None:
     """Stop every test-bed host, including leftovers from a crashed run."""
-    if hosts_dir().exists():
-        for root in sorted(hosts_dir().iterdir()):
-            _stop_host(root)
+    roots = set(hosts_dir().iterdir()) if hosts_dir().exists() else set()
+    # Leaked containers whose directory is already gone (a crash mid-teardown).
+    for pid in stray_processes():
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        for word in cmdline.split():
+            if word.startswith(str(hosts_dir()) + "/"):
+                roots.add(hosts_dir() / Path(word).relative_to(hosts_dir()).parts[0])
+    for root in sorted(roots):
+        _stop_host(root)
     state_file().unlink(missing_ok=True)
     known_hosts().unlink(missing_ok=True)
 

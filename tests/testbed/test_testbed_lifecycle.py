@@ -1,0 +1,48 @@
+"""The test bed itself: hosts are separate machines, host keys are checked, teardown is clean."""
+
+import os
+import signal
+
+import pytest
+
+from edgewasm import testbed as tb
+
+pytestmark = pytest.mark.testbed
+
+
+def _mounts():
+    with open("/proc/self/mounts") as f:
+        return [l for l in f if str(tb.hosts_dir()) in l]
+
+
+def test_hosts_are_distinct_and_keys_are_checked(testbed):
+    ids = {tb.ssh(h.address, "cat /etc/machine-id").stdout for h in testbed}
+    names = {tb.ssh(h.address, "hostname").stdout.strip() for h in testbed}
+    assert len(ids) == len(testbed) and names == {h.name for h in testbed}
+    arches = {h.arch: tb.ssh(h.address, "uname -m").stdout.strip() for h in testbed}
+    assert arches == {"amd64": "x86_64", "arm64": "aarch64"}
+    # A host answering with another host's key is refused.
+    first, second = testbed[0], testbed[1]
+    wrong = tb.known_hosts().with_name("known_hosts.swapped")
+    line = next(l for l in tb.known_hosts().read_text().splitlines() if l.startswith(second.address + " "))
+    wrong.write_text(line.replace(second.address, first.address, 1) + "\n")
+    result = os.system(
+        f"ssh -i {tb.ssh_key()} -o UserKnownHostsFile={wrong} -o StrictHostKeyChecking=yes "
+        f"-o BatchMode=yes root@{first.address} true 2>/dev/null"
+    )
+    assert result != 0
+
+
+def test_up_after_a_crash_recovers_and_down_leaves_nothing(testbed):
+    if os.environ.get("EDGEWASM_KEEP_TESTBED"):
+        pytest.skip("EDGEWASM_KEEP_TESTBED is set")
+    hosts = tb.up("server:amd64")
+    # A crash: the state file is lost while the container keeps running.
+    tb.state_file().unlink()
+    assert tb.stray_processes()
+    hosts = tb.up("server:amd64,agent:amd64")
+    assert [tb.ssh(h.address, "hostname").stdout.strip() for h in hosts] == ["edge-server-1", "edge-agent-1"]
+    tb.down()
+    assert tb.stray_processes() == []
+    assert _mounts() == []
+    assert not tb.hosts_dir().exists() or list(tb.hosts_dir().iterdir()) == []
