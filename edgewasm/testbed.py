@@ -51,6 +51,7 @@ FIRST_ADDRESS = 11  # 127.0.0.11 and up; .1 stays the machine's own
 
 @dataclass
 class TestbedHost:
+    __test__ = False  # not a pytest test class
     name: str
     role: str
     arch: str
@@ -59,7 +60,7 @@ class TestbedHost:
 
 
 class TestbedError(RuntimeError):
-    pass
+    __test__ = False  # not a pytest test class
 
 
 def parse_topology(spec: str) -> list[TestbedHost]:
@@ -331,9 +332,15 @@ def ssh(address: str, command: str, check: bool = True) -> subprocess.CompletedP
     )
 
 
-def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr) -> list[TestbedHost]:
-    """Start fresh hosts for ``topology`` (stopping any earlier test bed first)."""
+def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) -> list[TestbedHost]:
+    """Start fresh hosts for ``topology`` (stopping any earlier test bed first).
+
+    With ``reuse``, a running test bed of the same topology is kept as it is.
+    """
     hosts = parse_topology(topology)
+    if reuse and running_hosts() == hosts and all(_nspawn_pids(hosts_dir() / h.name) for h in hosts):
+        print(f"testbed: reusing {len(hosts)} running hosts", file=log)
+        return hosts
     for arch in sorted({h.arch for h in hosts}):
         build_base(arch, log=log)
     down()
@@ -391,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--arch", action="append", choices=sorted(K3S_ARCHES - {"arm"}))
     u = sub.add_parser("up", help="start fresh hosts")
     u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
+    u.add_argument("--reuse", action="store_true", help="keep a running test bed of the same topology")
     sub.add_parser("down", help="stop all hosts and remove their state")
     sub.add_parser("status", help="list running hosts")
     args = parser.parse_args(argv)
@@ -402,7 +410,7 @@ def main(argv: list[str] | None = None) -> int:
             for arch in args.arch or ["amd64", "arm64"]:
                 print(build_base(arch))
         elif args.command == "up":
-            up(args.topology)
+            up(args.topology, reuse=args.reuse)
         elif args.command == "down":
             down()
         else:
