@@ -12,7 +12,13 @@ from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, python, server, systemd
 
 from deploys import host_ops
-from edgewasm.preflight import cmdline_with_flags, host_problems, is_raspberry_pi
+from edgewasm.preflight import (
+    FSTAB_SWAP_COMMENTED,
+    FSTAB_SWAP_LINE,
+    cmdline_with_flags,
+    host_problems,
+    is_raspberry_pi,
+)
 from facts.host import (
     ActiveSwap,
     Architecture,
@@ -108,8 +114,9 @@ def _disable_swap() -> None:
     files.replace(
         name="Comment out swap in /etc/fstab",
         path="/etc/fstab",
-        text=r"^([^#][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$",
-        replace=r"# disabled for K3s: \1",
+        text=FSTAB_SWAP_LINE,
+        replace=FSTAB_SWAP_COMMENTED,
+        extended_regex=True,
     )
     if "dphys-swapfile.service" in host.get_fact(SystemdEnabled):
         systemd.service(

@@ -38,15 +38,10 @@ def cmdline_with_flags(line: str, flags: Sequence[str]) -> str:
     return " ".join(result)
 
 
-def fstab_without_swap(text: str) -> str:
-    """``/etc/fstab`` with active swap lines commented out (idempotent)."""
-    out = []
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) >= 3 and not fields[0].startswith("#") and fields[2] == "swap":
-            line = "# disabled by edgewasm (K3s node): " + line
-        out.append(line)
-    return "\n".join(out) + ("\n" if text.endswith("\n") else "")
+# An active (uncommented) fstab swap entry, as a sed -E pattern, and its commented form.
+# The replacement starts with "#", so a second run finds nothing to change.
+FSTAB_SWAP_LINE = r"^([^#[:space:]][^[:space:]]*[[:space:]]+[^[:space:]]+[[:space:]]+swap[[:space:]].*)$"
+FSTAB_SWAP_COMMENTED = r"# disabled for K3s: \1"
 
 
 def host_problems(

@@ -268,6 +268,10 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
         model.write_bytes(PI_MODEL.encode() + b"\0")
         (merged / "boot/firmware").mkdir(parents=True, exist_ok=True)
         (merged / "boot/firmware/cmdline.txt").write_text(PI_CMDLINE + "\n")
+        # A swap entry for preflight_swap = "disable" to comment out (never activated:
+        # /proc/swaps is the machine's).
+        with open(merged / "etc/fstab", "a") as fstab:
+            fstab.write("/var/swap none swap sw 0 0\n")
 
 
 SUPERVISOR = """

@@ -1,9 +1,12 @@
+import subprocess
+
 import pytest
 from packaging.version import Version
 
 from edgewasm.preflight import (
     cmdline_with_flags,
-    fstab_without_swap,
+    FSTAB_SWAP_COMMENTED,
+    FSTAB_SWAP_LINE,
     host_problems,
     is_raspberry_pi,
     kernel_version,
@@ -43,12 +46,23 @@ def test_kernel_version(release, version):
     assert kernel_version(release) == (Version(version) if version else None)
 
 
+def sed(pattern: str, replacement: str, text: str) -> str:
+    """Apply the edit the way files.replace does on the host: sed -E s/.../.../."""
+    return subprocess.run(["sed", "-E", f"s/{pattern}/{replacement}/"], input=text,
+                          capture_output=True, text=True, check=True).stdout
+
+
 def test_fstab_swap_lines_commented_idempotently():
-    fstab = "UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n# /old none swap sw 0 0\n"
-    once = fstab_without_swap(fstab)
-    assert "# disabled by edgewasm (K3s node): /swapfile none swap sw 0 0" in once
-    assert once.count("UUID=1 / ext4") == 1
-    assert fstab_without_swap(once) == once
+    fstab = ("UUID=1 / ext4 defaults 0 1\n/swapfile none swap sw 0 0\n"
+             "# /old none swap sw 0 0\nUUID=2\t/swapdata\text4\tdefaults 0 2\n")
+    once = sed(FSTAB_SWAP_LINE, FSTAB_SWAP_COMMENTED, fstab)
+    assert once.splitlines() == [
+        "UUID=1 / ext4 defaults 0 1",
+        "# disabled for K3s: /swapfile none swap sw 0 0",
+        "# /old none swap sw 0 0",
+        "UUID=2\t/swapdata\text4\tdefaults 0 2",
+    ]
+    assert sed(FSTAB_SWAP_LINE, FSTAB_SWAP_COMMENTED, once) == once
 
 
 SETTINGS = {
