@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, StringCommand, operation
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 
 from facts.host import KernelModuleStates
 
@@ -81,3 +81,19 @@ def kernel_modules_loaded(modules: list[str]):
         yield StringCommand("modprobe", "-a", *loadable)
     else:
         host.noop(f"kernel modules {', '.join(modules)} are active")
+
+
+@operation(is_idempotent=False)
+def refuse(reasons: list[str]):
+    """
+    Fail this host, printing each reason, and change nothing on it.
+
+    pyinfra then leaves the host out of every later operation; other hosts go on.
+
+    **Example:**
+
+    .. code:: python
+
+        host_ops.refuse(reasons=["edge-7: kernel '4.19' is older than 5.4; fix: ..."])
+    """
+    yield StringCommand("printf", "'%s\\n'", *(QuoteString(r) for r in reasons), ">&2", "&&", "exit", "1")

@@ -9,7 +9,7 @@ from __future__ import annotations
 from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.facts.systemd import SystemdEnabled
-from pyinfra.operations import apt, files, python, server, systemd
+from pyinfra.operations import apt, files, server, systemd
 
 from deploys import host_ops
 from edgewasm.preflight import (
@@ -34,10 +34,6 @@ from facts.host import (
 RANCHER_DIR = "/var/lib/rancher"
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
-
-
-class PreflightError(RuntimeError):
-    """A host K3s cannot run on; the message names the host, the value and the fix."""
 
 
 def _problems() -> list[str]:
@@ -67,7 +63,7 @@ def check() -> bool:
     """Fail this host (only) when K3s cannot run on it. Returns whether it passed."""
     problems = _problems()
     if problems:
-        python.raise_exception(PreflightError, "\n".join(problems), name="Refuse host K3s cannot run on")
+        host_ops.refuse(name="Refuse host K3s cannot run on", reasons=problems)
     return not problems
 
 

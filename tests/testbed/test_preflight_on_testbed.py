@@ -83,7 +83,7 @@ def test_refused_host_is_untouched_and_the_others_go_on(testbed, tmp_path):
     refused, other = "edge-agent-1", "edge-server-1"
     by_name = {h.name: h for h in testbed}
     for name in (refused, other):
-        tb.ssh(by_name[name].address, "rm /etc/sysctl.d/90-k3s.conf")
+        tb.ssh(by_name[name].address, "rm -f /etc/sysctl.d/90-k3s.conf")
     inventory = tmp_path / "testbed_old_kernel.py"
     inventory.write_text(
         "from edgewasm.config import check_inventory\n"
