@@ -1,0 +1,151 @@
+"""The artifact catalogue (group_data/artifacts.toml) resolved for hosts, arches and mirrors.
+
+Pure functions: no network, no host. The bundle builder and the deploys both resolve
+artifacts here, so a bundle and a host always agree on names, paths and checksums.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import quote, urlsplit
+
+CATALOG = Path(__file__).resolve().parents[1] / "group_data" / "artifacts.toml"
+HOST_CACHE = "/var/lib/edgewasm/artifacts"
+ALL = "all"  # arch of arch-independent artifacts (charts)
+
+
+class CatalogError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Artifact:
+    component: str
+    version: str
+    arch: str  # a K3s arch, or "all"
+    name: str  # the file's role in its component: binary, tarball, chart, ...
+    file: str
+    url: str
+    checksum_kind: str  # sha256sum | pinned | helm-index
+    checksum_url: str | None
+    sha256: str | None  # pinned value, when the catalogue has one
+    dest: str  # path on the host
+    roles: tuple[str, ...] | None = None
+    kind: str = "file"  # file | image
+    image_ref: str | None = None
+    helm_chart: str | None = None
+
+    @property
+    def bundle_path(self) -> str:
+        """Where the file sits inside a bundle."""
+        return f"{self.component}/{self.version}/{self.arch}/{self.file}"
+
+    def wanted_by(self, arch: str, role: str | None) -> bool:
+        return self.arch in (arch, ALL) and (self.roles is None or role in self.roles)
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A component upstream does not ship for an arch (no armv7 WasmEdge, say)."""
+
+    component: str
+    version: str
+    arch: str
+
+
+def load_catalog(path: Path | str = CATALOG) -> dict:
+    with open(path, "rb") as f:
+        return tomllib.load(f)
+
+
+def mirror_url(url: str, mirror: str | None) -> str:
+    """``https://github.com/a/b`` -> ``MIRROR/github.com/a/b``: one tree, upstream paths,
+    the upstream host as the first folder so several upstreams share one mirror."""
+    if not mirror:
+        return url
+    parts = urlsplit(url)
+    rest = parts.path + (f"?{parts.query}" if parts.query else "")
+    return f"{mirror.rstrip('/')}/{parts.netloc}{rest}"
+
+
+def _fill(template: str, **values: str) -> str:
+    try:
+        return template.format(**values)
+    except KeyError as exc:
+        raise CatalogError(f"template {template!r} uses unknown field {exc}") from None
+
+
+def resolve(
+    catalog: Mapping,
+    arches: Iterable[str],
+    versions: Mapping[str, str] | None = None,
+    components: Iterable[str] | None = None,
+    mirror: str | None = None,
+) -> tuple[list[Artifact], list[Unavailable]]:
+    """Every artifact of ``components`` (default: all) for ``arches``, plus what upstream
+    does not ship for some of them."""
+    versions = versions or {}
+    wanted = list(components) if components is not None else list(catalog)
+    unknown = [c for c in wanted if c not in catalog]
+    if unknown:
+        raise CatalogError(f"unknown components {unknown}; the catalogue has {sorted(catalog)}")
+    found: list[Artifact] = []
+    missing: list[Unavailable] = []
+    for component in wanted:
+        entry = catalog[component]
+        version = versions.get(component, entry["version"])
+        pinned_version = version == entry["version"]
+        arch_names: dict = entry["arches"]
+        targets = [ALL] if ALL in arch_names else list(dict.fromkeys(arches))
+        for arch in targets:
+            if arch not in arch_names:
+                missing.append(Unavailable(component, version, arch))
+                continue
+            values = {"version": version, "version_url": quote(version, safe=""), "arch_name": arch_names[arch]}
+            base_url = _fill(entry["base_url"], **values)
+            values["base_url"] = base_url
+            checks = entry["checksums"]
+            checksum_url = _fill(checks["url"], **values) if "url" in checks else None
+            for spec in entry.get("files", []):
+                file_t = spec["file"][arch] if isinstance(spec["file"], dict) else spec["file"]
+                file = _fill(file_t, **values)
+                pins = spec.get("sha256", {}) if pinned_version else {}
+                found.append(Artifact(
+                    component=component, version=version, arch=arch, name=spec["name"], file=file,
+                    url=mirror_url(f"{base_url}/{file}", mirror),
+                    checksum_kind=checks["kind"],
+                    checksum_url=mirror_url(checksum_url, mirror) if checksum_url else None,
+                    sha256=pins.get(arch),
+                    dest=_fill(spec.get("dest", f"{HOST_CACHE}/{component}/{version}/{file}"), **values, file=file),
+                    roles=tuple(spec["roles"]) if "roles" in spec else None,
+                    helm_chart=checks.get("chart"),
+                ))
+        for image in entry.get("images", []):
+            for arch in dict.fromkeys(arches):
+                if arch == ALL:
+                    continue
+                if arch not in image["arches"]:
+                    missing.append(Unavailable(f"{component}/{image['name']}", version, arch))
+                    continue
+                ref = _fill(image["ref"], version=version)
+                file = f"{image['name']}-{version}-{arch}.tar"
+                digests = image.get("digest", {}) if pinned_version else {}
+                found.append(Artifact(
+                    component=component, version=version, arch=arch, name=image["name"], file=file,
+                    url=ref, checksum_kind="digest", checksum_url=None, sha256=digests.get(arch),
+                    dest=f"/var/lib/rancher/k3s/agent/images/{file}", kind="image", image_ref=ref,
+                ))
+    return found, missing
+
+
+def parse_sha256sum(text: str) -> dict[str, str]:
+    """``<sha256>  <file>`` (or ``<sha256> *<file>``) lines -> {file: sha256}."""
+    sums = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and len(fields[0]) == 64:
+            sums[fields[1].lstrip("*").removeprefix("./")] = fields[0].lower()
+    return sums
