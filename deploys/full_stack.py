@@ -3,7 +3,9 @@
     pyinfra inventories/edge.py deploys/full_stack.py
 """
 
+from deploys import artifacts
 from deploys.preflight import preflight
 
 if preflight():
-    pass  # K3s, Wasm runtimes and Gatekeeper follow here as they land.
+    artifacts.place()
+    # K3s, Wasm runtimes and Gatekeeper follow here as they land.

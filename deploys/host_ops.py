@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 
 from pyinfra import host
-from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
+from pyinfra.facts.files import File, Sha256File
 
 from facts.host import KernelModuleStates
 
@@ -97,3 +98,47 @@ def refuse(reasons: list[str]):
         host_ops.refuse(reasons=["edge-7: kernel '4.19' is older than 5.4; fix: ..."])
     """
     yield StringCommand("printf", "'%s\\n'", *(QuoteString(r) for r in reasons), ">&2", "&&", "exit", "1")
+
+
+@operation()
+def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
+    """
+    Put a local file on the host, verified, atomically, and only when it differs.
+
+    The upload goes to a hidden name beside ``dest`` (same filesystem, never a small
+    ``/tmp`` tmpfs), is checked against ``sha256`` on the host, then renamed over
+    ``dest``. A host that already has a file with that hash gets nothing.
+
+    + src: local file
+    + dest: path on the host
+    + sha256: the file's expected sha256
+    + mode: octal mode of ``dest``
+
+    **Example:**
+
+    .. code:: python
+
+        host_ops.verified_file(
+            src="bundles/site-a/k3s/v1.32.2+k3s1/arm64/k3s-arm64",
+            dest="/var/lib/edgewasm/artifacts/k3s/v1.32.2+k3s1/k3s-arm64",
+            sha256="...",
+        )
+    """
+    if host.get_fact(Sha256File, path=dest) == sha256:
+        info = host.get_fact(File, path=dest)
+        if info and str(info["mode"]) != mode.lstrip("0"):  # the fact gives 644 for 0o644
+            yield StringCommand("chmod", mode, QuoteString(dest))
+        else:
+            host.noop(f"{dest} has sha256 {sha256[:12]}")
+        return
+    directory, _, name = dest.rpartition("/")
+    partial = f"{directory}/.{name}.edgewasm-upload"
+    yield StringCommand("mkdir", "-p", QuoteString(directory))
+    # With sudo, pyinfra stages uploads elsewhere first: keep that on disk too.
+    yield FileUploadCommand(src, partial, remote_temp_filename=f"/var/tmp/edgewasm-upload-{sha256[:16]}")
+    check = StringCommand("echo", QuoteString(f"{sha256}  {partial}"), "|", "sha256sum", "-c", "--quiet", "-")
+    yield StringCommand(
+        "if", check, ";", "then", "chmod", mode, QuoteString(partial), "&&", "mv", "-f", QuoteString(partial),
+        QuoteString(dest), ";", "else", "rm", "-f", QuoteString(partial), ";",
+        "echo", QuoteString(f"{dest}: upload does not match sha256 {sha256}"), ">&2", ";", "exit", "1", ";", "fi",
+    )

@@ -89,6 +89,14 @@ class _Checksums:
         raise BundleError(f"{artifact.component}: unknown checksum kind {artifact.checksum_kind!r}")
 
 
+_online_checksums = _Checksums(None)
+
+
+def upstream_source(artifact: Artifact) -> tuple[str, str]:
+    """(sha256, url) an online host downloads ``artifact`` from (checksum files fetched once)."""
+    return _online_checksums.source(artifact)
+
+
 def _fetch_image(artifact: Artifact, dest: Path, registry_mirror: str | None, tls_verify: bool) -> None:
     if not artifact.sha256:
         raise BundleError(
@@ -236,6 +244,23 @@ def verify(bundle: Path) -> list[str]:
 
 def load_manifest(bundle: Path) -> dict:
     return json.loads((bundle / MANIFEST).read_text())
+
+
+def entries_for(manifest: Mapping, arch: str, role: str | None, versions: Mapping[str, str],
+                any_role: bool = False) -> list[dict]:
+    """The manifest entries a host of ``arch`` and ``role`` receives (``any_role``: for any role)."""
+    return [e for e in manifest["artifacts"]
+            if e["component"] in versions and e["version"] == versions[e["component"]]
+            and e["arch"] in (arch, "all") and (any_role or not e["roles"] or role in e["roles"])]
+
+
+def wanted_versions(data: Mapping) -> dict[str, str]:
+    """component -> version for a host's data (artifact_components, artifact_versions)."""
+    from edgewasm.artifacts import load_catalog
+
+    catalog = load_catalog()
+    overrides = data.get("artifact_versions") or {}
+    return {c: overrides.get(c, catalog[c]["version"]) for c in (data.get("artifact_components") or catalog)}
 
 
 def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str]]:

@@ -20,7 +20,7 @@ from pyinfra.api.exceptions import PyinfraError
 from edgewasm.arch import K3S_ARCHES
 
 # Data keys edgewasm owns: anything with these prefixes that is not in SETTINGS is a typo.
-OWNED_PREFIXES = ("preflight_", "edgewasm_")
+OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_")
 
 
 class InventoryError(PyinfraError):
@@ -97,10 +97,54 @@ def _arch(value: Any) -> str | None:
     return None
 
 
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be True or False"
+
+
+def _url(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
+        return "must be an http:// or https:// URL"
+    return None
+
+
+def _bundle(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be the path of a bundle directory"
+    if not (Path(value) / "manifest.json").is_file():
+        return "is not a bundle (no manifest.json there)"
+    return None
+
+
+def _catalog_components() -> set[str]:
+    from edgewasm.artifacts import load_catalog
+
+    return set(load_catalog())
+
+
+def _components(value: Any) -> str | None:
+    error = _str_list(value)
+    if error:
+        return error
+    unknown = sorted(set(value) - _catalog_components())
+    return f"names unknown components {unknown}" if unknown else None
+
+
+def _versions(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        return "must be a dict of component -> version string"
+    unknown = sorted(set(value) - _catalog_components())
+    return f"names unknown components {unknown}" if unknown else None
+
+
 # key -> (check, fix hint)
 SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "edgewasm_arch": (_arch, "set it to the host's arch (amd64, arm64 or arm) or remove the host"),
     "edgewasm_role": (_one_of("server", "agent"), "put the host in k3s_servers or k3s_agents"),
+    "edgewasm_bundle": (_bundle, "build one: edgewasm-bundle build NAME --inventory INVENTORY, then set bundles/NAME"),
+    "edgewasm_require_wasm": (_bool, "True refuses hosts that cannot run WebAssembly (armv7)"),
+    "artifact_versions": (_versions, "e.g. artifact_versions = {'k3s': 'v1.32.2+k3s1'}; components: group_data/artifacts.toml"),
+    "artifact_components": (_components, "list components from group_data/artifacts.toml"),
+    "artifact_mirror": (_url, "e.g. artifact_mirror = 'https://mirror.example/upstream'"),
     "preflight_min_kernel": (_version, "e.g. preflight_min_kernel = '5.4'"),
     "preflight_min_disk_gb": (_positive_number, "e.g. preflight_min_disk_gb = 4"),
     "preflight_packages": (_str_list, "e.g. preflight_packages = ['ca-certificates', 'iptables']"),
@@ -155,7 +199,22 @@ def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_serv
     servers = [h.name for h in hosts if h.data.get("edgewasm_role") == "server"]
     if any(h.data.get("edgewasm_role") for h in hosts) and not servers:
         problems.append(f"inventory {inventory_file}: no host has edgewasm_role 'server'; fix: add one to k3s_servers")
+    if not problems:
+        problems.extend(_bundle_problems(hosts))
     if problems:
         raise InventoryError(
             f"inventory {inventory_file} is invalid, no host was contacted:\n  " + "\n  ".join(problems)
         )
+
+
+def _bundle_problems(hosts) -> list[str]:
+    """Every configured bundle checked file by file against its manifest."""
+    from edgewasm.bundle import verify
+
+    problems = []
+    for bundle in sorted({h.data.get("edgewasm_bundle") for h in hosts} - {None}):
+        users = sorted(h.name for h in hosts if h.data.get("edgewasm_bundle") == bundle)
+        for problem in verify(Path(bundle)):
+            problems.append(f"bundle {bundle} (for {', '.join(users)}): {problem}; "
+                            "fix: rebuild it (edgewasm-bundle build) or copy it again")
+    return problems

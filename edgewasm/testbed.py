@@ -44,6 +44,8 @@ PI_CMDLINE = (
     "fsck.repair=yes rootwait quiet splash plymouth.ignore-serial-consoles"
 )
 
+TESTBED_BUNDLE = "bundles/testbed"
+
 # role:arch[:board]
 DEFAULT_TOPOLOGY = "server:amd64,agent:amd64,agent:arm64:rpi4b"
 FIRST_ADDRESS = 11  # 127.0.0.11 and up; .1 stays the machine's own
@@ -379,6 +381,9 @@ def inventory_groups(overrides: dict[str, dict] | None = None) -> dict[str, list
             "edgewasm_arch": h.arch,
             # Packages are cached in the test bed's images; its hosts reach no mirror.
             "preflight_apt_cache_time": 0,
+            # Artifacts come from the offline bundle built from the fixture mirror
+            # (python -m tests.fixtures.testbed_bundle): the hosts have no internet.
+            "edgewasm_bundle": TESTBED_BUNDLE,
             **overrides.get(h.name, {}),
         })
 

@@ -14,6 +14,9 @@ def testbed():
     missing = [c for c in ("debootstrap", "systemd-nspawn", "update-binfmts", "ssh") if not shutil.which(c)]
     if missing:
         pytest.skip(f"the test bed needs {', '.join(missing)}: run ./run test, which installs them")
+    from tests.fixtures.testbed_bundle import ensure
+
+    ensure()  # inventories/testbed.py deploys from bundles/testbed
     hosts = tb.up()
     yield hosts
     if not os.environ.get("EDGEWASM_KEEP_TESTBED"):

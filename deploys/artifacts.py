@@ -1,0 +1,87 @@
+"""Put each host's own artifacts on it: from an offline bundle, or from upstream.
+
+With ``edgewasm_bundle`` set (a bundle directory on the operator's machine), every file
+comes from the bundle, already checked against its manifest before any host was
+contacted (``check_inventory``), and is verified again on the host after upload.
+Without it, hosts download from upstream (or ``artifact_mirror``) and pyinfra checks the
+sha256 the catalogue names. Either way a host gets only its own arch's files, and a host
+that already has a file with the right hash gets nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pyinfra import host, logger
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from deploys import host_ops
+from edgewasm.artifacts import load_catalog, resolve
+from edgewasm.bundle import entries_for, load_manifest, upstream_source, wanted_versions
+from facts.host import Architecture
+
+
+def _report_unavailable(arch: str, components: list[str]) -> None:
+    for component in components:
+        message = f"{host.name}: upstream ships no {component} for {arch}"
+        if host.data.get("edgewasm_require_wasm"):
+            host_ops.refuse(name="Refuse host without Wasm runtimes",
+                            reasons=[message + "; fix: use an arm64 or amd64 host, or unset edgewasm_require_wasm"])
+            return
+        logger.warning(message + ": skipped (WebAssembly workloads cannot be scheduled here)")
+
+
+def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
+    manifest = load_manifest(bundle)
+    versions = wanted_versions(host.data)
+    entries = entries_for(manifest, arch, role, versions)
+    # Role-limited files (the chart on servers) are absent for other roles by design.
+    have = {e["component"] for e in entries_for(manifest, arch, role, versions, any_role=True)}
+    unavailable = {u["component"].split("/")[0] for u in manifest["unavailable"] if u["arch"] == arch}
+    absent = sorted(set(versions) - have - unavailable)
+    if absent:
+        host_ops.refuse(
+            name="Refuse host the bundle cannot serve",
+            reasons=[f"{host.name}: bundle {bundle} has no {c} {versions[c]} for {arch}; "
+                     f"fix: rebuild it with --arch {arch} (or --inventory)" for c in absent],
+        )
+        return
+    _report_unavailable(arch, sorted(unavailable & set(versions)))
+    for entry in entries:
+        host_ops.verified_file(
+            name=f"Artifact {entry['component']} {entry['name']}",
+            src=str(bundle / entry["file"]),
+            dest=entry["dest"],
+            sha256=entry["sha256"],
+        )
+
+
+def _from_upstream(arch: str, role: str | None) -> None:
+    versions = wanted_versions(host.data)
+    artifacts, unavailable = resolve(load_catalog(), [arch], versions, list(versions),
+                                     host.data.get("artifact_mirror"))
+    _report_unavailable(arch, sorted({u.component for u in unavailable}))
+    for artifact in artifacts:
+        if artifact.kind == "image":
+            continue  # an online node pulls its images itself
+        if artifact.wanted_by(arch, role):
+            sha256, url = upstream_source(artifact)
+            files.download(
+                name=f"Artifact {artifact.component} {artifact.name}",
+                src=url,
+                dest=artifact.dest,
+                sha256sum=sha256,
+                mode="644",
+            )
+
+
+@deploy("Artifacts")
+def place() -> None:
+    arch = host.get_fact(Architecture)["k3s"]
+    role = host.data.get("edgewasm_role")
+    bundle = host.data.get("edgewasm_bundle")
+    if bundle:
+        _from_bundle(Path(bundle), arch, role)
+    else:
+        _from_upstream(arch, role)
