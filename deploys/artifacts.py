@@ -10,6 +10,7 @@ that already has a file with the right hash gets nothing.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 from pyinfra import host, logger
@@ -22,14 +23,19 @@ from edgewasm.bundle import entries_for, load_manifest, upstream_source, wanted_
 from facts.host import Architecture
 
 
-def _report_unavailable(arch: str, components: list[str]) -> None:
-    for component in components:
-        message = f"{host.name}: upstream ships no {component} for {arch}"
-        if host.data.get("edgewasm_require_wasm"):
-            host_ops.refuse(name="Refuse host without Wasm runtimes",
-                            reasons=[message + "; fix: use an arm64 or amd64 host, or unset edgewasm_require_wasm"])
-            return
-        logger.warning(message + ": skipped (WebAssembly workloads cannot be scheduled here)")
+def _report_unavailable(arch: str, unavailable: list[dict]) -> None:
+    """Say what upstream does not ship for this arch; refuse if Wasm is required here."""
+    wasm = sorted({u["component"] for u in unavailable if u["wasm"]})
+    if wasm and host.data.get("edgewasm_require_wasm"):
+        host_ops.refuse(
+            name="Refuse host without Wasm runtimes",
+            reasons=[f"{host.name}: upstream ships no {', '.join(wasm)} for {arch}, and edgewasm_require_wasm "
+                     "is set; fix: use an amd64 or arm64 host (64-bit OS on a Pi), or unset it"],
+        )
+        return
+    for u in unavailable:
+        what = "WebAssembly workloads cannot run here" if u["wasm"] else "skipped"
+        logger.warning(f"{host.name}: upstream ships no {u['component']} {u['version']} for {arch}: {what}")
 
 
 def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
@@ -38,8 +44,9 @@ def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
     entries = entries_for(manifest, arch, role, versions)
     # Role-limited files (the chart on servers) are absent for other roles by design.
     have = {e["component"] for e in entries_for(manifest, arch, role, versions, any_role=True)}
-    unavailable = {u["component"].split("/")[0] for u in manifest["unavailable"] if u["arch"] == arch}
-    absent = sorted(set(versions) - have - unavailable)
+    unavailable = [u for u in manifest["unavailable"]
+                   if u["arch"] == arch and u["component"].split("/")[0] in versions]
+    absent = sorted(set(versions) - have - {u["component"] for u in unavailable})
     if absent:
         host_ops.refuse(
             name="Refuse host the bundle cannot serve",
@@ -47,7 +54,7 @@ def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
                      f"fix: rebuild it with --arch {arch} (or --inventory)" for c in absent],
         )
         return
-    _report_unavailable(arch, sorted(unavailable & set(versions)))
+    _report_unavailable(arch, unavailable)
     for entry in entries:
         host_ops.verified_file(
             name=f"Artifact {entry['component']} {entry['name']}",
@@ -61,7 +68,7 @@ def _from_upstream(arch: str, role: str | None) -> None:
     versions = wanted_versions(host.data)
     artifacts, unavailable = resolve(load_catalog(), [arch], versions, list(versions),
                                      host.data.get("artifact_mirror"))
-    _report_unavailable(arch, sorted({u.component for u in unavailable}))
+    _report_unavailable(arch, [asdict(u) for u in unavailable])
     for artifact in artifacts:
         if artifact.kind == "image":
             continue  # an online node pulls its images itself

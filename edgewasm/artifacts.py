@@ -54,6 +54,7 @@ class Unavailable:
     component: str
     version: str
     arch: str
+    wasm: bool = False  # a WebAssembly runtime
 
 
 def load_catalog(path: Path | str = CATALOG) -> dict:
@@ -102,7 +103,7 @@ def resolve(
         targets = [ALL] if ALL in arch_names else list(dict.fromkeys(arches))
         for arch in targets:
             if arch not in arch_names:
-                missing.append(Unavailable(component, version, arch))
+                missing.append(Unavailable(component, version, arch, entry.get("wasm", False)))
                 continue
             values = {"version": version, "version_url": quote(version, safe=""), "arch_name": arch_names[arch]}
             base_url = _fill(entry["base_url"], **values)

@@ -133,9 +133,10 @@ def build(
     catalog: Mapping | None = None,
     out: Path = BUNDLES,
     progress: bool = True,
-    log=sys.stderr,
+    log=None,
 ) -> dict:
     """Build ``out/name`` and return its manifest."""
+    log = log or sys.stderr
     catalog = catalog or load_catalog()
     arches = sorted(set(arches))
     artifacts, unavailable = resolve(catalog, arches, versions, components, mirror)
@@ -289,6 +290,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--component", action="append", help="only these components (repeatable)")
     b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path>")
     b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
+    b.add_argument("--registry-insecure", action="store_true", help="plain HTTP / unverified TLS to the registry mirror")
     b.add_argument("--catalog", default=None, help="artifact catalogue (default group_data/artifacts.toml)")
     b.add_argument("--out", default=str(BUNDLES), type=Path)
     v = sub.add_parser("verify", help="check every file of a bundle against its manifest")
@@ -311,7 +313,7 @@ def main(argv: list[str] | None = None) -> int:
             parser.error("give --arch or --inventory")
         catalog = load_catalog(args.catalog) if args.catalog else None
         build(args.name, arches, versions, args.component, args.mirror, args.registry_mirror,
-              catalog=catalog, out=args.out)
+              registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out)
     except (BundleError, CatalogError, DownloadError) as exc:
         print(f"edgewasm-bundle: {exc}", file=sys.stderr)
         return 1

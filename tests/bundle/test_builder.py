@@ -10,8 +10,8 @@ from edgewasm.bundle import BundleError
 
 
 def build(mirror, out, **kw):
-    return bundle.build("site", ["amd64", "arm64"], mirror=mirror.url, catalog=mirror.catalog,
-                        out=out, progress=False, **kw)
+    return bundle.build("site", ["amd64", "arm64"], mirror=mirror.url, registry_mirror=mirror.registry,
+                        registry_tls_verify=False, catalog=mirror.catalog, out=out, progress=False, **kw)
 
 
 def test_two_arch_bundle_has_a_complete_manifest(mirror, tmp_path):
@@ -25,11 +25,13 @@ def test_two_arch_bundle_has_a_complete_manifest(mirror, tmp_path):
                     ("wasmtime", "tarball"), ("runwasi-wasmedge", "tarball"), ("runwasi-wasmtime", "tarball")]:
             assert (*key, arch) in by_key
     assert ("gatekeeper", "chart", "all") in by_key
+    for arch in ("amd64", "arm64"):
+        assert ("gatekeeper", "gatekeeper", arch) in by_key and ("gatekeeper", "gatekeeper-crds", arch) in by_key
     for e in entries:
         path = site / e["file"]
         assert path.stat().st_size == e["size"]
         assert bundle.sha256_of(path) == e["sha256"]
-        assert e["source"].startswith(mirror.url + "/")
+        assert e["source"].startswith(mirror.url + "/" if e["kind"] == "file" else "docker://docker.io/")
     assert {"component", "version", "arch", "file", "size", "sha256", "source"} <= set(entries[0])
     assert bundle.verify(site) == []
     assert not (tmp_path / ".site.partial").exists()
@@ -39,16 +41,17 @@ def test_no_armv7_wasm_runtimes_are_reported_not_invented(mirror, tmp_path):
     manifest = bundle.build("pi32", ["arm"], mirror=mirror.url, catalog=mirror.catalog,
                             components=["k3s", "wasmedge", "runwasi-wasmedge"], out=tmp_path, progress=False)
     assert {e["component"] for e in manifest["artifacts"]} == {"k3s"}
-    assert {(u["component"], u["arch"]) for u in manifest["unavailable"]} == {
-        ("wasmedge", "arm"), ("runwasi-wasmedge", "arm")}
+    assert {(u["component"], u["arch"], u["wasm"]) for u in manifest["unavailable"]} == {
+        ("wasmedge", "arm", True), ("runwasi-wasmedge", "arm", True)}
 
 
-def test_rebuild_downloads_nothing_already_verified(mirror, tmp_path):
+def test_rebuild_downloads_nothing_already_verified(mirror, tmp_path, capsys):
     build(mirror, tmp_path)
     mirror.handler.requests_seen.clear()
     build(mirror, tmp_path)
     downloads = [p for p, _ in mirror.handler.requests_seen if not p.endswith(("SHA256SUM", ".txt", "index.yaml"))]
     assert downloads == []
+    assert "0 bytes downloaded" in capsys.readouterr().err.splitlines()[-1]
 
 
 def test_tampered_file_is_named_with_expected_and_actual_hash(mirror, tmp_path):
@@ -131,6 +134,7 @@ def test_cli_builds_and_verifies(mirror, tmp_path):
     catalog_file.write_text(_to_toml(mirror.catalog))
     out = tmp_path / "bundles"
     assert bundle.main(["build", "cli", "--arch", "amd64", "--mirror", mirror.url,
+                        "--registry-mirror", mirror.registry, "--registry-insecure",
                         "--catalog", str(catalog_file), "--out", str(out)]) == 0
     assert bundle.main(["verify", "cli", "--out", str(out)]) == 0
     shutil.rmtree(out / "cli" / "wasmtime")
@@ -159,3 +163,23 @@ def _to_toml(catalog) -> str:
                 lines.append(f'[["{name}".{table}]]')
                 lines.extend(f"{k} = {value(v)}" for k, v in item.items())
     return "\n".join(lines) + "\n"
+
+
+def test_images_are_docker_archives_k3s_can_import(mirror, tmp_path):
+    import tarfile
+
+    manifest = build(mirror, tmp_path, components=["gatekeeper"])
+    image = next(e for e in manifest["artifacts"] if e["name"] == "gatekeeper" and e["arch"] == "arm64")
+    assert image["dest"] == "/var/lib/rancher/k3s/agent/images/gatekeeper-3.23.0-arm64.tar"
+    with tarfile.open(tmp_path / "site" / image["file"]) as tar:
+        index = json.load(tar.extractfile("manifest.json"))
+        config = json.load(tar.extractfile(index[0]["Config"]))
+    assert index[0]["RepoTags"] == ["docker.io/openpolicyagent/gatekeeper:v3.23.0"]
+    assert config["architecture"] == "arm64"
+
+
+def test_wrong_image_digest_is_refused(mirror, tmp_path):
+    mirror.catalog["gatekeeper"]["images"][0]["digest"]["amd64"] = "sha256:" + "1" * 64
+    with pytest.raises(BundleError, match=r"cannot copy image .*gatekeeper@sha256:1111"):
+        build(mirror, tmp_path, components=["gatekeeper"])
+    assert not (tmp_path / "site").exists()
