@@ -23,8 +23,8 @@ from edgewasm.bundle import entries_for, load_manifest, upstream_source, wanted_
 from facts.host import Architecture
 
 
-def _report_unavailable(arch: str, unavailable: list[dict]) -> None:
-    """Say what upstream does not ship for this arch; refuse if Wasm is required here."""
+def _report_unavailable(arch: str, unavailable: list[dict]) -> bool:
+    """Say what upstream does not ship for this arch; refuse (False) if Wasm is required here."""
     wasm = sorted({u["component"] for u in unavailable if u["wasm"]})
     if wasm and host.data.get("edgewasm_require_wasm"):
         host_ops.refuse(
@@ -32,10 +32,11 @@ def _report_unavailable(arch: str, unavailable: list[dict]) -> None:
             reasons=[f"{host.name}: upstream ships no {', '.join(wasm)} for {arch}, and edgewasm_require_wasm "
                      "is set; fix: use an amd64 or arm64 host (64-bit OS on a Pi), or unset it"],
         )
-        return
+        return False
     for u in unavailable:
         what = "WebAssembly workloads cannot run here" if u["wasm"] else "skipped"
         logger.warning(f"{host.name}: upstream ships no {u['component']} {u['version']} for {arch}: {what}")
+    return True
 
 
 def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
@@ -54,7 +55,8 @@ def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
                      f"fix: rebuild it with --arch {arch} (or --inventory)" for c in absent],
         )
         return
-    _report_unavailable(arch, unavailable)
+    if not _report_unavailable(arch, unavailable):
+        return
     for entry in entries:
         host_ops.verified_file(
             name=f"Artifact {entry['component']} {entry['name']}",
@@ -68,7 +70,8 @@ def _from_upstream(arch: str, role: str | None) -> None:
     versions = wanted_versions(host.data)
     artifacts, unavailable = resolve(load_catalog(), [arch], versions, list(versions),
                                      host.data.get("artifact_mirror"))
-    _report_unavailable(arch, [asdict(u) for u in unavailable])
+    if not _report_unavailable(arch, [asdict(u) for u in unavailable]):
+        return
     for artifact in artifacts:
         if artifact.kind == "image":
             continue  # an online node pulls its images itself

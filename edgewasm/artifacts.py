@@ -6,6 +6,8 @@ artifacts here, so a bundle and a host always agree on names, paths and checksum
 
 from __future__ import annotations
 
+import copy
+import functools
 import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -58,6 +60,12 @@ class Unavailable:
 
 
 def load_catalog(path: Path | str = CATALOG) -> dict:
+    """The catalogue as a fresh dict (callers may change their copy)."""
+    return copy.deepcopy(_read_catalog(str(path)))
+
+
+@functools.lru_cache(maxsize=8)
+def _read_catalog(path: str) -> dict:
     with open(path, "rb") as f:
         return tomllib.load(f)
 

@@ -264,7 +264,7 @@ def wanted_versions(data: Mapping) -> dict[str, str]:
     return {c: overrides.get(c, catalog[c]["version"]) for c in (data.get("artifact_components") or catalog)}
 
 
-def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str]]:
+def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None]:
     from edgewasm.hosts import inventory_hosts
 
     hosts = inventory_hosts(inventory)
@@ -277,7 +277,10 @@ def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str]]:
             if versions.setdefault(component, version) != version:
                 raise BundleError(f"{inventory}: hosts want {component} {versions[component]} and {version}; "
                                   "build one bundle per version set")
-    return arches, versions
+    mirrors = {h.data["artifact_mirror"] for h in hosts if h.data.get("artifact_mirror")}
+    if len(mirrors) > 1:
+        raise BundleError(f"{inventory}: hosts name several artifact_mirror values {sorted(mirrors)}; pass --mirror")
+    return arches, versions, next(iter(mirrors), None)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -288,7 +291,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--arch", action="append", choices=["amd64", "arm64", "arm"], help="repeatable")
     b.add_argument("--inventory", help="take arches (edgewasm_arch) and artifact_versions from an inventory")
     b.add_argument("--component", action="append", help="only these components (repeatable)")
-    b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path>")
+    b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
+                   "(default: the inventory's artifact_mirror)")
     b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
     b.add_argument("--registry-insecure", action="store_true", help="plain HTTP / unverified TLS to the registry mirror")
     b.add_argument("--catalog", default=None, help="artifact catalogue (default group_data/artifacts.toml)")
@@ -305,14 +309,15 @@ def main(argv: list[str] | None = None) -> int:
             if not problems:
                 print(f"{args.out / args.name}: every file matches the manifest")
             return 1 if problems else 0
-        arches, versions = list(args.arch or []), {}
+        arches, versions, mirror = list(args.arch or []), {}, args.mirror
         if args.inventory:
-            inv_arches, versions = _inventory_needs(args.inventory)
+            inv_arches, versions, inv_mirror = _inventory_needs(args.inventory)
             arches += inv_arches
+            mirror = mirror or inv_mirror
         if not arches:
             parser.error("give --arch or --inventory")
         catalog = load_catalog(args.catalog) if args.catalog else None
-        build(args.name, arches, versions, args.component, args.mirror, args.registry_mirror,
+        build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
               registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out)
     except (BundleError, CatalogError, DownloadError) as exc:
         print(f"edgewasm-bundle: {exc}", file=sys.stderr)

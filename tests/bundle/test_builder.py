@@ -183,3 +183,21 @@ def test_wrong_image_digest_is_refused(mirror, tmp_path):
     with pytest.raises(BundleError, match=r"cannot copy image .*gatekeeper@sha256:1111"):
         build(mirror, tmp_path, components=["gatekeeper"])
     assert not (tmp_path / "site").exists()
+
+
+def test_cli_takes_arches_and_mirror_from_the_inventory(mirror, tmp_path):
+    inventory = tmp_path / "site.py"
+    inventory.write_text(
+        "from edgewasm.config import check_inventory\n"
+        f"_m = {{'artifact_mirror': {mirror.url!r}}}\n"
+        "k3s_servers = [('srv', {'ssh_hostname': '192.0.2.1', 'edgewasm_arch': 'amd64', **_m})]\n"
+        "k3s_agents = [('pi', {'ssh_hostname': '192.0.2.2', 'edgewasm_arch': 'arm64', **_m})]\n"
+        "check_inventory(__file__)\n"
+    )
+    catalog_file = tmp_path / "catalog.toml"
+    catalog_file.write_text(_to_toml(mirror.catalog))
+    out = tmp_path / "bundles"
+    assert bundle.main(["build", "inv", "--inventory", str(inventory), "--registry-mirror", mirror.registry,
+                        "--registry-insecure", "--catalog", str(catalog_file), "--out", str(out)]) == 0
+    manifest = bundle.load_manifest(out / "inv")
+    assert manifest["arches"] == ["amd64", "arm64"] and manifest["mirror"] == mirror.url
