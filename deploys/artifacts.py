@@ -95,3 +95,17 @@ def place() -> None:
         _from_bundle(Path(bundle), arch, role)
     else:
         _from_upstream(arch, role)
+
+
+def on_host(component: str, name: str) -> tuple[str, str]:
+    """(path on this host, sha256) of a placed artifact, e.g. ("k3s", "binary")."""
+    arch = host.get_fact(Architecture)["k3s"]
+    versions = wanted_versions(host.data)
+    bundle = host.data.get("edgewasm_bundle")
+    if bundle:
+        entries = entries_for(load_manifest(Path(bundle)), arch, host.data.get("edgewasm_role"), versions)
+        entry = next(e for e in entries if (e["component"], e["name"]) == (component, name))
+        return entry["dest"], entry["sha256"]
+    artifacts, _ = resolve(load_catalog(), [arch], versions, [component], host.data.get("artifact_mirror"))
+    artifact = next(a for a in artifacts if a.name == name)
+    return artifact.dest, upstream_source(artifact)[0]

@@ -8,4 +8,5 @@ from deploys.preflight import preflight
 
 if preflight():
     artifacts.place()
-    # K3s, Wasm runtimes and Gatekeeper follow here as they land.
+    # K3s (deploys/k3s.py, being proven on the test bed), Wasm runtimes and Gatekeeper
+    # follow here as they land.

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import IO
 
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
@@ -16,6 +17,15 @@ BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 def _boot_id() -> str | None:
     ok, output = host.run_shell_command(BOOT_ID)
     return output.stdout.strip() if ok else None
+
+
+def _verified_rename(partial: str, dest: str, sha256: str, error: str) -> StringCommand:
+    """Rename ``partial`` over ``dest`` if it has ``sha256``; else remove it and fail."""
+    return StringCommand(
+        "if", "echo", QuoteString(f"{sha256}  {partial}"), "|", "sha256sum", "-c", "--quiet", "-", ";",
+        "then", "mv", "-f", QuoteString(partial), QuoteString(dest), ";",
+        "else", "rm", "-f", QuoteString(partial), ";", "echo", QuoteString(error), ">&2", ";", "exit", "1", ";", "fi",
+    )
 
 
 @operation(is_idempotent=False)
@@ -136,9 +146,56 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
     yield StringCommand("mkdir", "-p", QuoteString(directory))
     # With sudo, pyinfra stages uploads elsewhere first: keep that on disk too.
     yield FileUploadCommand(src, partial, remote_temp_filename=f"/var/tmp/edgewasm-upload-{sha256[:16]}")
-    check = StringCommand("echo", QuoteString(f"{sha256}  {partial}"), "|", "sha256sum", "-c", "--quiet", "-")
-    yield StringCommand(
-        "if", check, ";", "then", "chmod", mode, QuoteString(partial), "&&", "mv", "-f", QuoteString(partial),
-        QuoteString(dest), ";", "else", "rm", "-f", QuoteString(partial), ";",
-        "echo", QuoteString(f"{dest}: upload does not match sha256 {sha256}"), ">&2", ";", "exit", "1", ";", "fi",
-    )
+    yield StringCommand("chmod", mode, QuoteString(partial))
+    yield _verified_rename(partial, dest, sha256, f"{dest}: upload does not match sha256 {sha256}")
+
+
+@operation()
+def secret_file(content: IO[bytes], dest: str, sha256: str):
+    """
+    Put a secret on the host with mode 0600 from the first byte, only when it differs.
+
+    The secret travels over SFTP from memory: it is never on a command line, and
+    pyinfra prints neither it nor a diff of it.
+
+    **Example:**
+
+    .. code:: python
+
+        host_ops.secret_file(content=io.BytesIO(token), dest="/etc/rancher/k3s/cluster-token",
+                             sha256=hashlib.sha256(token).hexdigest())
+    """
+    if host.get_fact(Sha256File, path=dest) == sha256:
+        host.noop(f"{dest} is current")
+        return
+    directory, _, name = dest.rpartition("/")
+    partial = f"{directory}/.{name}.edgewasm-upload"
+    # Created 0600 before any byte of the secret is written into it.
+    yield StringCommand("mkdir", "-p", QuoteString(directory), "&&", "(", "umask", "077", "&&",
+                        "rm", "-f", QuoteString(partial), "&&", ":", ">", QuoteString(partial), ")")
+    yield FileUploadCommand(content, partial, remote_temp_filename=partial)
+    yield StringCommand("chmod", "600", QuoteString(partial), "&&", "mv", "-f", QuoteString(partial), QuoteString(dest))
+
+
+@operation()
+def installed_copy(src: str, dest: str, sha256: str, mode: str = "755"):
+    """
+    Install a file that is already on the host (from the artifact cache), verified.
+
+    **Example:**
+
+    .. code:: python
+
+        host_ops.installed_copy(src="/var/lib/edgewasm/artifacts/k3s/v1.32.2+k3s1/k3s-arm64",
+                                dest="/usr/local/bin/k3s", sha256="...")
+    """
+    if host.get_fact(Sha256File, path=dest) == sha256:
+        info = host.get_fact(File, path=dest)
+        if info and str(info["mode"]) != mode.lstrip("0"):
+            yield StringCommand("chmod", mode, QuoteString(dest))
+        else:
+            host.noop(f"{dest} has sha256 {sha256[:12]}")
+        return
+    partial = f"{dest}.edgewasm-new"
+    yield StringCommand("install", "-m", mode, QuoteString(src), QuoteString(partial))
+    yield _verified_rename(partial, dest, sha256, f"{src} does not match sha256 {sha256}")

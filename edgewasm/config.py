@@ -20,7 +20,7 @@ from pyinfra.api.exceptions import PyinfraError
 from edgewasm.arch import K3S_ARCHES
 
 # Data keys edgewasm owns: anything with these prefixes that is not in SETTINGS is a typo.
-OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_")
+OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_", "k3s_")
 
 
 class InventoryError(PyinfraError):
@@ -136,6 +136,45 @@ def _versions(value: Any) -> str | None:
     return f"names unknown components {unknown}" if unknown else None
 
 
+def _str(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+
+
+def _str_dict(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return "must be a dict of string -> string"
+    return None
+
+
+_TAINT = re.compile(r"^[\w./-]+(=[\w.-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")
+
+
+def _taints(value: Any) -> str | None:
+    error = _str_list(value)
+    if error:
+        return error
+    bad = [t for t in value if not _TAINT.match(t)]
+    return f"has malformed taints {bad} (key=value:NoSchedule|PreferNoSchedule|NoExecute)" if bad else None
+
+
+def _mirrors(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (list, tuple)) and v and all(_url(u) is None for u in v)
+        for k, v in value.items()
+    ):
+        return "must be a dict of registry -> list of http(s) endpoint URLs"
+    return None
+
+
+def _k3s_env(value: Any) -> str | None:
+    error = _str_dict(value)
+    if error:
+        return error
+    if {"K3S_TOKEN", "K3S_AGENT_TOKEN"} & set(value):
+        return "must not hold the token"
+    return None
+
+
 # key -> (check, fix hint)
 SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "edgewasm_arch": (_arch, "set it to the host's arch (amd64, arm64 or arm) or remove the host"),
@@ -145,6 +184,22 @@ SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "artifact_versions": (_versions, "e.g. artifact_versions = {'k3s': 'v1.32.2+k3s1'}; components: group_data/artifacts.toml"),
     "artifact_components": (_components, "list components from group_data/artifacts.toml"),
     "artifact_mirror": (_url, "e.g. artifact_mirror = 'https://mirror.example/upstream'"),
+    "k3s_ha": (_bool, "True for HA servers with embedded etcd (use an odd number of servers)"),
+    "k3s_cluster_name": (_str, "e.g. k3s_cluster_name = 'site-a'"),
+    "k3s_token": (_str, "prefer k3s_token_file (a 0600 file on the operator's machine)"),
+    "k3s_token_file": (_str, "a path such as 'secrets/site-a.token'"),
+    "k3s_node_ip": (_str, "the node's address, e.g. '10.20.0.11'"),
+    "k3s_api_address": (_str, "the address agents use to reach the first server"),
+    "k3s_tls_san": (_str_list, "e.g. k3s_tls_san = ['k3s.site-a.example']"),
+    "k3s_disable": (_str_list, "e.g. k3s_disable = ['traefik', 'servicelb']"),
+    "k3s_node_labels": (_str_dict, "e.g. k3s_node_labels = {'edge.example/site': 'a'}"),
+    "k3s_node_taints": (_taints, "e.g. k3s_node_taints = ['dedicated=edge:NoSchedule']"),
+    "k3s_default_runtime": (_str, "a containerd runtime name, e.g. 'crun'"),
+    "k3s_kubelet_args": (_str_list, "e.g. k3s_kubelet_args = ['max-pods=50']"),
+    "k3s_registry_mirrors": (_mirrors, "e.g. {'docker.io': ['https://registry.site-a.example']}"),
+    "k3s_env": (_k3s_env, "proxy settings and the like; the token goes in k3s_token or k3s_token_file"),
+    "k3s_ready_timeout": (_positive_int, "seconds, e.g. k3s_ready_timeout = 300"),
+    "k3s_kubeconfig_fetch": (_str, "a local path, e.g. 'kubeconfig/site-a.yaml'"),
     "preflight_min_kernel": (_version, "e.g. preflight_min_kernel = '5.4'"),
     "preflight_min_disk_gb": (_positive_number, "e.g. preflight_min_disk_gb = 4"),
     "preflight_packages": (_str_list, "e.g. preflight_packages = ['ca-certificates', 'iptables']"),

@@ -33,7 +33,9 @@ MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian"
 SUITE = "bookworm"
 
 # What a minimal Debian edge box has before edgewasm touches it.
-BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps"]
+BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps",
+                 # Only for the K3s stand-in (tests/fixtures/k3s_standin.py); real K3s needs no Python.
+                 "python3-minimal"]
 # preflight_packages, fetched into each base's apt cache (not installed) so that
 # preflight's package step installs them for real without the hosts reaching any network.
 PREFETCH_PACKAGES = runpy.run_path(str(Path(__file__).parents[1] / "group_data/all.py"))["preflight_packages"]
@@ -379,6 +381,8 @@ def inventory_groups(overrides: dict[str, dict] | None = None) -> dict[str, list
             "ssh_known_hosts_file": str(known_hosts()),
             "ssh_strict_host_key_checking": "yes",
             "edgewasm_arch": h.arch,
+            # Every host shares the machine's network: each binds its own loopback address.
+            "k3s_node_ip": h.address,
             # Packages are cached in the test bed's images; its hosts reach no mirror.
             "preflight_apt_cache_time": 0,
             # Artifacts come from the offline bundle built from the fixture mirror

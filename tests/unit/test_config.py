@@ -48,7 +48,7 @@ def test_bad_value_names_host_key_value_and_fix(key, value, words):
 
 
 def test_foreign_keys_are_left_alone():
-    assert check_host_data("h", {"ssh_hostname": "x", "k3s_whatever": 1, "_sudo": True}) == []
+    assert check_host_data("h", {"ssh_hostname": "x", "wasm_whatever": 1, "_sudo": True}) == []
 
 
 def test_example_fleet_is_valid():

@@ -1,0 +1,167 @@
+"""K3s: install the pinned binary, configure from inventory data, (re)start only on change.
+
+Roles come from the groups: ``k3s_servers`` (the first one initialises the cluster,
+with embedded etcd when ``k3s_ha``), ``k3s_agents``. Everyone else joins
+``https://<first server>:6443`` with the cluster token, which reaches hosts only as a
+0600 file (``token-file``), never on a command line or in pyinfra's output.
+Restarts are rolling (``_serial``): servers in inventory order, then agents, each
+waiting until it is ready, so a changed pinned version is an upgrade.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+from pyinfra import host, inventory
+from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
+from pyinfra.facts.files import Sha256File
+from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.operations import files, python, systemd
+
+from deploys import artifacts, host_ops
+from edgewasm.k3s import (
+    CONFIG_DIR,
+    K3S_BIN,
+    KUBECONFIG,
+    SERVER_TOKEN,
+    TOKEN_FILE,
+    cluster_token,
+    config_values,
+    join_url,
+    rewrite_kubeconfig,
+    sha256,
+    unit_name,
+)
+
+
+class K3sServerToken(FactBase):
+    """The join token a K3s server wrote (``K10...::server:...``), or ``""``. Read only
+    when the operator has no token yet; pyinfra prints fact output only with --debug-facts."""
+
+    default = str
+
+    def requires_command(self, *args, **kwargs) -> str:
+        return "cat"
+
+    def command(self) -> str:
+        return f"cat {SERVER_TOKEN} 2>/dev/null || true"
+
+    def process(self, output):
+        return output[0].strip() if output else ""
+
+
+def _first_server():
+    servers = inventory.get_group("k3s_servers", [])
+    return servers[0] if servers else None
+
+
+@operation()
+def service_running(unit: str, restart: bool, timeout: int, server: bool):
+    """
+    Enable and start ``unit``, restarting it only when ``restart``, then wait until it is
+    ready, or fail naming the host with the last lines of its journal.
+
+    **Example:**
+
+    .. code:: python
+
+        service_running(unit="k3s-agent", restart=config.will_change, timeout=300, server=False)
+    """
+    service = f"{unit}.service"
+    running = host.get_fact(SystemdStatus).get(service)
+    enabled = host.get_fact(SystemdEnabled).get(service)
+    if not enabled:
+        yield StringCommand("systemctl", "enable", "--quiet", service)
+    if running and not restart:
+        if enabled:
+            host.noop(f"{service} is running and nothing it reads changed")
+        return
+    # --no-block: a unit that never gets ready must fail here with its journal, not hang.
+    yield StringCommand("systemctl", "restart", "--no-block", service)
+    ready = f"systemctl is-active --quiet {service}"
+    if server:
+        ready += f" && [ -s {SERVER_TOKEN} ] && [ -s {KUBECONFIG} ]"
+    yield StringCommand(
+        "sh", "-c", QuoteString(
+            f"sleep 1; t=0; until {ready}; do t=$((t+1)); if [ $t -gt {timeout} ]; then "
+            f"echo '{host.name}: {service} not ready after {timeout}s; last journal lines:' >&2; "
+            f"journalctl -u {service} -n 15 --no-pager -o cat >&2; exit 1; fi; sleep 1; done"
+        ),
+    )
+
+
+def _fetch_kubeconfig(local: str, server_url: str) -> None:
+    """Copy the server's kubeconfig to the operator's machine (0600), naming the server."""
+    remote_sha = host.get_fact(Sha256File, path=KUBECONFIG)
+    stamp = Path(local + ".source-sha256")
+    if remote_sha and Path(local).exists() and stamp.exists() and stamp.read_text().strip() == remote_sha:
+        return
+
+    def fetch():
+        buffer = io.BytesIO()
+        if not host.get_file(KUBECONFIG, buffer):
+            raise RuntimeError(f"{host.name}: cannot read {KUBECONFIG}")
+        text = rewrite_kubeconfig(buffer.getvalue().decode(), server_url)
+        Path(local).parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(local + ".tmp", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.replace(local + ".tmp", local)
+        stamp.write_text(sha256(buffer.getvalue()) + "\n")
+
+    python.call(name=f"Fetch kubeconfig to {local}", function=fetch)
+
+
+@deploy("K3s")
+def k3s() -> None:
+    role = host.data.edgewasm_role
+    unit = unit_name(role)
+    first = _first_server()
+    if first is None:
+        host_ops.refuse(name="Refuse K3s without a server", reasons=[f"{host.name}: the inventory has no k3s_servers"])
+        return
+    is_first = first.name == host.name
+    server_url = join_url(first.name, first.data.dict())
+
+    src, digest = artifacts.on_host("k3s", "binary")
+    binary = host_ops.installed_copy(name="Install the K3s binary", src=src, dest=K3S_BIN, sha256=digest)
+
+    def read_server_token() -> str:
+        return first.get_fact(K3sServerToken)
+
+    token = cluster_token(host.data.dict(), read_server_token)
+    token_file = host_ops.secret_file(name="Put the cluster token", content=io.BytesIO(token + b"\n"),
+                                      dest=TOKEN_FILE, sha256=sha256(token + b"\n"))
+    files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
+    config = files.template(
+        name="Write the K3s config",
+        src="templates/k3s/config.yaml.j2",
+        dest=f"{CONFIG_DIR}/config.yaml",
+        mode="600",
+        **config_values(host.name, host.data.dict(), role, is_first, server_url),
+    )
+    mirrors = host.data.get("k3s_registry_mirrors")
+    if mirrors:
+        registries = files.template(name="Write K3s registry mirrors", src="templates/k3s/registries.yaml.j2",
+                                    dest=f"{CONFIG_DIR}/registries.yaml", mode="600", mirrors=mirrors)
+    else:
+        registries = files.file(name="No K3s registry mirrors", path=f"{CONFIG_DIR}/registries.yaml", present=False)
+    env = files.template(name="Write the K3s environment file", src="templates/k3s/k3s.env.j2",
+                         dest=f"/etc/systemd/system/{unit}.service.env", mode="600",
+                         unit=unit, env=host.data.get("k3s_env") or {})
+    unit_file = files.template(name="Write the K3s unit", src="templates/k3s/k3s.service.j2",
+                               dest=f"/etc/systemd/system/{unit}.service", mode="644",
+                               unit=unit, command="server" if role == "server" else "agent")
+    if unit_file.will_change:
+        systemd.daemon_reload(name="Reload systemd units")
+    changed = any(op.will_change for op in (binary, token_file, config, registries, env, unit_file))
+    service_running(
+        name=f"Start {unit} and wait until it is ready",
+        unit=unit, restart=changed, timeout=host.data.get("k3s_ready_timeout") or 300,
+        server=role == "server", _serial=True,
+    )
+    local = host.data.get("k3s_kubeconfig_fetch")
+    if local and is_first:
+        _fetch_kubeconfig(local, server_url)

@@ -1,0 +1,80 @@
+"""K3s decisions that need no host: roles, join URL, token custody, config values."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+
+K3S_BIN = "/usr/local/bin/k3s"
+CONFIG_DIR = "/etc/rancher/k3s"
+TOKEN_FILE = f"{CONFIG_DIR}/cluster-token"
+SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
+KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
+API_PORT = 6443
+
+
+def unit_name(role: str) -> str:
+    """install.sh's unit names: k3s for servers, k3s-agent for agents."""
+    return "k3s" if role == "server" else "k3s-agent"
+
+
+def api_address(data: Mapping) -> str:
+    return data.get("k3s_api_address") or data.get("k3s_node_ip") or data.get("ssh_hostname")
+
+
+def join_url(first_server_name: str, first_server_data: Mapping) -> str:
+    return f"https://{api_address(first_server_data) or first_server_name}:{API_PORT}"
+
+
+def config_values(name: str, data: Mapping, role: str, is_first_server: bool, server_url: str) -> dict:
+    """What templates/k3s/config.yaml.j2 renders for one host."""
+    ha = bool(data.get("k3s_ha"))
+    return {
+        "role": role,
+        "cluster_init": role == "server" and is_first_server and ha,
+        # Agents and further servers join the first server; a lone server joins nobody.
+        "server_url": None if (role == "server" and is_first_server) else server_url,
+        "token_file": TOKEN_FILE,
+        "node_name": name,
+        "node_ip": data.get("k3s_node_ip"),
+        "tls_san": list(data.get("k3s_tls_san") or []),
+        "disable": list(data.get("k3s_disable") or []),
+        "node_labels": dict(data.get("k3s_node_labels") or {}),
+        "node_taints": list(data.get("k3s_node_taints") or []),
+        "default_runtime": data.get("k3s_default_runtime"),
+        "kubelet_args": list(data.get("k3s_kubelet_args") or []),
+    }
+
+
+def token_path(data: Mapping) -> Path:
+    return Path(data.get("k3s_token_file") or f"secrets/{data.get('k3s_cluster_name') or 'k3s'}.token")
+
+
+def cluster_token(data: Mapping, read_from_server=None) -> bytes:
+    """The cluster's join token: from data, else the operator's 0600 token file, else read
+    from the first server (``read_from_server()``), else newly generated. Kept in the token
+    file so every host and every later run get the same one."""
+    if data.get("k3s_token"):
+        return str(data["k3s_token"]).strip().encode()
+    path = token_path(data)
+    if path.exists():
+        return path.read_bytes().strip()
+    token = (read_from_server() if read_from_server else "") or secrets.token_hex(24)
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as f:
+        f.write(token.strip() + "\n")
+    os.replace(path.with_suffix(".tmp"), path)
+    return token.strip().encode()
+
+
+def sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def rewrite_kubeconfig(text: str, server_url: str) -> str:
+    """K3s writes https://127.0.0.1:6443; an operator's copy must name the server."""
+    return text.replace("https://127.0.0.1:6443", server_url).replace("https://localhost:6443", server_url)
