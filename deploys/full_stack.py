@@ -3,10 +3,10 @@
     pyinfra inventories/edge.py deploys/full_stack.py
 """
 
-from deploys import artifacts
+from deploys import artifacts, k3s
 from deploys.preflight import preflight
 
 if preflight():
     artifacts.place()
-    # K3s (deploys/k3s.py, being proven on the test bed), Wasm runtimes and Gatekeeper
-    # follow here as they land.
+    k3s.k3s()
+    # Wasm runtimes and Gatekeeper follow here as they land.

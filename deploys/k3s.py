@@ -156,12 +156,21 @@ def k3s() -> None:
                                unit=unit, command="server" if role == "server" else "agent")
     if unit_file.will_change:
         systemd.daemon_reload(name="Reload systemd units")
-    changed = any(op.will_change for op in (binary, token_file, config, registries, env, unit_file))
-    service_running(
-        name=f"Start {unit} and wait until it is ready",
-        unit=unit, restart=changed, timeout=host.data.get("k3s_ready_timeout") or 300,
-        server=role == "server", _serial=True,
-    )
+    service = {
+        "unit": unit,
+        "restart": any(op.will_change for op in (binary, token_file, config, registries, env, unit_file)),
+        "timeout": host.data.get("k3s_ready_timeout") or 300,
+        "server": role == "server",
+        "_serial": True,
+    }
+    # pyinfra orders operations by where they are called: three call sites make the
+    # first server start first, then the other servers, then the agents, one at a time.
+    if is_first:
+        service_running(name="Start the first K3s server and wait until it is ready", **service)
+    elif role == "server":
+        service_running(name="Start K3s servers one at a time", **service)
+    else:
+        service_running(name="Start K3s agents one at a time", **service)
     local = host.data.get("k3s_kubeconfig_fetch")
     if local and is_first:
         _fetch_kubeconfig(local, server_url)

@@ -369,8 +369,9 @@ def running_hosts() -> list[TestbedHost]:
     return [TestbedHost(**h) for h in json.loads(state_file().read_text())["hosts"]]
 
 
-def inventory_groups(overrides: dict[str, dict] | None = None) -> dict[str, list]:
-    """pyinfra inventory groups for the running test bed; ``overrides`` adds host data by name."""
+def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | None = None) -> dict[str, list]:
+    """pyinfra inventory groups for the running test bed; ``common`` adds data to every
+    host, ``overrides`` to hosts by name."""
     overrides = overrides or {}
 
     def entry(h: TestbedHost):
@@ -388,6 +389,7 @@ def inventory_groups(overrides: dict[str, dict] | None = None) -> dict[str, list
             # Artifacts come from the offline bundle built from the fixture mirror
             # (python -m tests.fixtures.testbed_bundle): the hosts have no internet.
             "edgewasm_bundle": TESTBED_BUNDLE,
+            **(common or {}),
             **overrides.get(h.name, {}),
         })
 

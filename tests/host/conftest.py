@@ -41,3 +41,18 @@ def host(inventory_host):
 @pytest.fixture(scope="module")
 def host_data(inventory_host):
     return inventory_host.data
+
+
+@pytest.fixture(scope="session")
+def first_server(request):
+    """The inventory's first K3s server (the one others join), or None."""
+    return next((h for h in _hosts(request.config) if "k3s_servers" in h.groups), None)
+
+
+@pytest.fixture(scope="session")
+def first_server_host(first_server):
+    if first_server is None:
+        return None
+    if first_server.name not in _connections:
+        _connections[first_server.name] = testinfra_host(first_server)
+    return _connections[first_server.name]

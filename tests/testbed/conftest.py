@@ -6,18 +6,23 @@ import pytest
 from edgewasm import testbed as tb
 
 
-@pytest.fixture(scope="session")
-def testbed():
-    """The default test bed (amd64 server, amd64 agent, arm64 Raspberry Pi 4B), fresh."""
+def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY):
     if os.geteuid() != 0:
         pytest.skip("the test bed needs root (debootstrap, mounts, systemd-nspawn)")
-    missing = [c for c in ("debootstrap", "systemd-nspawn", "update-binfmts", "ssh") if not shutil.which(c)]
+    missing = [c for c in ("debootstrap", "systemd-nspawn", "update-binfmts", "ssh", "skopeo", "docker-registry")
+               if not shutil.which(c)]
     if missing:
         pytest.skip(f"the test bed needs {', '.join(missing)}: run ./run test, which installs them")
     from tests.fixtures.testbed_bundle import ensure
 
     ensure()  # inventories/testbed.py deploys from bundles/testbed
-    hosts = tb.up()
+    return tb.up(topology)
+
+
+@pytest.fixture(scope="module")
+def testbed():
+    """A fresh default test bed (amd64 server, amd64 agent, arm64 Raspberry Pi 4B) per module."""
+    hosts = start_testbed()
     yield hosts
     if not os.environ.get("EDGEWASM_KEEP_TESTBED"):
         tb.down()

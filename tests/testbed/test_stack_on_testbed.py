@@ -1,0 +1,155 @@
+"""The main job on real hosts over SSH (amd64 server and agent, arm64 Raspberry Pi agent):
+converge, check, converge again with no change and no restart, then the edges.
+
+The tests run in file order against one fresh test bed.
+"""
+
+import secrets
+import threading
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+
+from edgewasm import testbed as tb
+from tests.testbed.helpers import ROOT, compliance, deploy, main_pids, write_inventory
+
+pytestmark = pytest.mark.testbed
+
+REPORTS = ROOT / "reports"
+TOKEN = secrets.token_hex(24)
+seen = {}
+
+
+def pis(hosts):
+    return [h for h in hosts if h.board == "rpi4b"]
+
+
+class ArgvWatch:
+    """Scan every process's argv on the machine (containers included) for a secret."""
+
+    def __init__(self, secret: str):
+        self.secret = secret.encode()
+        self.hits: list[str] = []
+        self.scans = 0
+        self._stop = threading.Event()
+
+    def _run(self):
+        while not self._stop.is_set():
+            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+                try:
+                    argv = cmdline.read_bytes()
+                except OSError:
+                    continue
+                if self.secret in argv:
+                    self.hits.append(argv.replace(b"\0", b" ").decode(errors="replace"))
+            self.scans += 1
+            self._stop.wait(0.05)
+
+    def __enter__(self):
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+
+
+def test_first_run_converges_keeps_the_token_secret_and_reboots_the_pi_once(testbed):
+    # The operator's token file for the test-bed cluster (k3s_token_file's default path).
+    token_file = ROOT / "secrets" / "k3s.token"
+    token_file.parent.mkdir(exist_ok=True)
+    token_file.write_text(TOKEN + "\n")
+    token_file.chmod(0o600)
+    with ArgvWatch(TOKEN) as watch:
+        code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    assert results["failed_hosts"] == [] and results["totals"]["error"] == 0
+    assert results["totals"]["success"] > 0
+    assert watch.scans > 10 and watch.hits == [], "the token showed in a process argument list"
+    assert TOKEN not in log, "the token showed in pyinfra's output"
+    for h in testbed:
+        assert tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token").stdout.strip() == TOKEN
+    assert pis(testbed), "the default test bed has a Raspberry Pi"
+    for pi in pis(testbed):
+        assert tb.boot_count(pi.name) == 2, "one boot at start, one for the new cmdline"
+    for other in (h for h in testbed if h.board is None):
+        assert tb.boot_count(other.name) == 1
+
+
+def test_compliance_checks_pass_on_every_host(testbed):
+    junit = REPORTS / "compliance-testbed.xml"
+    result = compliance(junit)
+    assert result.returncode == 0, result.stdout[-4000:]
+    suite = ET.parse(junit).getroot().find("testsuite")
+    names = [case.get("name") for case in suite.iter("testcase")]
+    for host in testbed:
+        assert any(f"[{host.name}]" in n for n in names), f"no checks ran against {host.name}"
+    assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0
+    ran = [c.get("name").split("[")[0] for c in suite.iter("testcase") if c.find("skipped") is None]
+    assert ran.count("test_raspberry_pi_boot_line_has_cgroup_flags_once") == len(pis(testbed))
+    assert ran.count("test_token_matches_the_cluster") == len(testbed)
+
+
+def test_second_run_changes_nothing_and_restarts_nothing(testbed):
+    before = main_pids(testbed)
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    assert results["totals"]["success"] == 0, [
+        (op["name"], op["success"]) for op in results["operations"] if op["success"]
+    ]
+    assert results["totals"]["error"] == 0
+    assert main_pids(testbed) == before
+    for pi in pis(testbed):
+        assert tb.boot_count(pi.name) == 2, "no second reboot"
+
+
+def test_a_changed_setting_restarts_only_the_hosts_it_touches(testbed, tmp_path):
+    target = "edge-agent-1"
+    before = main_pids(testbed)
+    inventory = write_inventory(tmp_path / "relabel.py", {target: {"k3s_node_labels": {"edge.example/zone": "b"}}})
+    code, results, log = deploy(inventory)
+    assert code == 0, log[-5000:]
+    after = main_pids(testbed)
+    assert after[target] != before[target]
+    assert {n: p for n, p in after.items() if n != target} == {n: p for n, p in before.items() if n != target}
+    address = next(h.address for h in testbed if h.name == target)
+    assert '"edge.example/zone=b"' in tb.ssh(address, "cat /etc/rancher/k3s/config.yaml").stdout
+    # And back, again touching only that host.
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    changed = {name for op in results["operations"] for name in op["success"]}
+    assert changed == {target}
+
+
+def test_uninstall_then_install_converges_again(testbed):
+    target = next(h for h in testbed if h.name == "edge-agent-1")
+    code, results, log = deploy("inventories/testbed.py", "--limit", target.name, deploy_file="deploys/uninstall.py")
+    assert code == 0, log[-5000:]
+    gone = tb.ssh(target.address, "ls /usr/local/bin/k3s /etc/rancher /var/lib/rancher /var/lib/edgewasm "
+                                  "/etc/systemd/system/k3s-agent.service", check=False)
+    assert gone.returncode != 0 and gone.stdout == ""
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    assert {name for op in results["operations"] for name in op["success"]} == {target.name}
+    code, results, log = deploy()
+    assert code == 0 and results["totals"]["success"] == 0
+    assert tb.ssh(target.address, "systemctl is-active k3s-agent").stdout.strip() == "active"
+
+
+def test_refused_host_is_untouched_and_the_others_go_on(testbed, tmp_path):
+    refused, other = "edge-agent-1", "edge-server-1"
+    by_name = {h.name: h for h in testbed}
+    for name in (refused, other):
+        tb.ssh(by_name[name].address, "rm -f /etc/sysctl.d/90-k3s.conf")
+    inventory = write_inventory(tmp_path / "testbed_old_kernel.py", {refused: {"preflight_min_kernel": "99.0"}})
+    code, results, log = deploy(inventory)
+    assert code != 0, "a refused host fails the run"
+    assert results["failed_hosts"] == [refused]
+    assert f"{refused}: kernel" in log and "older than 99.0" in log and "fix:" in log
+    changed = {name for op in results["operations"] for name in op["success"]}
+    assert refused not in changed
+    assert other in changed  # its sysctl file was put back
+    assert tb.ssh(by_name[refused].address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 1
+    assert tb.ssh(by_name[other].address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 0
