@@ -56,3 +56,9 @@ def first_server_host(first_server):
     if first_server.name not in _connections:
         _connections[first_server.name] = testinfra_host(first_server)
     return _connections[first_server.name]
+
+
+@pytest.fixture(scope="session")
+def fleet(request):
+    """Every host of the inventory (InventoryHost), for checks that span hosts."""
+    return _hosts(request.config)

@@ -1,0 +1,36 @@
+"""HA: three servers with embedded etcd (two amd64, one arm64) and an agent."""
+
+import os
+
+import pytest
+
+from edgewasm import testbed as tb
+from tests.testbed.conftest import start_testbed
+from tests.testbed.helpers import ROOT, compliance, deploy, main_pids, write_inventory
+
+pytestmark = pytest.mark.testbed
+
+
+@pytest.fixture(scope="module")
+def ha_testbed():
+    hosts = start_testbed("server:amd64,server:amd64,server:arm64,agent:amd64")
+    yield hosts
+    if not os.environ.get("EDGEWASM_KEEP_TESTBED"):
+        tb.down()
+
+
+def test_ha_cluster_converges_and_checks_pass(ha_testbed, tmp_path):
+    inventory = write_inventory(tmp_path / "ha.py", common={"k3s_ha": True})
+    code, results, log = deploy(inventory)
+    assert code == 0, log[-5000:]
+    first, *others = [h for h in ha_testbed if h.role == "server"]
+    assert "cluster-init: true" in tb.ssh(first.address, "cat /etc/rancher/k3s/config.yaml").stdout
+    for h in others + [h for h in ha_testbed if h.role == "agent"]:
+        config = tb.ssh(h.address, "cat /etc/rancher/k3s/config.yaml").stdout
+        assert f'server: "https://{first.address}:6443"' in config and "cluster-init" not in config
+    result = compliance(ROOT / "reports" / "compliance-testbed-ha.xml", inventory)
+    assert result.returncode == 0, result.stdout[-4000:]
+    before = main_pids(ha_testbed)
+    code, results, log = deploy(inventory)
+    assert code == 0 and results["totals"]["success"] == 0, log[-3000:]
+    assert main_pids(ha_testbed) == before

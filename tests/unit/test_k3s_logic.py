@@ -1,0 +1,69 @@
+import os
+import stat
+
+import pytest
+
+from edgewasm.k3s import cluster_token, config_values, join_url, rewrite_kubeconfig, unit_name
+from pyinfra.api.util import get_template
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def render(**values):
+    return get_template(str(ROOT / "templates/k3s/config.yaml.j2")).render(**values)
+
+
+def test_units_and_join_url():
+    assert unit_name("server") == "k3s" and unit_name("agent") == "k3s-agent"
+    assert join_url("srv", {"ssh_hostname": "10.0.0.5"}) == "https://10.0.0.5:6443"
+    assert join_url("srv", {"ssh_hostname": "x", "k3s_node_ip": "10.0.0.6"}) == "https://10.0.0.6:6443"
+    assert join_url("srv", {"k3s_api_address": "k3s.example"}) == "https://k3s.example:6443"
+
+
+def test_lone_server_config():
+    text = render(**config_values("srv", {"k3s_tls_san": ["k3s.example"], "k3s_disable": ["traefik"]},
+                                  "server", True, "https://10.0.0.5:6443"))
+    assert "server:" not in text and "cluster-init" not in text
+    assert 'token-file: "/etc/rancher/k3s/cluster-token"' in text
+    assert 'tls-san:\n  - "k3s.example"' in text and 'disable:\n  - "traefik"' in text
+    assert 'write-kubeconfig-mode: "0600"' in text
+
+
+def test_ha_first_server_inits_and_others_join():
+    data = {"k3s_ha": True}
+    first = render(**config_values("s1", data, "server", True, "https://10.0.0.5:6443"))
+    second = render(**config_values("s2", data, "server", False, "https://10.0.0.5:6443"))
+    assert "cluster-init: true" in first and "server:" not in first
+    assert "cluster-init" not in second and 'server: "https://10.0.0.5:6443"' in second
+
+
+def test_agent_config_with_labels_taints_runtime_kubelet_args():
+    data = {"k3s_node_labels": {"edge.example/site": "a"}, "k3s_node_taints": ["dedicated=edge:NoSchedule"],
+            "k3s_default_runtime": "crun", "k3s_kubelet_args": ["max-pods=50"], "k3s_node_ip": "10.0.0.9"}
+    text = render(**config_values("a1", data, "agent", False, "https://10.0.0.5:6443"))
+    assert 'server: "https://10.0.0.5:6443"' in text and 'node-ip: "10.0.0.9"' in text
+    assert 'node-label:\n  - "edge.example/site=a"' in text
+    assert 'node-taint:\n  - "dedicated=edge:NoSchedule"' in text
+    assert 'default-runtime: "crun"' in text and 'kubelet-arg:\n  - "max-pods=50"' in text
+    assert "tls-san" not in text and "write-kubeconfig-mode" not in text
+    import yaml
+
+    assert yaml.safe_load(text)["node-label"] == ["edge.example/site=a"]
+
+
+def test_token_from_data_then_file_then_server_then_new(tmp_path):
+    assert cluster_token({"k3s_token": "abc"}) == b"abc"
+    path = tmp_path / "site.token"
+    data = {"k3s_token_file": str(path)}
+    assert cluster_token(data, lambda: "K10aa::server:fromserver") == b"K10aa::server:fromserver"
+    assert stat.S_IMODE(os.stat(path).st_mode) == 0o600
+    assert cluster_token(data, lambda: pytest.fail("the file answers now")) == b"K10aa::server:fromserver"
+    fresh = tmp_path / "fresh.token"
+    token = cluster_token({"k3s_token_file": str(fresh)}, lambda: "")
+    assert len(token) == 48 and fresh.read_bytes().strip() == token
+
+
+def test_kubeconfig_names_the_server():
+    assert "server: https://10.0.0.5:6443" in rewrite_kubeconfig("server: https://127.0.0.1:6443\n",
+                                                                "https://10.0.0.5:6443")
