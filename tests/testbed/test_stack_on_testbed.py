@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from edgewasm import testbed as tb
+from tests.fixtures.mirror import UPGRADE_VERSIONS
 from tests.testbed.helpers import ROOT, compliance, deploy, main_pids, write_inventory
 
 pytestmark = pytest.mark.testbed
@@ -136,6 +137,26 @@ def test_uninstall_then_install_converges_again(testbed):
     code, results, log = deploy()
     assert code == 0 and results["totals"]["success"] == 0
     assert tb.ssh(target.address, "systemctl is-active k3s-agent").stdout.strip() == "active"
+
+
+def test_a_new_pinned_version_upgrades_servers_then_agents_one_at_a_time(testbed, tmp_path):
+    new = UPGRADE_VERSIONS["k3s"]
+    inventory = write_inventory(tmp_path / "upgrade.py", common={
+        "edgewasm_bundle": "bundles/testbed-upgrade", "artifact_versions": UPGRADE_VERSIONS})
+    code, results, log = deploy(inventory)
+    assert code == 0, log[-5000:]
+    started = {}
+    for h in testbed:
+        assert tb.ssh(h.address, "k3s --version").stdout.startswith(f"k3s version {new} ")
+        unit = "k3s" if h.role == "server" else "k3s-agent"
+        started[h.name] = int(tb.ssh(h.address, f"systemctl show -p ExecMainStartTimestampMonotonic --value {unit}")
+                              .stdout)  # one kernel, one monotonic clock for all test-bed hosts
+    servers = [started[h.name] for h in testbed if h.role == "server"]
+    agents = sorted(started[h.name] for h in testbed if h.role == "agent")
+    assert max(servers) < min(agents), "servers restart before agents"
+    assert len(set(agents)) == len(agents)
+    code, results, log = deploy(inventory)
+    assert code == 0 and results["totals"]["success"] == 0
 
 
 def test_refused_host_is_untouched_and_the_others_go_on(testbed, tmp_path):
