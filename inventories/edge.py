@@ -34,6 +34,18 @@ k3s_agents = [
                     "preflight_min_disk_gb": 3}),
 ]
 
+# Cluster-wide K3s settings (docs/k3s.md). The join token lives in
+# secrets/edge.token (0600, generated on the first run), never in this file.
+all = (
+    [*(h for h, _ in k3s_servers), *(h for h, _ in k3s_agents)],
+    {
+        "k3s_cluster_name": "edge",
+        "k3s_tls_san": ["k3s.edge.example"],
+        "k3s_disable": ["traefik"],
+        "k3s_kubeconfig_fetch": "kubeconfig/edge.yaml",
+    },
+)
+
 # Boards that get group_data/raspberry_pi.py (swap off). Preflight recognises a Pi by
 # its device tree either way; the group is for settings.
 raspberry_pi = ["edge-pi-01", "edge-pi-02"]
