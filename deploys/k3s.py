@@ -14,6 +14,7 @@ import io
 import os
 from pathlib import Path
 
+from gevent.lock import BoundedSemaphore
 from pyinfra import host, inventory
 from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.files import Sha256File
@@ -50,6 +51,9 @@ class K3sServerToken(FactBase):
 
     def process(self, output):
         return output[0].strip() if output else ""
+
+
+_TOKEN_LOCK = BoundedSemaphore()
 
 
 def _first_server():
@@ -131,7 +135,10 @@ def k3s() -> None:
     def read_server_token() -> str:
         return first.get_fact(K3sServerToken)
 
-    token = cluster_token(host.data.dict(), read_server_token)
+    # pyinfra prepares hosts concurrently (gevent): one host at a time decides the token,
+    # or two hosts could each generate one.
+    with _TOKEN_LOCK:
+        token = cluster_token(host.data.dict(), read_server_token)
     token_file = host_ops.secret_file(name="Put the cluster token", content=io.BytesIO(token + b"\n"),
                                       dest=TOKEN_FILE, sha256=sha256(token + b"\n"))
     files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
