@@ -3,10 +3,12 @@
     pyinfra inventories/edge.py deploys/full_stack.py
 """
 
-from deploys import artifacts, k3s
+from deploys import artifacts, k3s, wasmtime
 from deploys.preflight import preflight
 
 if preflight():
     artifacts.place()
+    # Wasm runtimes before K3s, so that K3s finds its runtimes at its first start.
+    wasmtime.wasmtime()
     k3s.k3s()
-    # Wasm runtimes and Gatekeeper follow here as they land.
+    # WasmEdge, runwasi shims, crun and Gatekeeper follow here as they land.

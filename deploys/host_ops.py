@@ -9,7 +9,9 @@ from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 
+from edgewasm.runtimes import extract_script
 from facts.host import KernelModuleStates
+from facts.runtimes import ExtractedFrom
 
 BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
 
@@ -199,3 +201,26 @@ def installed_copy(src: str, dest: str, sha256: str, mode: str = "755"):
     partial = f"{dest}.edgewasm-new"
     yield StringCommand("install", "-m", mode, QuoteString(src), QuoteString(partial))
     yield _verified_rename(partial, dest, sha256, f"{src} does not match sha256 {sha256}")
+
+
+@operation()
+def extracted(tarball: str, dest: str, sha256: str):
+    """
+    Unpack a release tarball (from the artifact cache) into ``dest``, once per tarball.
+
+    A tarball whose members all sit under one top folder (WasmEdge before 0.15.0,
+    Wasmtime) is unpacked without that folder, so both layouts give the same tree. The
+    tree is built beside ``dest`` and swapped in whole.
+
+    **Example:**
+
+    .. code:: python
+
+        host_ops.extracted(tarball="/var/lib/edgewasm/artifacts/wasmtime/49.0.4/wasmtime-v49.0.4-aarch64-linux.tar.xz",
+                           dest="/opt/edgewasm/wasmtime/49.0.4", sha256="...")
+    """
+    if host.get_fact(ExtractedFrom, directory=dest) == sha256:
+        host.noop(f"{dest} holds {tarball.rsplit('/', 1)[-1]}")
+        return
+    script = extract_script(tarball, dest, sha256)
+    yield StringCommand("sh", "-c", QuoteString(script))

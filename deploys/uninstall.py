@@ -14,10 +14,13 @@ from pyinfra.operations import files, server, systemd
 
 from deploys.preflight import MODULES_FILE, SYSCTL_FILE
 from edgewasm.artifacts import HOST_CACHE
+from deploys.wasmtime import BIN as WASMTIME_BIN
+from deploys.wasmtime import PREFIX as WASMTIME_PREFIX
 from edgewasm.k3s import K3S_BIN
 
 UNITS = ("k3s", "k3s-agent")
-DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0])
+DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0],
+               WASMTIME_PREFIX.rsplit("/", 1)[0])
 
 
 @deploy("Uninstall K3s and edgewasm")
@@ -42,6 +45,7 @@ def uninstall() -> None:
         systemd.daemon_reload(name="Reload systemd units")
     for path in (K3S_BIN, MODULES_FILE, SYSCTL_FILE):
         files.file(name=f"Remove {path}", path=path, present=False)
+    files.link(name=f"Remove {WASMTIME_BIN}", path=WASMTIME_BIN, present=False)
     for path in DIRECTORIES:
         files.directory(name=f"Remove {path}", path=path, present=False)
 

@@ -168,6 +168,11 @@ def build_base(arch: str, log=sys.stderr) -> Path:
         link.symlink_to("/dev/null")
     (tmp / ".edgewasm-complete").write_text(f"{SUITE} {arch}\n")
     tmp.rename(target)
+    # Bases of earlier package lists are not used again; running hosts hold no old base
+    # (every `up` starts from the current one).
+    for old in target.parent.glob(f"{SUITE}-{arch}-*"):
+        if old != target and not any(_mounts_under(hosts_dir())):
+            shutil.rmtree(old, ignore_errors=True)
     return target
 
 

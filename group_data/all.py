@@ -8,8 +8,9 @@ preflight_min_kernel = "5.4"
 preflight_min_disk_gb = 4
 # os-release ID -> oldest VERSION_ID.
 preflight_supported_os = {"debian": "11", "ubuntu": "20.04", "raspbian": "11"}
-# What K3s needs from the distribution beside its own binary.
-preflight_packages = ["ca-certificates", "iptables", "conntrack", "socat"]
+# What K3s needs from the distribution beside its own binary (xz-utils: the Wasmtime
+# release is a .tar.xz).
+preflight_packages = ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils"]
 # Refresh apt lists before installing when older than this many seconds (0: never;
 # an offline site with a local mirror may want that).
 preflight_apt_cache_time = 86400

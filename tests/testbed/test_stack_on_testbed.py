@@ -129,7 +129,8 @@ def test_uninstall_then_install_converges_again(testbed):
     code, results, log = deploy("inventories/testbed.py", "--limit", target.name, deploy_file="deploys/uninstall.py")
     assert code == 0, log[-5000:]
     gone = tb.ssh(target.address, "ls /usr/local/bin/k3s /etc/rancher /var/lib/rancher /var/lib/edgewasm "
-                                  "/etc/systemd/system/k3s-agent.service", check=False)
+                                  "/opt/edgewasm /usr/local/bin/wasmtime /etc/systemd/system/k3s-agent.service",
+                  check=False)
     assert gone.returncode != 0 and gone.stdout == ""
     code, results, log = deploy()
     assert code == 0, log[-5000:]

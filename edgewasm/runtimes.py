@@ -1,0 +1,25 @@
+"""Wasm runtime installs that need no host: how release tarballs are unpacked."""
+
+from __future__ import annotations
+
+import shlex
+
+
+def extract_script(tarball: str, dest: str, sha256: str) -> str:
+    """A POSIX sh script that unpacks ``tarball`` into ``dest`` whole, or not at all.
+
+    When every member sits under one top folder (WasmEdge before 0.15.0, Wasmtime) that
+    folder is dropped, so ``WasmEdge-0.14.1-Linux/bin/wasmedge`` and 0.15's
+    ``bin/wasmedge`` both land as ``dest/bin/wasmedge``. ``dest/.edgewasm-source-sha256``
+    records which tarball it came from.
+    """
+    q = shlex.quote
+    new, tar = q(f"{dest}.edgewasm-new"), q(tarball)
+    return (
+        f"set -e; rm -rf {new}; mkdir -p {new}; "
+        f"tops=$(tar -tf {tar} | cut -d/ -f1 | sort -u); strip=0; "
+        f'if [ "$(echo "$tops" | wc -l)" = 1 ] && tar -tf {tar} | grep -q "^$tops/."; then strip=1; fi; '
+        f"tar -xf {tar} -C {new} --strip-components=$strip --no-same-owner; "
+        f"echo {sha256} > {new}/.edgewasm-source-sha256; "
+        f"rm -rf {q(dest)}; mv {new} {q(dest)}"
+    )
