@@ -30,6 +30,16 @@ def _verified_rename(partial: str, dest: str, sha256: str, error: str) -> String
     )
 
 
+def _mode_kept(dest: str, sha256: str, mode: str):
+    """For a file whose content is already right: fix its mode if needed, else no change.
+    (A secret chmod-ed open by hand must be closed again, not left as "current".)"""
+    info = host.get_fact(File, path=dest)
+    if info and str(info["mode"]) != mode.lstrip("0"):  # the fact gives 644 for 0o644
+        yield StringCommand("chmod", mode, QuoteString(dest))
+    else:
+        host.noop(f"{dest} has sha256 {sha256[:12]} and mode {mode}")
+
+
 @operation(is_idempotent=False)
 def reboot(timeout: int = 600, interval: float = 2.0):
     """
@@ -137,11 +147,7 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
         )
     """
     if host.get_fact(Sha256File, path=dest) == sha256:
-        info = host.get_fact(File, path=dest)
-        if info and str(info["mode"]) != mode.lstrip("0"):  # the fact gives 644 for 0o644
-            yield StringCommand("chmod", mode, QuoteString(dest))
-        else:
-            host.noop(f"{dest} has sha256 {sha256[:12]}")
+        yield from _mode_kept(dest, sha256, mode)
         return
     directory, _, name = dest.rpartition("/")
     partial = f"{directory}/.{name}.edgewasm-upload"
@@ -168,7 +174,7 @@ def secret_file(content: IO[bytes], dest: str, sha256: str):
                              sha256=hashlib.sha256(token).hexdigest())
     """
     if host.get_fact(Sha256File, path=dest) == sha256:
-        host.noop(f"{dest} is current")
+        yield from _mode_kept(dest, sha256, "600")
         return
     directory, _, name = dest.rpartition("/")
     partial = f"{directory}/.{name}.edgewasm-upload"
@@ -176,7 +182,7 @@ def secret_file(content: IO[bytes], dest: str, sha256: str):
     yield StringCommand("mkdir", "-p", QuoteString(directory), "&&", "(", "umask", "077", "&&",
                         "rm", "-f", QuoteString(partial), "&&", ":", ">", QuoteString(partial), ")")
     yield FileUploadCommand(content, partial, remote_temp_filename=partial)
-    yield StringCommand("chmod", "600", QuoteString(partial), "&&", "mv", "-f", QuoteString(partial), QuoteString(dest))
+    yield _verified_rename(partial, dest, sha256, f"{dest}: upload does not match its sha256")
 
 
 @operation()
@@ -192,11 +198,7 @@ def installed_copy(src: str, dest: str, sha256: str, mode: str = "755"):
                                 dest="/usr/local/bin/k3s", sha256="...")
     """
     if host.get_fact(Sha256File, path=dest) == sha256:
-        info = host.get_fact(File, path=dest)
-        if info and str(info["mode"]) != mode.lstrip("0"):
-            yield StringCommand("chmod", mode, QuoteString(dest))
-        else:
-            host.noop(f"{dest} has sha256 {sha256[:12]}")
+        yield from _mode_kept(dest, sha256, mode)
         return
     partial = f"{dest}.edgewasm-new"
     yield StringCommand("install", "-m", mode, QuoteString(src), QuoteString(partial))
