@@ -13,13 +13,14 @@ from __future__ import annotations
 from dataclasses import asdict
 from pathlib import Path
 
+from gevent.lock import BoundedSemaphore
 from pyinfra import host, logger
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
 from deploys import host_ops
 from edgewasm.artifacts import load_catalog, resolve
-from edgewasm.bundle import entries_for, load_manifest, upstream_source, wanted_versions
+from edgewasm.bundle import build_local, entries_for, load_manifest, upstream_source, wanted_versions
 from facts.host import Architecture
 
 
@@ -66,6 +67,22 @@ def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
         )
 
 
+# Built artifacts (hello-wasm) are made once per run on the operator's machine; hosts are
+# prepared concurrently, so one at a time.
+_BUILT_LOCK = BoundedSemaphore()
+_BUILT: dict[str, tuple[str, str]] = {}
+BUILT_CACHE = Path.home() / ".cache" / "edgewasm" / "built"
+
+
+def _built(artifact) -> tuple[str, str]:
+    """(local path, sha256) of a built artifact, made on first use."""
+    with _BUILT_LOCK:
+        if artifact.bundle_path not in _BUILT:
+            path = BUILT_CACHE / artifact.bundle_path
+            _BUILT[artifact.bundle_path] = (str(path), build_local(artifact, path)[0])
+        return _BUILT[artifact.bundle_path]
+
+
 def _from_upstream(arch: str, role: str | None) -> None:
     versions = wanted_versions(host.data)
     artifacts, unavailable = resolve(load_catalog(), [arch], versions, list(versions),
@@ -75,7 +92,13 @@ def _from_upstream(arch: str, role: str | None) -> None:
     for artifact in artifacts:
         if artifact.kind == "image":
             continue  # an online node pulls its images itself
-        if artifact.wanted_by(arch, role):
+        if not artifact.wanted_by(arch, role):
+            continue
+        if artifact.checksum_kind == "built":
+            src, sha256 = _built(artifact)
+            host_ops.verified_file(name=f"Artifact {artifact.component} {artifact.name}", src=src,
+                                   dest=artifact.dest, sha256=sha256)
+        else:
             sha256, url = upstream_source(artifact)
             files.download(
                 name=f"Artifact {artifact.component} {artifact.name}",
@@ -108,4 +131,6 @@ def on_host(component: str, name: str) -> tuple[str, str]:
         return entry["dest"], entry["sha256"]
     artifacts, _ = resolve(load_catalog(), [arch], versions, [component], host.data.get("artifact_mirror"))
     artifact = next(a for a in artifacts if a.name == name)
+    if artifact.checksum_kind == "built":
+        return artifact.dest, _built(artifact)[1]
     return artifact.dest, upstream_source(artifact)[0]

@@ -3,12 +3,22 @@
     pyinfra inventories/edge.py deploys/full_stack.py
 """
 
-from deploys import artifacts, k3s, wasmtime
-from deploys.preflight import preflight
+from pyinfra import host
 
-if preflight():
+from deploys import artifacts, containerd, crun, k3s, runtime_classes, runwasi, wasmedge, wasmtime
+from deploys.preflight import preflight
+from edgewasm.wasm import CRUN_WASM, containerd_runtimes, node_labels
+
+# Both gates judge the host before anything on it changes.
+if preflight() and crun.gate():
     artifacts.place()
     # Wasm runtimes before K3s, so that K3s finds its runtimes at its first start.
     wasmtime.wasmtime()
-    k3s.k3s()
-    # WasmEdge, runwasi shims, crun and Gatekeeper follow here as they land.
+    wasmedge.wasmedge()
+    crun_binary = crun.install()
+    shims = runwasi.shims()
+    template_changed = containerd.template(runtimes=containerd_runtimes(host.data.dict(), crun_binary))
+    runtime_classes.runtime_classes()
+    handlers = shims.handlers + ([CRUN_WASM] if crun_binary else [])
+    k3s.k3s(runtime_labels=node_labels(handlers), runtimes_changed=shims.changed or template_changed)
+    # Gatekeeper follows here when it lands.

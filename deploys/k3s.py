@@ -119,7 +119,10 @@ def _fetch_kubeconfig(local: str, server_url: str) -> None:
 
 
 @deploy("K3s")
-def k3s() -> None:
+def k3s(runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = False) -> None:
+    """``runtime_labels``: node labels for the Wasm runtimes this host really has;
+    ``runtimes_changed``: a shim or the containerd template changed, which K3s only
+    reads at start."""
     role = host.data.edgewasm_role
     unit = unit_name(role)
     first = _first_server()
@@ -142,12 +145,15 @@ def k3s() -> None:
     token_file = host_ops.secret_file(name="Put the cluster token", content=io.BytesIO(token + b"\n"),
                                       dest=TOKEN_FILE, sha256=sha256(token + b"\n"))
     files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
+    values = config_values(host.name, host.data.dict(), role, is_first, server_url)
+    # K3s merges node-label into the node's labels at every start, so these follow the runtimes.
+    values["node_labels"].update(runtime_labels or {})
     config = files.template(
         name="Write the K3s config",
         src="templates/k3s/config.yaml.j2",
         dest=f"{CONFIG_DIR}/config.yaml",
         mode="600",
-        **config_values(host.name, host.data.dict(), role, is_first, server_url),
+        **values,
     )
     mirrors = host.data.get("k3s_registry_mirrors")
     if mirrors:
@@ -165,7 +171,8 @@ def k3s() -> None:
         systemd.daemon_reload(name="Reload systemd units")
     service = {
         "unit": unit,
-        "restart": any(op.will_change for op in (binary, token_file, config, registries, env, unit_file)),
+        "restart": runtimes_changed
+        or any(op.will_change for op in (binary, token_file, config, registries, env, unit_file)),
         "timeout": host.data.get("k3s_ready_timeout") or 300,
         "server": role == "server",
         "_serial": True,

@@ -39,6 +39,7 @@ class Artifact:
     kind: str = "file"  # file | image
     image_ref: str | None = None
     helm_chart: str | None = None
+    builder: str | None = None  # checksum_kind "built": who makes it (edgewasm/bundle.py BUILDERS)
 
     @property
     def bundle_path(self) -> str:
@@ -131,6 +132,7 @@ def resolve(
                     dest=_fill(spec.get("dest", f"{HOST_CACHE}/{component}/{version}/{file}"), **values, file=file),
                     roles=tuple(spec["roles"]) if "roles" in spec else None,
                     helm_chart=checks.get("chart"),
+                    builder=checks.get("builder"),
                 ))
         for image in entry.get("images", []):
             for arch in dict.fromkeys(arches):

@@ -175,12 +175,45 @@ def _k3s_env(value: Any) -> str | None:
     return None
 
 
+def _abs_path(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.startswith("/") else "must be an absolute path"
+
+
+_RUNTIME_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+
+
+def _containerd_runtimes(value: Any) -> str | None:
+    from edgewasm.wasm import K3S_RUNTIMES
+
+    if not isinstance(value, Mapping):
+        return "must be a dict of runtime name -> {'runtime_type': ..., 'binary': ..., 'pod_annotations': [...]}"
+    for name, spec in value.items():
+        if not isinstance(name, str) or not _RUNTIME_NAME.match(name):
+            return f"has a bad runtime name {name!r} (lower-case letters, digits, '.', '-')"
+        if name in K3S_RUNTIMES:
+            return f"redefines {name!r}, which K3s writes into containerd's config itself (containerd would refuse both)"
+        if not isinstance(spec, Mapping) or _str(spec.get("runtime_type")) or _abs_path(spec.get("binary")):
+            return f"needs runtime_type and an absolute binary path for {name!r}"
+        if "pod_annotations" in spec and _str_list(spec["pod_annotations"]):
+            return f"has bad pod_annotations for {name!r} (a list of annotation names)"
+        if set(spec) - {"runtime_type", "binary", "pod_annotations"}:
+            return f"has unknown keys {sorted(set(spec) - {'runtime_type', 'binary', 'pod_annotations'})} for {name!r}"
+    return None
+
+
 # key -> (check, fix hint)
 SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "edgewasm_arch": (_arch, "set it to the host's arch (amd64, arm64 or arm) or remove the host"),
     "edgewasm_role": (_one_of("server", "agent"), "put the host in k3s_servers or k3s_agents"),
     "edgewasm_bundle": (_bundle, "build one: edgewasm-bundle build NAME --inventory INVENTORY, then set bundles/NAME"),
     "edgewasm_require_wasm": (_bool, "True refuses hosts that cannot run WebAssembly (armv7)"),
+    "edgewasm_crun": (_bool, "True sets up the crun route (needs a crun >= 1.8.5 with a +WASM: handler)"),
+    "edgewasm_crun_binary": (_abs_path, "the wasm-enabled crun, e.g. '/usr/local/sbin/crun'"),
+    "edgewasm_crun_min_version": (_version, "e.g. edgewasm_crun_min_version = '1.8.5'"),
+    "edgewasm_crun_packages": (_str_list, "packages from your own apt repository that bring a wasm-enabled crun"),
+    "edgewasm_wasm_pod_annotations": (_str_list, "e.g. ['module.wasm.image/variant', 'run.oci.handler']"),
+    "edgewasm_containerd_runtimes": (_containerd_runtimes, "e.g. {'crun-gpu': {'runtime_type': "
+                                     "'io.containerd.runc.v2', 'binary': '/usr/local/bin/crun'}}"),
     "artifact_versions": (_versions, "e.g. artifact_versions = {'k3s': 'v1.32.2+k3s1'}; components: group_data/artifacts.toml"),
     "artifact_components": (_components, "list components from group_data/artifacts.toml"),
     "artifact_mirror": (_url, "e.g. artifact_mirror = 'https://mirror.example/upstream'"),

@@ -1,9 +1,13 @@
-"""hello-wasm: build the WASI hello module from its WAT source (hello-wasm/hello.wat)."""
+"""hello-wasm: the WASI hello module built from its WAT source (hello-wasm/hello.wat), and
+the OCI image that carries it (scratch, entrypoint /hello.wasm, platform wasip1/wasm)."""
 
 from __future__ import annotations
 
 import re
+import tempfile
 from pathlib import Path
+
+from edgewasm import oci
 
 SOURCE = Path(__file__).resolve().parents[1] / "hello-wasm" / "hello.wat"
 
@@ -19,3 +23,22 @@ def module() -> bytes:
     import wasmtime
 
     return wasmtime.wat2wasm(SOURCE.read_text())
+
+
+ENTRYPOINT = "/hello.wasm"
+
+
+def image_ref(version: str) -> str:
+    return f"docker.io/edgewasm/hello-wasm:{version}"
+
+
+def image_archive(dest: Path, version: str) -> str:
+    """Write the hello-wasm image as an oci-archive at ``dest``; return its manifest digest.
+    Byte-identical on every build, so its sha256 can sit in a bundle manifest."""
+    with tempfile.TemporaryDirectory() as tmp:
+        layout = Path(tmp) / "layout"
+        digest = oci.write_layout(layout, {ENTRYPOINT: (module(), 0o755)}, entrypoint=[ENTRYPOINT],
+                                  os="wasip1", architecture="wasm", tag=version, name=image_ref(version),
+                                  labels={"org.opencontainers.image.title": "hello-wasm"})
+        oci.archive(layout, dest)
+    return digest

@@ -45,6 +45,7 @@ def write_layout(
     architecture: str = "amd64",
     tag: str = "latest",
     labels: dict[str, str] | None = None,
+    name: str | None = None,
 ) -> str:
     """Write an OCI layout with one image; return its manifest digest (``sha256:...``)."""
     layer, diff_id = _layer(files)
@@ -59,8 +60,25 @@ def write_layout(
     layer_desc = {"mediaType": MEDIA_LAYER, **_blob(layout, layer)}
     manifest = {"schemaVersion": 2, "mediaType": MEDIA_MANIFEST, "config": config_desc, "layers": [layer_desc]}
     manifest_desc = {"mediaType": MEDIA_MANIFEST, **_blob(layout, json.dumps(manifest, sort_keys=True).encode()),
-                     "annotations": {"org.opencontainers.image.ref.name": tag},
+                     "annotations": {"org.opencontainers.image.ref.name": tag,
+                                     # containerd (and so K3s) names an imported image by this.
+                                     **({"io.containerd.image.name": name} if name else {})},
                      "platform": {"architecture": architecture, "os": os}}
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
     (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [manifest_desc]}))
     return manifest_desc["digest"]
+
+
+def archive(layout: Path, dest: Path) -> None:
+    """Tar an OCI layout the same way every time (an ``oci-archive``, which K3s imports
+    from its images directory)."""
+    with tarfile.open(dest, "w", format=tarfile.PAX_FORMAT) as tar:
+        for path in sorted(layout.rglob("*")):
+            info = tar.gettarinfo(str(path), path.relative_to(layout).as_posix())
+            info.mtime, info.uid, info.gid, info.uname, info.gname = 0, 0, 0, "", ""
+            info.mode = 0o755 if path.is_dir() else 0o644
+            if path.is_file():
+                with open(path, "rb") as f:
+                    tar.addfile(info, f)
+            else:
+                tar.addfile(info)

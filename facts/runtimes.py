@@ -45,3 +45,25 @@ class ExtractedFrom(FactBase):
 
     def process(self, output):
         return output[0].strip() if output else ""
+
+
+class VersionOutput(FactBase):
+    """Everything ``BINARY --version`` prints (crun lists its features there), or ``""``
+    when the binary is not on the host.
+
+    .. code:: python
+
+        host.get_fact(VersionOutput, binary="/usr/bin/crun")
+        # "crun version 1.8.1\ncommit: ...\nspec: 1.0.0\n+SYSTEMD +SELINUX ... +YAJL"
+    """
+
+    default = str
+
+    def requires_command(self, binary: str) -> str:
+        return binary
+
+    def command(self, binary: str) -> str:
+        return f"{shlex.quote(binary)} --version 2>&1 || true"
+
+    def process(self, output):
+        return "\n".join(output)

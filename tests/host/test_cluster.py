@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import yaml
 
 from edgewasm.bundle import wanted_versions
 from edgewasm.cluster import node_problems
@@ -22,3 +23,39 @@ def kubectl(host, inventory_host, first_server):
 def test_every_inventory_node_joined_and_is_ready(kubectl, fleet, host_data):
     expected = [h.name for h in fleet if {"k3s_servers", "k3s_agents"} & set(h.groups)]
     assert node_problems(kubectl("get nodes"), expected, wanted_versions(host_data)["k3s"]) == []
+
+
+def test_wasm_runtime_classes_exist(kubectl, fleet):
+    from edgewasm.artifacts import load_catalog
+    from edgewasm.wasm import fleet_handlers, runtime_class_specs
+
+    classes = {rc["metadata"]["name"]: rc["handler"] for rc in kubectl("get runtimeclass")["items"]}
+    for spec in runtime_class_specs(fleet_handlers([h.data for h in fleet], load_catalog())):
+        assert classes.get(spec["name"]) == spec["handler"], f"RuntimeClass {spec['name']} missing or wrong"
+
+
+def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, host_data):
+    """One pod per Wasm-capable node and handler, pinned to that node; its log must be the greeting."""
+    from edgewasm.artifacts import load_catalog
+    from edgewasm.hello_wasm import greeting, image_ref
+    from edgewasm.wasm import CRUN_WASM, hello_pod, host_handlers, runtime_class_name
+
+    catalog = load_catalog()
+    image = image_ref(wanted_versions(host_data)["hello-wasm"])
+    arches = {n["metadata"]["name"]: n["status"]["nodeInfo"]["architecture"] for n in kubectl("get nodes")["items"]}
+    failures = []
+    for node in fleet:
+        if node.name not in arches:
+            continue
+        for handler in host_handlers(node.data, arches[node.name], catalog):
+            manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
+            name = yaml.safe_load(manifest)["metadata"]["name"]
+            host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=true")
+            applied = host.run(f"{K3S_BIN} kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
+            done = host.run(f"{K3S_BIN} kubectl wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
+                            "--timeout=180s")
+            logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
+            host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found")
+            if applied.rc or done.rc or logs != greeting():
+                failures.append(f"{node.name}/{handler}: {applied.stderr.strip()} {done.stderr.strip()} log={logs!r}")
+    assert failures == []

@@ -1,0 +1,36 @@
+"""The K3s containerd template: only what K3s does not generate itself.
+
+K3s rebuilds its containerd config.toml at every start from config-v3.toml.tmpl
+(containerd 2.x: K3s v1.31.6+k3s1, v1.32.2+k3s1 and later) or config.toml.tmpl
+(containerd 1.x), when present. Ours starts from K3s's own base and appends runtimes
+such as ``crun-wasm``; the generation follows the host's pinned K3s version, the other
+generation's file is removed, and with nothing to add neither file exists.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from edgewasm.bundle import wanted_versions
+from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name
+
+TEMPLATE_NAMES = ("config.toml.tmpl", "config-v3.toml.tmpl")
+
+
+@deploy("containerd template")
+def template(runtimes: dict[str, dict]) -> bool:
+    """Write (or remove) the template; True when K3s must restart to read it."""
+    wanted = containerd_template_name(wanted_versions(host.data)["k3s"]) if runtimes else None
+    changed = False
+    for name in TEMPLATE_NAMES:
+        path = f"{CONTAINERD_DIR}/{name}"
+        if name == wanted:
+            files.directory(name="K3s containerd config directory", path=CONTAINERD_DIR, mode="755")
+            op = files.template(name=f"Write K3s's {name}", src=f"templates/containerd/{name}.j2",
+                                dest=path, mode="644", runtimes=runtimes)
+        else:
+            op = files.file(name=f"No {name}", path=path, present=False)
+        changed |= op.will_change
+    return changed

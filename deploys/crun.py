@@ -1,0 +1,71 @@
+"""The crun route: Wasm through a wasm-enabled crun, K3s's ``crun`` runtime and our
+``crun-wasm`` runtime (which passes the wasm annotations on to crun).
+
+Off unless ``edgewasm_crun = True``. A crun is accepted only if ``crun --version``
+shows version >= ``edgewasm_crun_min_version`` (1.8.5) **and** a ``+WASM:`` handler;
+release binaries and Debian's or Ubuntu's crun have none (FACTS.md). A crun already on
+the host is judged before anything changes. One that ``edgewasm_crun_packages`` brings
+can only be judged once installed: the host then stops right after the install.
+"""
+
+from __future__ import annotations
+
+from pyinfra import host
+from pyinfra.api import deploy
+from pyinfra.api.exceptions import OperationError
+from pyinfra.operations import apt, python
+
+from deploys import host_ops
+from edgewasm.wasm import CRUN_FIX, crun_problems
+from facts.runtimes import VersionOutput
+
+DEFAULT_BINARY = "/usr/bin/crun"
+DEFAULT_MIN_VERSION = "1.8.5"
+
+
+def _settings() -> tuple[str, str, list[str]]:
+    return (host.data.get("edgewasm_crun_binary") or DEFAULT_BINARY,
+            host.data.get("edgewasm_crun_min_version") or DEFAULT_MIN_VERSION,
+            list(host.data.get("edgewasm_crun_packages") or []))
+
+
+def _reasons(binary: str, minimum: str, problems: list[str]) -> list[str]:
+    return [f"{host.name}: {binary}: {p}" for p in problems] + [
+        f"{host.name}: fix: " + CRUN_FIX.format(minimum=minimum)]
+
+
+@deploy("crun gate")
+def gate() -> bool:
+    """Refuse this host (before any change) when the crun route is wanted and the crun
+    already on it cannot run Wasm; True when the host may go on."""
+    if not host.data.get("edgewasm_crun"):
+        return True
+    binary, minimum, packages = _settings()
+    output = host.get_fact(VersionOutput, binary=binary)
+    if not output and packages:
+        return True  # judged after the packages are installed (install())
+    problems = crun_problems(output, minimum)
+    if problems:
+        host_ops.refuse(name="Refuse a crun without Wasm", reasons=_reasons(binary, minimum, problems))
+        return False
+    return True
+
+
+@deploy("crun")
+def install() -> str | None:
+    """Install the packages that bring crun, if any; return the crun binary the
+    ``crun-wasm`` runtime uses, or None when the route is off."""
+    if not host.data.get("edgewasm_crun"):
+        return None
+    binary, minimum, packages = _settings()
+    if packages and not host.get_fact(VersionOutput, binary=binary):
+        apt.packages(name="Install crun", packages=packages)
+
+        # Runs at execution, after the install: the fact is read again then.
+        def check_installed_crun() -> None:
+            problems = crun_problems(host.get_fact(VersionOutput, binary=binary), minimum)
+            if problems:
+                raise OperationError("\n".join(_reasons(binary, minimum, problems)))
+
+        python.call(name="Check the installed crun runs Wasm", function=check_installed_crun)
+    return binary

@@ -1,0 +1,32 @@
+"""RuntimeClasses beyond K3s's own, as a manifest in the K3s auto-deploy directory.
+
+On servers only (K3s applies what it finds there, and keeps applying it). One class per
+Wasm handler any host of the inventory is set up for, each with a nodeSelector on the
+label edgewasm sets only on nodes that really have that runtime (deploys/k3s.py puts it
+in the node's K3s node-label list).
+"""
+
+from __future__ import annotations
+
+from pyinfra import host, inventory
+from pyinfra.api import deploy
+from pyinfra.operations import files
+
+from edgewasm.artifacts import load_catalog
+from edgewasm.wasm import MANIFESTS_DIR, fleet_handlers, runtime_class_specs
+
+MANIFEST = f"{MANIFESTS_DIR}/edgewasm-runtimeclasses.yaml"
+
+
+@deploy("Wasm RuntimeClasses")
+def runtime_classes() -> None:
+    if host.data.get("edgewasm_role") != "server":
+        return
+    handlers = fleet_handlers([h.data.dict() for h in inventory], load_catalog())
+    if not handlers:
+        files.file(name="No edgewasm RuntimeClasses", path=MANIFEST, present=False)
+        return
+    files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
+    files.template(name="Put the Wasm RuntimeClasses in the auto-deploy directory",
+                   src="templates/wasm/runtimeclasses.yaml.j2", dest=MANIFEST, mode="600",
+                   classes=runtime_class_specs(handlers))
