@@ -9,8 +9,8 @@ from deploys import artifacts, containerd, crun, k3s, runtime_classes, runwasi, 
 from deploys.preflight import preflight
 from edgewasm.wasm import CRUN_WASM, containerd_runtimes, node_labels
 
-# Both gates judge the host before anything on it changes.
-if preflight() and crun.gate():
+# Every check (K3s's needs, the crun route's) judges the host before anything on it changes.
+if preflight(crun.gate):
     artifacts.place()
     # Wasm runtimes before K3s, so that K3s finds its runtimes at its first start.
     wasmtime.wasmtime()

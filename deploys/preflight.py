@@ -143,9 +143,10 @@ def _enable_pi_memory_cgroup() -> None:
 
 
 @deploy("Preflight")
-def preflight() -> bool:
-    """Check the host, then prepare it; a refused host gets no changes."""
-    if not check():
+def preflight(*gates) -> bool:
+    """Check the host, then run ``gates`` (more checks, each returning whether the host
+    passed), then prepare it; a refused host gets no changes."""
+    if not check() or not all(gate() for gate in gates):
         return False
     prepare()
     return True

@@ -13,10 +13,13 @@ from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
 from deploys.preflight import MODULES_FILE, SYSCTL_FILE
-from edgewasm.artifacts import HOST_CACHE
+from deploys.wasmedge import BIN as WASMEDGE_BIN
+from deploys.wasmedge import LD_CONF as WASMEDGE_LD_CONF
 from deploys.wasmtime import BIN as WASMTIME_BIN
 from deploys.wasmtime import PREFIX as WASMTIME_PREFIX
+from edgewasm.artifacts import HOST_CACHE, load_catalog
 from edgewasm.k3s import K3S_BIN
+from edgewasm.wasm import SHIM_DIR
 
 UNITS = ("k3s", "k3s-agent")
 DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0],
@@ -43,9 +46,11 @@ def uninstall() -> None:
     ]
     if any(op.will_change for op in removed_units):
         systemd.daemon_reload(name="Reload systemd units")
-    for path in (K3S_BIN, MODULES_FILE, SYSCTL_FILE):
+    for path in (K3S_BIN, MODULES_FILE, SYSCTL_FILE, WASMEDGE_LD_CONF):
         files.file(name=f"Remove {path}", path=path, present=False)
-    files.link(name=f"Remove {WASMTIME_BIN}", path=WASMTIME_BIN, present=False)
+    shims = [f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim")]
+    for link in (WASMTIME_BIN, WASMEDGE_BIN, *shims):
+        files.link(name=f"Remove {link}", path=link, present=False)
     for path in DIRECTORIES:
         files.directory(name=f"Remove {path}", path=path, present=False)
 

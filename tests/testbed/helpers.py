@@ -52,3 +52,16 @@ def compliance(junit: Path, inventory="inventories/testbed.py") -> subprocess.Co
          f"--junit-xml={junit}", "-p", "no:cacheprovider", "-q"],
         cwd=ROOT, capture_output=True, text=True, timeout=900,
     )
+
+
+def copy_to(address: str, local: Path, remote: str) -> None:
+    """scp a file to a test-bed host, host key checked."""
+    subprocess.run(
+        ["scp", "-q", "-i", str(tb.ssh_key()), "-o", f"UserKnownHostsFile={tb.known_hosts()}",
+         "-o", "StrictHostKeyChecking=yes", "-o", "BatchMode=yes", str(local), f"root@{address}:{remote}"],
+        check=True, capture_output=True,
+    )
+
+
+def changed_hosts(results) -> set[str]:
+    return {name for op in results["operations"] for name in op["success"]}

@@ -13,7 +13,9 @@ import pytest
 
 from edgewasm import testbed as tb
 from tests.fixtures.mirror import UPGRADE_VERSIONS
-from tests.testbed.helpers import ROOT, compliance, deploy, main_pids, write_inventory
+import subprocess
+
+from tests.testbed.helpers import ROOT, changed_hosts, compliance, copy_to, deploy, main_pids, write_inventory
 
 pytestmark = pytest.mark.testbed
 
@@ -124,17 +126,39 @@ def test_a_changed_setting_restarts_only_the_hosts_it_touches(testbed, tmp_path)
     assert changed == {target}
 
 
+def test_a_changed_shim_restarts_k3s_only_on_that_host(testbed):
+    """K3s finds shims only at start: a shim link that had to be put back restarts that
+    host's K3s (its config did not change), and nothing else."""
+    target = next(h for h in testbed if h.arch == "arm64")
+    before = main_pids(testbed)
+    tb.ssh(target.address, "rm /usr/local/bin/containerd-shim-wasmtime-v1")
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    changed_ops = sorted(op["name"] for op in results["operations"] if op["success"])
+    assert changed_hosts(results) == {target.name}
+    assert any("containerd-shim-wasmtime-v1" in name for name in changed_ops), changed_ops
+    assert not any("Write the K3s config" in name for name in changed_ops), changed_ops
+    after = main_pids(testbed)
+    assert after[target.name] != before[target.name]
+    assert {n: p for n, p in after.items() if n != target.name} == {
+        n: p for n, p in before.items() if n != target.name}
+    code, results, log = deploy()
+    assert code == 0 and results["totals"]["success"] == 0
+
+
 def test_uninstall_then_install_converges_again(testbed):
     target = next(h for h in testbed if h.name == "edge-agent-1")
     code, results, log = deploy("inventories/testbed.py", "--limit", target.name, deploy_file="deploys/uninstall.py")
     assert code == 0, log[-5000:]
     gone = tb.ssh(target.address, "ls /usr/local/bin/k3s /etc/rancher /var/lib/rancher /var/lib/edgewasm "
-                                  "/opt/edgewasm /usr/local/bin/wasmtime /etc/systemd/system/k3s-agent.service",
+                                  "/opt/edgewasm /usr/local/bin/wasmtime /usr/local/bin/wasmedge /etc/ld.so.conf.d/edgewasm-wasmedge.conf "
+                                  "/usr/local/bin/containerd-shim-wasmedge-v1 /usr/local/bin/containerd-shim-wasmtime-v1 "
+                                  "/etc/systemd/system/k3s-agent.service",
                   check=False)
     assert gone.returncode != 0 and gone.stdout == ""
     code, results, log = deploy()
     assert code == 0, log[-5000:]
-    assert {name for op in results["operations"] for name in op["success"]} == {target.name}
+    assert changed_hosts(results) == {target.name}
     code, results, log = deploy()
     assert code == 0 and results["totals"]["success"] == 0
     assert tb.ssh(target.address, "systemctl is-active k3s-agent").stdout.strip() == "active"
@@ -175,3 +199,25 @@ def test_refused_host_is_untouched_and_the_others_go_on(testbed, tmp_path):
     assert other in changed  # its sysctl file was put back
     assert tb.ssh(by_name[refused].address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 1
     assert tb.ssh(by_name[other].address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 0
+
+
+def test_debians_crun_is_refused_on_the_crun_route_before_the_host_changes(testbed, tmp_path):
+    """Debian's real crun 1.8.1 (no wasm handler) on a host that asks for the crun route:
+    refused by the gate before anything on it changes, naming both missing parts."""
+    refused, other = "edge-agent-1", "edge-server-1"
+    by_name = {h.name: h for h in testbed}
+    subprocess.run(["apt-get", "download", "-q", "crun", "libyajl2"], cwd=tmp_path, check=True, capture_output=True)
+    for deb in tmp_path.glob("*.deb"):
+        copy_to(by_name[refused].address, deb, f"/var/tmp/{deb.name}")
+    tb.ssh(by_name[refused].address, "dpkg -i /var/tmp/*.deb >/dev/null && rm /var/tmp/*.deb")
+    for name in (refused, other):
+        tb.ssh(by_name[name].address, "rm -f /etc/sysctl.d/90-k3s.conf")
+    inventory = write_inventory(tmp_path / "testbed_crun.py", {refused: {"edgewasm_crun": True}})
+    code, results, log = deploy(inventory)
+    assert code != 0, "a refused host fails the run"
+    assert results["failed_hosts"] == [refused]
+    assert f"{refused}: /usr/bin/crun: crun 1.8.1 is older than 1.8.5" in log
+    assert f"{refused}: /usr/bin/crun: crun 1.8.1 has no wasm handler" in log
+    assert "--with-wasmedge" in log
+    assert refused not in changed_hosts(results) and other in changed_hosts(results)
+    assert tb.ssh(by_name[refused].address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 1

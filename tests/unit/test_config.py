@@ -36,6 +36,12 @@ def write_inventory(tmp_path: Path, body: str) -> Path:
     ("preflight_supported_os", {"debian": "twelve"}, ["bad entry"]),
     ("preflight_reboot_timeout", -1, ["whole number"]),
     ("preflight_swapp", "keep", ["unknown setting", "spelling"]),
+    ("edgewasm_crun", "yes", ["True or False"]),
+    ("edgewasm_crun_binary", "crun", ["absolute path"]),
+    ("edgewasm_crun_min_version", "new", ["version string"]),
+    ("edgewasm_containerd_runtimes", {"crun": {"runtime_type": "io.containerd.runc.v2", "binary": "/usr/bin/crun"}},
+     ["redefines 'crun'", "K3s writes"]),
+    ("edgewasm_containerd_runtimes", {"gpu": {"runtime_type": "io.containerd.runc.v2"}}, ["absolute binary path"]),
 ])
 def test_bad_value_names_host_key_value_and_fix(key, value, words):
     problems = check_host_data("edge-7", {key: value})

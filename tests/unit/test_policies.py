@@ -1,0 +1,90 @@
+"""Image policies on a real Rego engine (rego-cpp via regopy), offline, in the style of
+`gator verify`; and what a weakened policy does to the suite."""
+
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgewasm import policy
+
+SUITE = Path(__file__).resolve().parents[1] / "policies" / "image-policies.yaml"
+TEMPLATES = {p.stem: yaml.safe_load(p.read_text()) for p in policy.POLICY_TEMPLATES}
+
+
+def test_policy_suite_passes():
+    assert policy.run_suite(SUITE) == []
+
+
+def _rule_removed(template: str, field: str) -> str:
+    """The template's Rego without the violation rule that reads ``field``."""
+    rego = policy.template_rego(TEMPLATES[template])
+    rules = re.split(r"\n(?=violation|trusted|denial|tagged|containers)", rego)
+    kept = [r for r in rules if f"spec.{field}[_]" not in r]
+    assert len(kept) == len(rules) - 1, f"no single rule reads {field}"
+    return "\n".join(kept)
+
+
+@pytest.mark.parametrize("template,field", [
+    ("k8sallowedrepos", "initContainers"),
+    ("k8sallowedrepos", "ephemeralContainers"),
+    ("k8sdisallowedtags", "initContainers"),
+])
+def test_suite_fails_when_a_container_kind_is_no_longer_checked(template, field):
+    failures = policy.run_suite(SUITE, {template: _rule_removed(template, field)})
+    kind = field.removesuffix("s")
+    assert any(kind in line.split(": expected")[0] for line in failures), failures
+
+
+def test_suite_fails_when_repos_match_as_bare_prefixes():
+    """The library's plain startswith lets yourhub-evil/... pass for yourhub."""
+    rego = policy.template_rego(TEMPLATES["k8sallowedrepos"])
+    bare = re.sub(r"trusted\(image\) \{.*?\n\}\n\ntrusted\(image\) \{.*?\n\}",
+                  "trusted(image) {\n  startswith(image, input.parameters.repos[_])\n}", rego, flags=re.S)
+    assert bare != rego
+    failures = policy.run_suite(SUITE, {"k8sallowedrepos": bare})
+    assert any("prefix trick on a registry name" in f for f in failures), failures
+    assert any("prefix trick on a repository name" in f for f in failures), failures
+
+
+def test_suite_fails_when_digests_are_not_exempt_from_tag_rules():
+    rego = policy.template_rego(TEMPLATES["k8sdisallowedtags"]).replace('not contains(container.image, "@")\n', "")
+    failures = policy.run_suite(SUITE, {"k8sdisallowedtags": rego})
+    assert any(f.startswith("disallowed-tags/digest") for f in failures), failures
+
+
+def test_every_template_compiles_in_the_engine():
+    from regopy import Interpreter, RegoError
+
+    for name, template in TEMPLATES.items():
+        interpreter = Interpreter()
+        interpreter.add_module(f"{name}.rego", policy.template_rego(template))
+        with pytest.raises(RegoError):
+            Interpreter().add_module("broken.rego", policy.template_rego(template).replace("{", "(", 1))
+
+
+def test_messages_name_container_kind_image_and_trusted_repos():
+    constraint = next(d for d in yaml.safe_load_all(policy.constraints({"policy_allowed_repos": ["r.example"]}))
+                      if d["kind"] == "K8sAllowedRepos")
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "apps"},
+           "spec": {"containers": [{"name": "app", "image": "evil.io/app:1"}]}}
+    assert policy.violations(TEMPLATES["k8sallowedrepos"], constraint, pod) == [
+        "container <app> uses image <evil.io/app:1> from an untrusted repository; trusted: r.example"]
+
+
+def test_policy_namespaces_scope_the_constraints():
+    docs = list(yaml.safe_load_all(policy.constraints({"policy_namespaces": ["apps"]})))
+    assert [d["kind"] for d in docs] == ["K8sAllowedRepos", "K8sDisallowedTags"]
+    for doc in docs:
+        assert doc["spec"]["match"]["namespaces"] == ["apps"]
+        assert "kube-system" in doc["spec"]["match"]["excludedNamespaces"]
+        assert doc["spec"]["enforcementAction"] == "deny"
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "other"},
+           "spec": {"containers": [{"name": "app", "image": "evil.io/app:latest"}]}}
+    assert policy.violations(TEMPLATES["k8sallowedrepos"], docs[0], pod) == []
+
+
+def test_no_disallowed_tags_means_no_tags_constraint():
+    docs = [d for d in yaml.safe_load_all(policy.constraints({"policy_disallowed_tags": []})) if d]
+    assert [d["kind"] for d in docs] == ["K8sAllowedRepos"]
