@@ -20,7 +20,7 @@ from pyinfra.api.exceptions import PyinfraError
 from edgewasm.arch import K3S_ARCHES
 
 # Data keys edgewasm owns: anything with these prefixes that is not in SETTINGS is a typo.
-OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_", "k3s_")
+OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_", "k3s_", "gatekeeper_", "policy_")
 
 
 class InventoryError(PyinfraError):
@@ -201,6 +201,35 @@ def _containerd_runtimes(value: Any) -> str | None:
     return None
 
 
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def _namespaces(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _DNS_LABEL.match(v) for v in value):
+        return "must be a list of namespace names (lower-case DNS labels)"
+    return None
+
+
+def _quantity(value: Any) -> str | None:
+    return None if isinstance(value, str) and _QUANTITY.match(value) else "must be a Kubernetes quantity such as '128Mi' or '50m'"
+
+
+def _repos(value: Any) -> str | None:
+    error = _str_list(value)
+    if error or not value:
+        return "must be a non-empty list of registries or repository prefixes"
+    bad = [r for r in value if any(c.isspace() for c in r) or "*" in r or r.startswith(("http://", "https://"))]
+    return f"has entries that are not image prefixes {bad} (no scheme, spaces or '*')" if bad else None
+
+
+def _tags(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _TAG.match(v) for v in value):
+        return "must be a list of image tags such as 'latest'"
+    return None
+
+
 # key -> (check, fix hint)
 SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "edgewasm_arch": (_arch, "set it to the host's arch (amd64, arm64 or arm) or remove the host"),
@@ -233,6 +262,19 @@ SETTINGS: dict[str, tuple[Callable[[Any], str | None], str]] = {
     "k3s_env": (_k3s_env, "proxy settings and the like; the token goes in k3s_token or k3s_token_file"),
     "k3s_ready_timeout": (_positive_int, "seconds, e.g. k3s_ready_timeout = 300"),
     "k3s_kubeconfig_fetch": (_str, "a local path, e.g. 'kubeconfig/site-a.yaml'"),
+    "gatekeeper_enabled": (_bool, "False leaves Gatekeeper and the image policies off this cluster"),
+    "gatekeeper_namespace": (_str, "e.g. gatekeeper_namespace = 'gatekeeper-system'"),
+    "gatekeeper_replicas": (_positive_int, "1 fits a 2 GB Raspberry Pi; 3 for HA on larger servers"),
+    "gatekeeper_failure_policy": (_one_of("Fail", "Ignore"), "'Fail' (closed: nothing unchecked gets in) or 'Ignore' (open)"),
+    "gatekeeper_webhook_timeout": (_positive_int, "seconds, 1-30, e.g. 3"),
+    "gatekeeper_audit_interval": (_positive_int, "seconds between audits, e.g. 300"),
+    "gatekeeper_cpu_request": (_quantity, "e.g. '50m'"),
+    "gatekeeper_memory_request": (_quantity, "e.g. '128Mi'"),
+    "gatekeeper_memory_limit": (_quantity, "e.g. '384Mi'"),
+    "gatekeeper_exempt_namespaces": (_namespaces, "e.g. ['kube-system', 'kube-public', 'kube-node-lease']"),
+    "policy_allowed_repos": (_repos, "e.g. ['registry.site-a.example', 'docker.io/edgewasm/']"),
+    "policy_disallowed_tags": (_tags, "e.g. ['latest']"),
+    "policy_namespaces": (_namespaces, "namespaces the image policies apply to; [] for all but the exempt ones"),
     "preflight_min_kernel": (_version, "e.g. preflight_min_kernel = '5.4'"),
     "preflight_min_disk_gb": (_positive_number, "e.g. preflight_min_disk_gb = 4"),
     "preflight_packages": (_str_list, "e.g. preflight_packages = ['ca-certificates', 'iptables']"),

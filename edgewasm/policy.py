@@ -116,7 +116,10 @@ def review(obj: Mapping, parameters: Mapping) -> dict:
 
 def violations(template: Mapping, constraint: Mapping, obj: Mapping, rego: str | None = None) -> list[str]:
     """The messages ``constraint`` (an instance of ``template``) gives for ``obj``,
-    evaluated by rego-cpp (regopy). ``rego`` replaces the template's own code."""
+    evaluated by rego-cpp (regopy). ``rego`` replaces the template's own code.
+
+    regopy must be loaded before greenlet (gevent) in a process, or rego-cpp aborts:
+    tests/conftest.py loads it first; the CLI below never loads gevent."""
     from regopy import Interpreter
 
     namespace = obj.get("metadata", {}).get("namespace", "default")

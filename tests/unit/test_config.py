@@ -92,3 +92,21 @@ def test_broken_inventory_fails_before_connecting(tmp_path, case):
     assert "no host was contacted" in output or "has no hosts" in output
     for word in words:
         assert word in output, output
+
+
+@pytest.mark.parametrize("key,value,words", [
+    ("policy_allowed_repos", [], ["non-empty list"]),
+    ("policy_allowed_repos", ["https://registry.example"], ["not image prefixes"]),
+    ("policy_allowed_repos", ["docker.io/*"], ["not image prefixes"]),
+    ("policy_disallowed_tags", ["la test"], ["image tags"]),
+    ("policy_namespaces", ["Apps"], ["namespace names"]),
+    ("gatekeeper_failure_policy", "Closed", ["'Fail', 'Ignore'"]),
+    ("gatekeeper_memory_limit", "1 gig", ["quantity"]),
+    ("gatekeeper_replicas", 0, ["whole number"]),
+    ("gatekeeper_enabeld", True, ["unknown setting"]),
+])
+def test_bad_policy_setting_names_host_key_value_and_fix(key, value, words):
+    (problem,) = check_host_data("edge-1", {key: value})
+    assert problem.startswith("edge-1: ") and key in problem and "fix:" in problem
+    for word in words:
+        assert word in problem

@@ -1,0 +1,67 @@
+"""The Gatekeeper smoke test's verdicts, against kubectl/Gatekeeper-shaped fixtures."""
+
+import json
+from pathlib import Path
+
+from edgewasm.admission import UNTRUSTED_IMAGE, dry_run_verdict, enforcement_problems, trusted_image
+
+FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubectl" / "gatekeeper"
+PODS = ["gatekeeper-controller-manager-7b9f6c8d5-x7k2p"]
+NAME = "edgewasm-trusted-repos"
+
+
+def load(name):
+    return json.loads((FIXTURES / name).read_text())
+
+
+def text(name):
+    return (FIXTURES / name).read_text()
+
+
+def test_enforced_on_every_webhook_pod():
+    assert enforcement_problems(load("constraint-enforced.json"), PODS) == []
+
+
+def test_not_enforced_while_a_webhook_pod_has_not_reported():
+    assert enforcement_problems(load("constraint-webhook-not-reported.json"), PODS) == [
+        f"{NAME}: webhook pod {PODS[0]} has not reported it yet"]
+
+
+def test_not_enforced_while_a_pod_holds_an_older_generation():
+    assert enforcement_problems(load("constraint-stale-generation.json"), PODS) == [
+        f"{NAME}: {PODS[0]} enforces generation 2, not 3"]
+
+
+def test_a_second_webhook_pod_must_report_too():
+    assert enforcement_problems(load("constraint-enforced.json"), PODS + ["gatekeeper-controller-manager-other"]) != []
+    assert enforcement_problems(load("constraint-enforced.json"), []) == [f"{NAME}: no Gatekeeper webhook pod is running"]
+
+
+def test_denial_by_the_constraint():
+    verdict, detail = dry_run_verdict(1, "", text("dry-run-denied.txt"), NAME)
+    assert verdict == "denied" and "untrusted repository" in detail
+
+
+def test_denial_by_another_constraint_is_not_ours():
+    assert dry_run_verdict(1, "", text("dry-run-denied.txt"), "edgewasm-disallowed-tags")[0] == "error"
+
+
+def test_admitted():
+    assert dry_run_verdict(0, text("dry-run-admitted.txt"), "", NAME)[0] == "admitted"
+
+
+def test_webhook_unavailable_is_an_error_not_a_denial():
+    verdict, detail = dry_run_verdict(1, "", text("dry-run-webhook-unavailable.txt"), NAME)
+    assert verdict == "error" and "failed calling webhook" in detail
+
+
+def test_fail_open_lets_the_untrusted_pod_through_and_is_seen_as_admitted():
+    """failurePolicy Ignore with a dead webhook: kubectl succeeds; the check wants 'denied'."""
+    stdout = text("dry-run-admitted.txt").replace("trusted", "untrusted")
+    assert dry_run_verdict(0, stdout, "", NAME)[0] == "admitted"
+
+
+def test_smoke_images():
+    assert trusted_image("docker.io/edgewasm/") == "docker.io/edgewasm/edgewasm-smoke:1"
+    assert trusted_image("registry.site-a.example") == "registry.site-a.example/edgewasm-smoke:1"
+    assert not UNTRUSTED_IMAGE.startswith(("docker.io/edgewasm", "registry."))
