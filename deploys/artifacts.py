@@ -120,6 +120,37 @@ def place() -> None:
         _from_upstream(arch, role)
 
 
+_LOCAL_LOCK = BoundedSemaphore()
+DOWNLOAD_CACHE = Path.home() / ".cache" / "edgewasm" / "downloads"
+
+
+def local_copy(component: str, name: str) -> Path:
+    """An artifact on the operator's machine, for content that goes into a manifest (the
+    Gatekeeper chart): the bundle's verified file, or a sha256-checked download."""
+    from edgewasm.bundle import sha256_of
+    from edgewasm.download import fetch_file
+
+    arch = host.get_fact(Architecture)["k3s"]
+    versions = wanted_versions(host.data)
+    bundle = host.data.get("edgewasm_bundle")
+    if bundle:
+        entries = entries_for(load_manifest(Path(bundle)), arch, host.data.get("edgewasm_role"), versions)
+        entry = next(e for e in entries if (e["component"], e["name"]) == (component, name))
+        return Path(bundle) / entry["file"]
+    artifacts, _ = resolve(load_catalog(), [arch], versions, [component], host.data.get("artifact_mirror"))
+    artifact = next(a for a in artifacts if a.name == name)
+    sha256, url = upstream_source(artifact)
+    path = DOWNLOAD_CACHE / artifact.bundle_path
+    with _LOCAL_LOCK:
+        if not (path.exists() and sha256_of(path) == sha256):
+            path.unlink(missing_ok=True)
+            fetch_file(url, path, progress=False)
+            if sha256_of(path) != sha256:
+                path.unlink()
+                raise RuntimeError(f"{url}: checksum mismatch (expected {sha256}); the download was discarded")
+    return path
+
+
 def on_host(component: str, name: str) -> tuple[str, str]:
     """(path on this host, sha256) of a placed artifact, e.g. ("k3s", "binary")."""
     arch = host.get_fact(Architecture)["k3s"]

@@ -5,7 +5,7 @@
 
 from pyinfra import host
 
-from deploys import artifacts, containerd, crun, k3s, runtime_classes, runwasi, wasmedge, wasmtime
+from deploys import artifacts, containerd, crun, gatekeeper, k3s, runtime_classes, runwasi, wasmedge, wasmtime
 from deploys.preflight import preflight
 from edgewasm.wasm import CRUN_WASM, containerd_runtimes, node_labels
 
@@ -19,6 +19,6 @@ if preflight(crun.gate):
     shims = runwasi.shims()
     template_changed = containerd.template(runtimes=containerd_runtimes(host.data.dict(), crun_binary))
     runtime_classes.runtime_classes()
+    gatekeeper.gatekeeper()
     handlers = shims.handlers + ([CRUN_WASM] if crun_binary else [])
     k3s.k3s(runtime_labels=node_labels(handlers), runtimes_changed=shims.changed or template_changed)
-    # Gatekeeper follows here when it lands.

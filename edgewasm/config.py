@@ -329,12 +329,29 @@ def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_serv
     servers = [h.name for h in hosts if h.data.get("edgewasm_role") == "server"]
     if any(h.data.get("edgewasm_role") for h in hosts) and not servers:
         problems.append(f"inventory {inventory_file}: no host has edgewasm_role 'server'; fix: add one to k3s_servers")
+    problems.extend(_cluster_wide_problems(hosts))
     if not problems:
         problems.extend(_bundle_problems(hosts))
     if problems:
         raise InventoryError(
             f"inventory {inventory_file} is invalid, no host was contacted:\n  " + "\n  ".join(problems)
         )
+
+
+# One Gatekeeper and one set of image policies per cluster: every server must agree.
+CLUSTER_WIDE_PREFIXES = ("gatekeeper_", "policy_")
+
+
+def _cluster_wide_problems(hosts) -> list[str]:
+    servers = [h for h in hosts if h.data.get("edgewasm_role") == "server"]
+    keys = sorted({k for h in servers for k in h.data.dict() if k.startswith(CLUSTER_WIDE_PREFIXES)})
+    problems = []
+    for key in keys:
+        values = {h.name: h.data.get(key) for h in servers}
+        if len({repr(v) for v in values.values()}) > 1:
+            problems.append(f"servers disagree on {key}: {values}; fix: set it once for the cluster "
+                            "(group_data/all.py or the k3s_servers group)")
+    return problems
 
 
 def _bundle_problems(hosts) -> list[str]:

@@ -93,6 +93,11 @@ def test_compliance_checks_pass_on_every_host(testbed):
     ran = [c.get("name").split("[")[0] for c in suite.iter("testcase") if c.find("skipped") is None]
     assert ran.count("test_raspberry_pi_boot_line_has_cgroup_flags_once") == len(pis(testbed))
     assert ran.count("test_token_matches_the_cluster") == len(testbed)
+    servers = [h for h in testbed if h.role == "server"]
+    assert ran.count("test_constraints_follow_the_policy_settings") == len(servers)
+    assert ran.count("test_helmchart_carries_the_pinned_chart_and_edge_values") == len(servers)
+    wasm_hosts = [h for h in testbed if h.arch in ("amd64", "arm64")]
+    assert ran.count("test_hello_wasm_runs_under_wasmtime") == len(wasm_hosts)
 
 
 def test_second_run_changes_nothing_and_restarts_nothing(testbed):
@@ -144,6 +149,25 @@ def test_a_changed_shim_restarts_k3s_only_on_that_host(testbed):
         n: p for n, p in before.items() if n != target.name}
     code, results, log = deploy()
     assert code == 0 and results["totals"]["success"] == 0
+
+
+def test_a_policy_change_rewrites_only_the_constraints(testbed, tmp_path):
+    """Trusted registries are data: changing them rewrites one manifest on the servers,
+    restarts nothing, and Gatekeeper (through K3s) picks the new Constraints up."""
+    before = main_pids(testbed)
+    repos = ["registry.site-a.example", "docker.io/edgewasm/"]
+    inventory = write_inventory(tmp_path / "policy.py", common={"policy_allowed_repos": repos})
+    code, results, log = deploy(inventory)
+    assert code == 0, log[-5000:]
+    changed = [(op["name"], sorted(op["success"])) for op in results["operations"] if op["success"]]
+    servers = sorted(h.name for h in testbed if h.role == "server")
+    assert changed == [("Gatekeeper | Put the image policy Constraints in the auto-deploy directory", servers)]
+    assert main_pids(testbed) == before
+    server = next(h for h in testbed if h.role == "server")
+    text = tb.ssh(server.address, "cat /var/lib/rancher/k3s/server/manifests/edgewasm-policy-constraints.yaml").stdout
+    assert 'repos: ["registry.site-a.example", "docker.io/edgewasm/"]' in text
+    code, results, log = deploy()
+    assert code == 0 and changed_hosts(results) == set(servers)
 
 
 def test_uninstall_then_install_converges_again(testbed):

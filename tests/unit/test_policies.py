@@ -88,3 +88,30 @@ def test_policy_namespaces_scope_the_constraints():
 def test_no_disallowed_tags_means_no_tags_constraint():
     docs = [d for d in yaml.safe_load_all(policy.constraints({"policy_disallowed_tags": []})) if d]
     assert [d["kind"] for d in docs] == ["K8sAllowedRepos"]
+
+
+def test_rendered_gatekeeper_manifests_validate():
+    from tests.fixtures.k8s_schema import validate_manifest
+
+    (chart,) = validate_manifest(policy.helmchart({}, "3.23.0", b"chart bytes"))
+    values = yaml.safe_load(chart["spec"]["valuesContent"])
+    assert values["replicas"] == 1 and values["validatingWebhookFailurePolicy"] == "Fail"
+    assert values["image"] == {"release": "v3.23.0", "pullPolicy": "IfNotPresent"}
+    assert values["controllerManager"]["resources"]["limits"]["memory"] == "384Mi"
+    assert values["postInstall"]["labelNamespace"]["extraNamespaces"] == ["kube-system", "kube-public", "kube-node-lease"]
+    assert values["postInstall"]["probeWebhook"]["enabled"] is False
+    import base64
+
+    assert base64.b64decode(chart["spec"]["chartContent"]) == b"chart bytes"
+    for template in policy.POLICY_TEMPLATES:
+        validate_manifest(template.read_text())
+    validate_manifest(policy.constraints({"policy_namespaces": ["apps"]}))
+
+
+def test_schema_check_catches_a_wrong_constraint_parameter():
+    import jsonschema
+
+    from tests.fixtures.k8s_schema import validate_manifest
+
+    with pytest.raises(jsonschema.ValidationError):
+        validate_manifest(policy.constraints({}).replace("repos:", "repositories:"))

@@ -1,0 +1,107 @@
+"""Gatekeeper and the image policies: the manifests on every server, and on the first
+server a smoke test that an untrusted pod is denied and a trusted one admitted."""
+
+import base64
+import hashlib
+import json
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from edgewasm.admission import UNTRUSTED_IMAGE, WEBHOOK_POD_SELECTOR, dry_run_verdict, enforcement_problems, trusted_image
+from edgewasm.bundle import entries_for, load_manifest, wanted_versions
+from edgewasm.k3s import K3S_BIN
+from edgewasm.policy import POLICY_TEMPLATES, REPOS_CONSTRAINT, constraints, setting
+from edgewasm.wasm import MANIFESTS_DIR
+
+ENFORCED_TIMEOUT = 300
+
+
+@pytest.fixture
+def server(host, host_data):
+    if host_data.get("edgewasm_role") != "server":
+        pytest.skip("Gatekeeper manifests go on servers")
+    if host_data.get("gatekeeper_enabled") is False or "gatekeeper" not in wanted_versions(host_data):
+        pytest.skip("Gatekeeper is off for this cluster")
+    return host
+
+
+def _manifest(host, name):
+    file = host.file(f"{MANIFESTS_DIR}/{name}")
+    assert file.exists and file.mode == 0o600 and file.user == "root", f"{file.path} missing or not 0600 root"
+    return file.content_string
+
+
+def test_helmchart_carries_the_pinned_chart_and_edge_values(server, host_data):
+    from tests.fixtures.k8s_schema import validate_manifest
+
+    (chart,) = validate_manifest(_manifest(server, "edgewasm-gatekeeper.yaml"))
+    content = base64.b64decode(chart["spec"]["chartContent"])
+    if host_data.get("edgewasm_bundle"):
+        entries = entries_for(load_manifest(Path(host_data["edgewasm_bundle"])), "all", "server",
+                              wanted_versions(host_data))
+        expected = next(e for e in entries if (e["component"], e["name"]) == ("gatekeeper", "chart"))
+        assert hashlib.sha256(content).hexdigest() == expected["sha256"]
+    assert chart["spec"]["targetNamespace"] == setting(host_data, "gatekeeper_namespace")
+    values = yaml.safe_load(chart["spec"]["valuesContent"])
+    assert values["validatingWebhookFailurePolicy"] == setting(host_data, "gatekeeper_failure_policy")
+    assert values["replicas"] == setting(host_data, "gatekeeper_replicas")
+    assert values["image"]["pullPolicy"] == "IfNotPresent"
+    assert values["image"]["release"] == "v" + wanted_versions(host_data)["gatekeeper"]
+
+
+def test_constraint_templates_are_the_tested_ones(server):
+    for template in POLICY_TEMPLATES:
+        assert _manifest(server, f"edgewasm-policy-{template.stem}.yaml") == template.read_text()
+
+
+def test_constraints_follow_the_policy_settings(server, host_data):
+    from tests.fixtures.k8s_schema import validate_manifest
+
+    text = _manifest(server, "edgewasm-policy-constraints.yaml")
+    assert text == constraints(host_data)
+    validate_manifest(text)
+
+
+# ------------------------------------------------------------------- cluster smoke test
+
+@pytest.fixture
+def kubectl(server, inventory_host, first_server):
+    if first_server is None or inventory_host.name != first_server.name:
+        pytest.skip("the smoke test runs on the first server only")
+    if "FIXTURE" in server.check_output(f"{K3S_BIN} --version"):
+        pytest.skip("test bed: the K3s stand-in has no Kubernetes API, so no Gatekeeper runs; the verdicts "
+                    "are unit-tested on Gatekeeper-shaped responses (tests/unit/test_admission.py)")
+    return lambda args: server.run(f"{K3S_BIN} kubectl {args}")
+
+
+def _pod(name: str, namespace: str, image: str) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+                       "spec": {"containers": [{"name": "smoke", "image": image}]}})
+
+
+def test_untrusted_pod_is_denied_and_trusted_pod_admitted(kubectl, host_data):
+    namespace = (setting(host_data, "policy_namespaces") or ["default"])[0]
+    gk_namespace = setting(host_data, "gatekeeper_namespace")
+    deadline, problems = time.monotonic() + ENFORCED_TIMEOUT, ["not checked yet"]
+    while problems and time.monotonic() < deadline:
+        pods = kubectl(f"get pods -n {gk_namespace} -l {WEBHOOK_POD_SELECTOR} "
+                       "--field-selector=status.phase=Running -o jsonpath='{.items[*].metadata.name}'").stdout.split()
+        got = kubectl(f"get k8sallowedrepos {REPOS_CONSTRAINT} -o json")
+        problems = enforcement_problems(json.loads(got.stdout), pods) if got.rc == 0 else [got.stderr.strip()]
+        if problems:
+            time.sleep(3)
+    assert problems == [], f"constraint not enforced after {ENFORCED_TIMEOUT}s"
+
+    def dry_run(name, image):
+        result = kubectl(f"apply --dry-run=server -f - <<'EOF'\n{_pod(name, namespace, image)}\nEOF")
+        return dry_run_verdict(result.rc, result.stdout, result.stderr, REPOS_CONSTRAINT)
+
+    verdict, detail = dry_run("edgewasm-smoke-untrusted", UNTRUSTED_IMAGE)
+    assert verdict == "denied", f"an untrusted image was not denied ({verdict}): {detail}"
+    assert "untrusted repository" in detail
+    repo = setting(host_data, "policy_allowed_repos")[0]
+    verdict, detail = dry_run("edgewasm-smoke-trusted", trusted_image(repo))
+    assert verdict == "admitted", f"a trusted image was not admitted ({verdict}): {detail}"
