@@ -19,14 +19,10 @@ from deploys import host_ops
 from edgewasm.wasm import CRUN_FIX, crun_problems
 from facts.runtimes import VersionOutput
 
-DEFAULT_BINARY = "/usr/bin/crun"
-DEFAULT_MIN_VERSION = "1.8.5"
-
-
 def _settings() -> tuple[str, str, list[str]]:
-    return (host.data.get("edgewasm_crun_binary") or DEFAULT_BINARY,
-            host.data.get("edgewasm_crun_min_version") or DEFAULT_MIN_VERSION,
-            list(host.data.get("edgewasm_crun_packages") or []))
+    # Defaults: group_data/all.py.
+    return (host.data.edgewasm_crun_binary, host.data.edgewasm_crun_min_version,
+            list(host.data.edgewasm_crun_packages))
 
 
 def _reasons(binary: str, minimum: str, problems: list[str]) -> list[str]:

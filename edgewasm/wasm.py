@@ -44,10 +44,10 @@ _CRUN_VERSION = re.compile(r"^crun version (\S+)", re.M)
 _CRUN_WASM = re.compile(r"\+WASM:(\w+)")
 
 
-def crun_problems(version_output: str, minimum: str = "1.8.5") -> list[str]:
+def crun_problems(version_output: str, minimum: str) -> list[str]:
     """What stops this crun from running Wasm, from its ``crun --version`` output.
 
-    Both must hold: version >= ``minimum`` and a ``+WASM:<engine>`` feature tag (release
+    Both must hold: version >= ``minimum`` (edgewasm_crun_min_version) and a ``+WASM:<engine>`` feature tag (release
     binaries and Debian's crun are built without any wasm handler).
     """
     found = _CRUN_VERSION.search(version_output or "")

@@ -107,8 +107,8 @@ def test_runwasi_shims_are_where_k3s_finds_them(host, host_data, arch):
 def test_crun_on_the_crun_route_runs_wasm(host, host_data):
     if not host_data.get("edgewasm_crun"):
         pytest.skip("edgewasm_crun is off for this host")
-    binary = host_data.get("edgewasm_crun_binary") or "/usr/bin/crun"
-    assert crun_problems(host.run(f"{binary} --version").stdout, host_data.get("edgewasm_crun_min_version") or "1.8.5") == []
+    binary = host_data["edgewasm_crun_binary"]
+    assert crun_problems(host.run(f"{binary} --version").stdout, host_data["edgewasm_crun_min_version"]) == []
 
 
 def test_containerd_template_adds_only_what_k3s_lacks(host, host_data):

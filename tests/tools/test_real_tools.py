@@ -22,7 +22,7 @@ def need(tool):
 def test_debians_real_crun_is_refused_naming_both_missing_parts():
     crun = need("crun")
     output = subprocess.run([crun, "--version"], capture_output=True, text=True, check=True).stdout
-    problems = wasm.crun_problems(output)
+    problems = wasm.crun_problems(output, "1.8.5")
     assert len(problems) == 2, problems
     assert problems[0] == "crun 1.8.1 is older than 1.8.5"
     assert problems[1].startswith("crun 1.8.1 has no wasm handler (no +WASM: in its features '+SYSTEMD")

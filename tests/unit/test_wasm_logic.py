@@ -23,12 +23,12 @@ spec: 1.0.0
 
 
 def test_crun_gate_accepts_a_new_enough_crun_with_a_wasm_handler():
-    assert wasm.crun_problems(WASM_CRUN) == []
+    assert wasm.crun_problems(WASM_CRUN, "1.8.5") == []
     assert wasm.crun_wasm_engine(WASM_CRUN) == "wasmedge"
 
 
 def test_crun_gate_names_both_missing_parts_of_debians_crun():
-    problems = wasm.crun_problems(DEBIAN_CRUN)
+    problems = wasm.crun_problems(DEBIAN_CRUN, "1.8.5")
     assert problems == [
         "crun 1.8.1 is older than 1.8.5",
         "crun 1.8.1 has no wasm handler (no +WASM: in its features "
@@ -38,17 +38,17 @@ def test_crun_gate_names_both_missing_parts_of_debians_crun():
 
 def test_crun_gate_refuses_an_old_crun_even_with_wasm():
     old = WASM_CRUN.replace("1.14.4", "1.8.4")
-    assert wasm.crun_problems(old) == ["crun 1.8.4 is older than 1.8.5"]
+    assert wasm.crun_problems(old, "1.8.5") == ["crun 1.8.4 is older than 1.8.5"]
     assert wasm.crun_problems(old, minimum="1.8") == []
 
 
 def test_crun_gate_refuses_a_new_crun_without_wasm():
-    assert wasm.crun_problems(WASM_CRUN.replace(" +WASM:wasmedge", ""))[0].startswith("crun 1.14.4 has no wasm handler")
+    assert wasm.crun_problems(WASM_CRUN.replace(" +WASM:wasmedge", ""), "1.8.5")[0].startswith("crun 1.14.4 has no wasm handler")
 
 
 def test_crun_gate_without_crun():
-    assert wasm.crun_problems("") == ["crun is not installed (no 'crun version' in `crun --version`)"]
-    assert wasm.crun_problems("sh: 1: /usr/bin/crun: not found")[0].startswith("crun is not installed")
+    assert wasm.crun_problems("", "1.8.5") == ["crun is not installed (no 'crun version' in `crun --version`)"]
+    assert wasm.crun_problems("sh: 1: /usr/bin/crun: not found", "1.8.5")[0].startswith("crun is not installed")
 
 
 @pytest.mark.parametrize("version,generation", [
