@@ -124,23 +124,29 @@ _LOCAL_LOCK = BoundedSemaphore()
 DOWNLOAD_CACHE = Path.home() / ".cache" / "edgewasm" / "downloads"
 
 
+def _find(component: str, name: str):
+    """This host's bundle manifest entry for an artifact (dict), or its upstream Artifact."""
+    arch = host.get_fact(Architecture)["k3s"]
+    versions = wanted_versions(host.data)
+    bundle = host.data.get("edgewasm_bundle")
+    if bundle:
+        entries = entries_for(load_manifest(Path(bundle)), arch, host.data.get("edgewasm_role"), versions)
+        return next(e for e in entries if (e["component"], e["name"]) == (component, name))
+    artifacts, _ = resolve(load_catalog(), [arch], versions, [component], host.data.get("artifact_mirror"))
+    return next(a for a in artifacts if a.name == name)
+
+
 def local_copy(component: str, name: str) -> Path:
     """An artifact on the operator's machine, for content that goes into a manifest (the
     Gatekeeper chart): the bundle's verified file, or a sha256-checked download."""
     from edgewasm.bundle import sha256_of
     from edgewasm.download import fetch_file
 
-    arch = host.get_fact(Architecture)["k3s"]
-    versions = wanted_versions(host.data)
-    bundle = host.data.get("edgewasm_bundle")
-    if bundle:
-        entries = entries_for(load_manifest(Path(bundle)), arch, host.data.get("edgewasm_role"), versions)
-        entry = next(e for e in entries if (e["component"], e["name"]) == (component, name))
-        return Path(bundle) / entry["file"]
-    artifacts, _ = resolve(load_catalog(), [arch], versions, [component], host.data.get("artifact_mirror"))
-    artifact = next(a for a in artifacts if a.name == name)
-    sha256, url = upstream_source(artifact)
-    path = DOWNLOAD_CACHE / artifact.bundle_path
+    found = _find(component, name)
+    if isinstance(found, dict):
+        return Path(host.data.edgewasm_bundle) / found["file"]
+    sha256, url = upstream_source(found)
+    path = DOWNLOAD_CACHE / found.bundle_path
     with _LOCAL_LOCK:
         if not (path.exists() and sha256_of(path) == sha256):
             path.unlink(missing_ok=True)
@@ -153,15 +159,9 @@ def local_copy(component: str, name: str) -> Path:
 
 def on_host(component: str, name: str) -> tuple[str, str]:
     """(path on this host, sha256) of a placed artifact, e.g. ("k3s", "binary")."""
-    arch = host.get_fact(Architecture)["k3s"]
-    versions = wanted_versions(host.data)
-    bundle = host.data.get("edgewasm_bundle")
-    if bundle:
-        entries = entries_for(load_manifest(Path(bundle)), arch, host.data.get("edgewasm_role"), versions)
-        entry = next(e for e in entries if (e["component"], e["name"]) == (component, name))
-        return entry["dest"], entry["sha256"]
-    artifacts, _ = resolve(load_catalog(), [arch], versions, [component], host.data.get("artifact_mirror"))
-    artifact = next(a for a in artifacts if a.name == name)
-    if artifact.checksum_kind == "built":
-        return artifact.dest, _built(artifact)[1]
-    return artifact.dest, upstream_source(artifact)[0]
+    found = _find(component, name)
+    if isinstance(found, dict):
+        return found["dest"], found["sha256"]
+    if found.checksum_kind == "built":
+        return found.dest, _built(found)[1]
+    return found.dest, upstream_source(found)[0]

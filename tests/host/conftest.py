@@ -62,3 +62,17 @@ def first_server_host(first_server):
 def fleet(request):
     """Every host of the inventory (InventoryHost), for checks that span hosts."""
     return _hosts(request.config)
+
+
+@pytest.fixture
+def cluster_host(host, inventory_host, first_server):
+    """The first server, where cluster-level checks run through K3s's kubectl; skipped on
+    other hosts and where K3s is the test bed's stand-in (no Kubernetes API there)."""
+    from edgewasm.k3s import K3S_BIN
+
+    if first_server is None or inventory_host.name != first_server.name:
+        pytest.skip("cluster checks run on the first server only")
+    if "FIXTURE" in host.check_output(f"{K3S_BIN} --version"):
+        pytest.skip("test bed: the K3s stand-in has no Kubernetes API; the verdicts are unit-tested on "
+                    "kubectl/Gatekeeper-shaped output (tests/unit/test_cluster.py, test_admission.py)")
+    return host
