@@ -22,7 +22,8 @@ def test_two_arch_bundle_has_a_complete_manifest(mirror, tmp_path):
     by_key = {(e["component"], e["name"], e["arch"]) for e in entries}
     for arch in ("amd64", "arm64"):
         for key in [("k3s", "binary"), ("k3s", "airgap-images"), ("wasmedge", "tarball"),
-                    ("wasmtime", "tarball"), ("runwasi-wasmedge", "tarball"), ("runwasi-wasmtime", "tarball")]:
+                    ("wasmtime", "tarball"), ("runwasi-wasmedge", "tarball"), ("runwasi-wasmtime", "tarball"),
+                    ("hello-wasm", "image")]:
             assert (*key, arch) in by_key
     assert ("gatekeeper", "chart", "all") in by_key
     for arch in ("amd64", "arm64"):
@@ -31,6 +32,9 @@ def test_two_arch_bundle_has_a_complete_manifest(mirror, tmp_path):
         path = site / e["file"]
         assert path.stat().st_size == e["size"]
         assert bundle.sha256_of(path) == e["sha256"]
+        if e["component"] == "hello-wasm":  # built here, from hello-wasm/hello.wat
+            assert e["source"] == "built by edgewasm (hello-wasm 0.1.0)"
+            continue
         assert e["source"].startswith(mirror.url + "/" if e["kind"] == "file" else "docker://docker.io/")
     assert {"component", "version", "arch", "file", "size", "sha256", "source"} <= set(entries[0])
     assert bundle.verify(site) == []

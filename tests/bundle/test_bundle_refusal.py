@@ -27,7 +27,7 @@ def run_fleet(tmp_path: Path, bundle_dir: Path) -> subprocess.CompletedProcess:
 def test_manifest_first_then_refusal_of_a_tampered_copy(mirror, tmp_path):
     manifest = bundle.build("site", ["amd64", "arm64"], mirror=mirror.url, registry_mirror=mirror.registry,
                             registry_tls_verify=False, catalog=mirror.catalog, out=tmp_path, progress=False)
-    assert len(manifest["artifacts"]) == 17  # 8 per arch and the chart
+    assert len(manifest["artifacts"]) == 19  # 9 per arch (hello-wasm image included) and the chart
     copy = tmp_path / "carried"
     shutil.copytree(tmp_path / "site", copy)
     entry = next(e for e in manifest["artifacts"] if e["component"] == "k3s" and e["arch"] == "arm64")
