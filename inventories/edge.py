@@ -43,6 +43,9 @@ all = (
         "k3s_tls_san": ["k3s.edge.example"],
         "k3s_disable": ["traefik"],
         "k3s_kubeconfig_fetch": "kubeconfig/edge.yaml",
+        # Image policies (docs/policies.md): where pods may pull from. "yourhub" trusts
+        # yourhub/..., never yourhub-evil/...
+        "policy_allowed_repos": ["registry.edge.example", "docker.io/edgewasm/"],
     },
 )
 
