@@ -20,8 +20,10 @@ from pyinfra.operations import files
 
 from deploys import host_ops
 from edgewasm.artifacts import load_catalog, resolve
-from edgewasm.bundle import build_local, entries_for, load_manifest, upstream_source, wanted_versions
-from facts.host import Architecture
+from edgewasm.bundle import build_local, entries_for, fetch_verified, load_manifest, upstream_source, wanted_versions
+
+# Unpacked releases: /opt/edgewasm/<component>/<version>/ (see unpacked()).
+OPT = "/opt/edgewasm"
 
 
 def _report_unavailable(arch: str, unavailable: list[dict]) -> bool:
@@ -58,7 +60,7 @@ def _from_bundle(bundle: Path, arch: str, role: str | None) -> None:
         return
     if not _report_unavailable(arch, unavailable):
         return
-    for entry in entries:
+    for entry in (e for e in entries if e["dest"]):
         host_ops.verified_file(
             name=f"Artifact {entry['component']} {entry['name']}",
             src=str(bundle / entry["file"]),
@@ -92,7 +94,7 @@ def _from_upstream(arch: str, role: str | None) -> None:
     for artifact in artifacts:
         if artifact.kind == "image":
             continue  # an online node pulls its images itself
-        if not artifact.wanted_by(arch, role):
+        if not (artifact.dest and artifact.wanted_by(arch, role)):
             continue
         if artifact.checksum_kind == "built":
             src, sha256 = _built(artifact)
@@ -111,7 +113,7 @@ def _from_upstream(arch: str, role: str | None) -> None:
 
 @deploy("Artifacts")
 def place() -> None:
-    arch = host.get_fact(Architecture)["k3s"]
+    arch = host_ops.arch()
     role = host.data.get("edgewasm_role")
     bundle = host.data.get("edgewasm_bundle")
     if bundle:
@@ -126,7 +128,7 @@ DOWNLOAD_CACHE = Path.home() / ".cache" / "edgewasm" / "downloads"
 
 def _find(component: str, name: str):
     """This host's bundle manifest entry for an artifact (dict), or its upstream Artifact."""
-    arch = host.get_fact(Architecture)["k3s"]
+    arch = host_ops.arch()
     versions = wanted_versions(host.data)
     bundle = host.data.get("edgewasm_bundle")
     if bundle:
@@ -139,21 +141,13 @@ def _find(component: str, name: str):
 def local_copy(component: str, name: str) -> Path:
     """An artifact on the operator's machine, for content that goes into a manifest (the
     Gatekeeper chart): the bundle's verified file, or a sha256-checked download."""
-    from edgewasm.bundle import sha256_of
-    from edgewasm.download import fetch_file
-
     found = _find(component, name)
     if isinstance(found, dict):
         return Path(host.data.edgewasm_bundle) / found["file"]
     sha256, url = upstream_source(found)
     path = DOWNLOAD_CACHE / found.bundle_path
     with _LOCAL_LOCK:
-        if not (path.exists() and sha256_of(path) == sha256):
-            path.unlink(missing_ok=True)
-            fetch_file(url, path, progress=False)
-            if sha256_of(path) != sha256:
-                path.unlink()
-                raise RuntimeError(f"{url}: checksum mismatch (expected {sha256}); the download was discarded")
+        fetch_verified(url, path, sha256, progress=False)
     return path
 
 
@@ -165,3 +159,18 @@ def on_host(component: str, name: str) -> tuple[str, str]:
     if found.checksum_kind == "built":
         return found.dest, _built(found)[1]
     return found.dest, upstream_source(found)[0]
+
+
+def shipped_here(component: str) -> str | None:
+    """The version of ``component`` this host takes, or None when it is not wanted here
+    or upstream builds nothing for the host's arch (already reported by place())."""
+    version = wanted_versions(host.data).get(component)
+    return version if version and host_ops.arch() in load_catalog()[component]["arches"] else None
+
+
+def unpacked(component: str, version: str):
+    """Unpack the component's release tarball from the artifact cache into
+    /opt/edgewasm/<component>/<version>; returns (that directory, the operation)."""
+    tree = f"{OPT}/{component}/{version}"
+    tarball, digest = on_host(component, "tarball")
+    return tree, host_ops.extracted(name=f"Unpack {component} {version}", tarball=tarball, dest=tree, sha256=digest)

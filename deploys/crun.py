@@ -37,7 +37,7 @@ def gate() -> bool:
     if not host.data.get("edgewasm_crun"):
         return True
     binary, minimum, packages = _settings()
-    output = host.get_fact(VersionOutput, binary=binary)
+    output = host_ops.fact_once(VersionOutput, binary=binary)
     if not output and packages:
         return True  # judged after the packages are installed (install())
     problems = crun_problems(output, minimum)
@@ -54,7 +54,7 @@ def install() -> str | None:
     if not host.data.get("edgewasm_crun"):
         return None
     binary, minimum, packages = _settings()
-    if packages and not host.get_fact(VersionOutput, binary=binary):
+    if packages and not host_ops.fact_once(VersionOutput, binary=binary):
         apt.packages(name="Install crun", packages=packages)
 
         # Runs at execution, after the install: the fact is read again then.

@@ -10,15 +10,33 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringC
 from pyinfra.facts.files import File, Sha256File
 
 from edgewasm.runtimes import extract_script
-from facts.host import KernelModuleStates
+from facts.host import BootId, KernelModuleStates
 from facts.runtimes import ExtractedFrom
 
-BOOT_ID = "cat /proc/sys/kernel/random/boot_id"
+_FACTS: dict = {}
 
 
-def _boot_id() -> str | None:
-    ok, output = host.run_shell_command(BOOT_ID)
-    return output.stdout.strip() if ok else None
+def fact_once(fact_cls, **kwargs):
+    """A fact that cannot change while pyinfra prepares a run's operations (the arch, the
+    kernel's module states, a binary's version), read from each host once per run.
+    pyinfra 3 runs ``get_fact`` again on every call, and several deploys ask."""
+    key = (host.name, fact_cls, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    if key not in _FACTS:
+        _FACTS[key] = host.get_fact(fact_cls, **kwargs)
+    return _FACTS[key]
+
+
+def arch() -> str | None:
+    """The host's arch in K3s's words (amd64, arm64, arm), None when K3s has none."""
+    from facts.host import Architecture
+
+    return fact_once(Architecture)["k3s"]
+
+
+def _upload_name(dest: str) -> tuple[str, str]:
+    """(directory, hidden name beside ``dest``) for an upload on its way to ``dest``."""
+    directory, _, name = dest.rpartition("/")
+    return directory, f"{directory}/.{name}.edgewasm-upload"
 
 
 def _verified_rename(partial: str, dest: str, sha256: str, error: str) -> StringCommand:
@@ -60,8 +78,9 @@ def reboot(timeout: int = 600, interval: float = 2.0):
     """
     before: list[str | None] = []
 
+    # Read while the operation runs (not while pyinfra prepares it), before and after.
     def remember():
-        before.append(_boot_id())
+        before.append(host.get_fact(BootId))
 
     yield FunctionCommand(remember, (), {})
     yield StringCommand("( sleep 1 && systemctl reboot ) </dev/null >/dev/null 2>&1 &")
@@ -73,7 +92,7 @@ def reboot(timeout: int = 600, interval: float = 2.0):
         while time.monotonic() < deadline:
             host.connect(show_errors=False)
             if host.connected:
-                now = _boot_id()
+                now = host.get_fact(BootId)
                 if now and now != before[0]:
                     return
                 host.disconnect()
@@ -98,7 +117,7 @@ def kernel_modules_loaded(modules: list[str]):
 
         host_ops.kernel_modules_loaded(modules=["overlay", "br_netfilter"])
     """
-    states = host.get_fact(KernelModuleStates, modules=modules)
+    states = fact_once(KernelModuleStates, modules=modules)
     loadable = [m for m in modules if states.get(m) == "loadable"]
     if loadable:
         yield StringCommand("modprobe", "-a", *loadable)
@@ -149,8 +168,7 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
     if host.get_fact(Sha256File, path=dest) == sha256:
         yield from _mode_kept(dest, sha256, mode)
         return
-    directory, _, name = dest.rpartition("/")
-    partial = f"{directory}/.{name}.edgewasm-upload"
+    directory, partial = _upload_name(dest)
     yield StringCommand("mkdir", "-p", QuoteString(directory))
     # With sudo, pyinfra stages uploads elsewhere first: keep that on disk too.
     yield FileUploadCommand(src, partial, remote_temp_filename=f"/var/tmp/edgewasm-upload-{sha256[:16]}")
@@ -176,8 +194,7 @@ def secret_file(content: IO[bytes], dest: str, sha256: str):
     if host.get_fact(Sha256File, path=dest) == sha256:
         yield from _mode_kept(dest, sha256, "600")
         return
-    directory, _, name = dest.rpartition("/")
-    partial = f"{directory}/.{name}.edgewasm-upload"
+    directory, partial = _upload_name(dest)
     # Created 0600 before any byte of the secret is written into it.
     yield StringCommand("mkdir", "-p", QuoteString(directory), "&&", "(", "umask", "077", "&&",
                         "rm", "-f", QuoteString(partial), "&&", ":", ">", QuoteString(partial), ")")

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from gevent.lock import BoundedSemaphore
 from pyinfra import host, inventory
-from pyinfra.api import FactBase, QuoteString, StringCommand, deploy, operation
+from pyinfra.api import QuoteString, StringCommand, deploy, operation
 from pyinfra.facts.files import Sha256File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import files, python, systemd
@@ -35,23 +35,7 @@ from edgewasm.k3s import (
     sha256,
     unit_name,
 )
-
-
-class K3sServerToken(FactBase):
-    """The join token a K3s server wrote (``K10...::server:...``), or ``""``. Read only
-    when the operator has no token yet; pyinfra prints fact output only with --debug-facts."""
-
-    default = str
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "cat"
-
-    def command(self) -> str:
-        return f"cat {SERVER_TOKEN} 2>/dev/null || true"
-
-    def process(self, output):
-        return output[0].strip() if output else ""
-
+from facts.k3s import K3sServerToken
 
 _TOKEN_LOCK = BoundedSemaphore()
 

@@ -37,20 +37,20 @@ SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
 
 
 def _problems() -> list[str]:
-    board = host.get_fact(BoardModel)
+    board = host_ops.fact_once(BoardModel)
     pi = is_raspberry_pi(board)
     problems = host_problems(
         name=host.name,
-        arch=host.get_fact(Architecture),
+        arch=host_ops.fact_once(Architecture),
         os_release=host.get_fact(OsRelease),
         kernel_release=host.get_fact(KernelRelease),
         free_disk=host.get_fact(FreeDisk, path=RANCHER_DIR),
-        module_states=host.get_fact(KernelModuleStates, modules=host.data.preflight_kernel_modules),
+        module_states=host_ops.fact_once(KernelModuleStates, modules=host.data.preflight_kernel_modules),
         cgroups=host.get_fact(Cgroups),
         is_pi=pi,
         settings=host.data.dict(),
     )
-    if pi and not host.get_fact(PiBootCmdline):
+    if pi and not host_ops.fact_once(PiBootCmdline):
         problems.append(
             f"{host.name}: {board!r} has no cmdline.txt in /boot/firmware or /boot; "
             "fix: mount the boot partition there"
@@ -100,7 +100,7 @@ def prepare() -> None:
     if host.data.preflight_swap == "disable":
         _disable_swap()
 
-    if is_raspberry_pi(host.get_fact(BoardModel)):
+    if is_raspberry_pi(host_ops.fact_once(BoardModel)):
         _enable_pi_memory_cgroup()
 
 
@@ -124,7 +124,7 @@ def _disable_swap() -> None:
 
 
 def _enable_pi_memory_cgroup() -> None:
-    current = host.get_fact(PiBootCmdline)
+    current = host_ops.fact_once(PiBootCmdline)
     wanted = cmdline_with_flags(current["line"], host.data.preflight_pi_cgroup_flags)
     if wanted == current["line"]:
         return

@@ -11,17 +11,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploys import artifacts, host_ops
+from deploys import artifacts
 from edgewasm.artifacts import load_catalog
-from edgewasm.bundle import wanted_versions
 from edgewasm.wasm import SHIM_DIR, shim_handler
-from facts.host import Architecture
-
-PREFIX = "/opt/edgewasm"
 
 
 @dataclass
@@ -32,22 +27,18 @@ class Shims:
 
 @deploy("runwasi shims")
 def shims() -> Shims:
-    arch = host.get_fact(Architecture)["k3s"]
-    versions = wanted_versions(host.data)
-    catalog = load_catalog()
     result = Shims()
-    for component, entry in catalog.items():
+    for component, entry in load_catalog().items():
         shim = entry.get("shim")
         if not shim:
             continue
         path = f"{SHIM_DIR}/{shim}"
-        if component not in versions or arch not in entry["arches"]:
+        version = artifacts.shipped_here(component)
+        if not version:
             gone = files.link(name=f"No {shim}", path=path, present=False)
             result.changed |= gone.will_change
             continue
-        tree = f"{PREFIX}/{component}/{versions[component]}"
-        tarball, digest = artifacts.on_host(component, "tarball")
-        host_ops.extracted(name=f"Unpack {shim}", tarball=tarball, dest=tree, sha256=digest)
+        tree, _ = artifacts.unpacked(component, version)
         link = files.link(name=f"Put {shim} where K3s finds it", path=path, target=f"{tree}/{shim}")
         result.changed |= link.will_change
         result.handlers.append(shim_handler(shim))

@@ -12,18 +12,17 @@ from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
+from deploys.artifacts import OPT
 from deploys.preflight import MODULES_FILE, SYSCTL_FILE
 from deploys.wasmedge import BIN as WASMEDGE_BIN
 from deploys.wasmedge import LD_CONF as WASMEDGE_LD_CONF
 from deploys.wasmtime import BIN as WASMTIME_BIN
-from deploys.wasmtime import PREFIX as WASMTIME_PREFIX
 from edgewasm.artifacts import HOST_CACHE, load_catalog
 from edgewasm.k3s import K3S_BIN
 from edgewasm.wasm import SHIM_DIR
 
 UNITS = ("k3s", "k3s-agent")
-DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0],
-               WASMTIME_PREFIX.rsplit("/", 1)[0])
+DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0], OPT)
 
 
 @deploy("Uninstall K3s and edgewasm")

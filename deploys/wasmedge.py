@@ -7,30 +7,23 @@ carries its own copy. Hosts WasmEdge has no build for (armv7) are skipped; they 
 warned about, or refused under edgewasm_require_wasm, by deploys/artifacts.py.
 """
 
-from pyinfra import host
 from pyinfra.api import deploy
 from pyinfra.operations import files, server
 
-from deploys import artifacts, host_ops
-from edgewasm.arch import wasmedge_arch
-from edgewasm.bundle import wanted_versions
-from facts.host import Architecture
+from deploys import artifacts
 
-PREFIX = "/opt/edgewasm/wasmedge"
 BIN = "/usr/local/bin/wasmedge"
 LD_CONF = "/etc/ld.so.conf.d/edgewasm-wasmedge.conf"
 
 
 @deploy("WasmEdge")
 def wasmedge() -> None:
-    versions = wanted_versions(host.data)
-    if "wasmedge" not in versions or not wasmedge_arch(host.get_fact(Architecture)["k3s"]):
+    version = artifacts.shipped_here("wasmedge")
+    if not version:
         return
-    prefix = f"{PREFIX}/{versions['wasmedge']}"
-    tarball, digest = artifacts.on_host("wasmedge", "tarball")
-    tree = host_ops.extracted(name="Unpack WasmEdge", tarball=tarball, dest=prefix, sha256=digest)
+    prefix, tree = artifacts.unpacked("wasmedge", version)
     files.link(name="Put wasmedge on PATH", path=BIN, target=f"{prefix}/bin/wasmedge")
     loader = files.template(name="Put WasmEdge's library on the loader path", src="templates/wasmedge/ld.so.conf.j2",
-                            dest=LD_CONF, mode="644", prefix=prefix, version=versions["wasmedge"])
+                            dest=LD_CONF, mode="644", prefix=prefix, version=version)
     if tree.will_change or loader.will_change:
         server.shell(name="Refresh the loader cache", commands=["ldconfig"])

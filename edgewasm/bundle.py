@@ -25,7 +25,7 @@ from pathlib import Path
 
 import yaml
 
-from edgewasm.artifacts import Artifact, CatalogError, Unavailable, load_catalog, mirror_url, parse_sha256sum, resolve
+from edgewasm.artifacts import Artifact, CatalogError, load_catalog, mirror_url, parse_sha256sum, resolve
 from edgewasm.download import DownloadError, fetch_file, fetch_text
 
 MANIFEST = "manifest.json"
@@ -95,6 +95,24 @@ _online_checksums = _Checksums(None)
 def upstream_source(artifact: Artifact) -> tuple[str, str]:
     """(sha256, url) an online host downloads ``artifact`` from (checksum files fetched once)."""
     return _online_checksums.source(artifact)
+
+
+def fetch_verified(url: str, path: Path, sha256: str, progress: bool = True, log=None) -> int:
+    """Make ``path`` a copy of ``url`` with ``sha256``, downloading only when the file
+    there does not already have it; a download with another hash is discarded. Returns
+    the bytes downloaded."""
+    if path.exists() and sha256_of(path) == sha256:
+        return 0
+    path.unlink(missing_ok=True)
+    if log:
+        print(f"bundle: fetching {path.name}", file=log)
+    downloaded = fetch_file(url, path, progress=progress)
+    actual = sha256_of(path)
+    if actual != sha256:
+        path.unlink()
+        raise BundleError(f"checksum mismatch for {path.name} from {url}: "
+                          f"expected {sha256}, got {actual}; the file was discarded")
+    return downloaded
 
 
 def _build_hello_wasm(path: Path, version: str) -> None:
@@ -181,17 +199,7 @@ def build(
                 sha256, source = build_local(artifact, path)
             else:
                 sha256, source = checksums.source(artifact)
-                if not (path.exists() and sha256_of(path) == sha256):
-                    path.unlink(missing_ok=True)
-                    print(f"bundle: fetching {artifact.bundle_path}", file=log)
-                    downloaded += fetch_file(source, path, progress=progress)
-                    actual = sha256_of(path)
-                    if actual != sha256:
-                        path.unlink()
-                        raise BundleError(
-                            f"checksum mismatch for {artifact.file} from {source}: "
-                            f"expected {sha256}, got {actual}; the file was discarded"
-                        )
+                downloaded += fetch_verified(source, path, sha256, progress=progress, log=log)
             entries.append({
                 "component": artifact.component, "version": artifact.version, "arch": artifact.arch,
                 "name": artifact.name, "kind": artifact.kind, "file": artifact.bundle_path,

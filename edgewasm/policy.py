@@ -5,33 +5,18 @@ from inventory settings, and a gator-verify-style suite runner on a real Rego en
 from __future__ import annotations
 
 import base64
-import functools
 import re
-import runpy
 from collections.abc import Mapping
 from pathlib import Path
 
 import yaml
 
+from edgewasm.defaults import setting
 from edgewasm.wasm import TEMPLATES, render
 
 POLICY_TEMPLATES = sorted((TEMPLATES / "policies").glob("*.yaml"))
 REPOS_CONSTRAINT = "edgewasm-trusted-repos"
 TAGS_CONSTRAINT = "edgewasm-disallowed-tags"
-
-# The defaults live with every other default, in group_data/all.py; the pure functions
-# here fall back to them when given data without a key (unit tests, other callers).
-GROUP_DEFAULTS = Path(__file__).resolve().parents[1] / "group_data" / "all.py"
-
-
-@functools.lru_cache(maxsize=1)
-def _defaults() -> dict:
-    return {k: v for k, v in runpy.run_path(str(GROUP_DEFAULTS)).items() if k.startswith(("gatekeeper_", "policy_"))}
-
-
-def setting(data: Mapping, key: str):
-    value = data.get(key)
-    return _defaults()[key] if value is None else value
 
 
 def constraint_values(data: Mapping) -> dict:

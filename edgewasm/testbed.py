@@ -16,7 +16,6 @@ import argparse
 import hashlib
 import json
 import os
-import runpy
 import shutil
 import signal
 import socket
@@ -27,6 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgewasm.arch import K3S_ARCHES
+from edgewasm.defaults import defaults
 
 CACHE = Path(os.environ.get("EDGEWASM_TESTBED_DIR", "/var/cache/edgewasm/testbed"))
 MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
@@ -38,7 +38,7 @@ BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2"
                  "python3-minimal"]
 # preflight_packages, fetched into each base's apt cache (not installed) so that
 # preflight's package step installs them for real without the hosts reaching any network.
-PREFETCH_PACKAGES = runpy.run_path(str(Path(__file__).parents[1] / "group_data/all.py"))["preflight_packages"]
+PREFETCH_PACKAGES = defaults()["preflight_packages"]
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (

@@ -11,6 +11,8 @@ from pathlib import Path
 import jinja2
 from packaging.version import InvalidVersion, Version
 
+from edgewasm.defaults import setting
+
 TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
 CONTAINERD_DIR = "/var/lib/rancher/k3s/agent/etc/containerd"
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
@@ -26,8 +28,6 @@ K3S_RUNTIME_CLASSES = frozenset({"crun", "wasmedge", "wasmtime", "wasmer", "spin
                                  "nvidia", "nvidia-experimental"})
 
 CRUN_WASM = "crun-wasm"
-# crun reads these to pick its wasm handler; containerd passes only annotations listed here.
-WASM_ANNOTATIONS = ("module.wasm.image/variant", "run.oci.handler")
 LABEL_PREFIX = "runtime.edgewasm.io/"
 
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
@@ -60,7 +60,7 @@ def crun_problems(version_output: str, minimum: str) -> list[str]:
         old = True
     if old:
         problems.append(f"crun {found.group(1)} is older than {minimum}")
-    if not _CRUN_WASM.search(version_output):
+    if not crun_wasm_engine(version_output):
         features = next((line for line in version_output.splitlines() if line.startswith("+")), "")
         problems.append(f"crun {found.group(1)} has no wasm handler (no +WASM: in its features {features.strip()!r})")
     return problems
@@ -77,6 +77,12 @@ def crun_wasm_engine(version_output: str) -> str | None:
 
 
 # ------------------------------------------------------------------- containerd templates
+
+def _refuse_k3s_names(runtimes: Iterable[str]) -> None:
+    clash = sorted(set(runtimes) & K3S_RUNTIMES)
+    if clash:
+        raise ValueError(f"K3s already defines containerd runtimes {clash}; use other names")
+
 
 def containerd_generation(k3s_version: str) -> int:
     """containerd config version K3s renders: 3 (containerd 2.x) from v1.31.6+k3s1 and
@@ -101,9 +107,7 @@ def containerd_template_name(k3s_version: str) -> str:
 def containerd_template(k3s_version: str, runtimes: Mapping[str, Mapping]) -> str:
     """The K3s containerd template text for ``runtimes`` (name -> {runtime_type,
     binary, pod_annotations}): K3s's own base, then only the runtimes K3s does not emit."""
-    clash = sorted(set(runtimes) & K3S_RUNTIMES)
-    if clash:
-        raise ValueError(f"K3s already defines containerd runtimes {clash}; use other names")
+    _refuse_k3s_names(runtimes)
     return render(f"containerd/{containerd_template_name(k3s_version)}.j2", runtimes=runtimes)
 
 
@@ -112,15 +116,14 @@ def containerd_runtimes(data: Mapping, crun_binary: str | None) -> dict[str, dic
     passed, plus the inventory's ``edgewasm_containerd_runtimes``."""
     runtimes = {}
     if crun_binary:
-        annotations = data.get("edgewasm_wasm_pod_annotations") or list(WASM_ANNOTATIONS)
+        # crun picks its wasm handler from these; containerd passes only those listed.
+        annotations = setting(data, "edgewasm_wasm_pod_annotations")
         runtimes[CRUN_WASM] = {"runtime_type": "io.containerd.runc.v2", "binary": crun_binary,
                                "pod_annotations": list(annotations)}
     for name, spec in (data.get("edgewasm_containerd_runtimes") or {}).items():
         runtimes[name] = {"runtime_type": spec["runtime_type"], "binary": spec["binary"],
                           "pod_annotations": list(spec.get("pod_annotations") or [])}
-    clash = sorted(set(runtimes) & K3S_RUNTIMES)
-    if clash:
-        raise ValueError(f"K3s already defines containerd runtimes {clash}; use other names")
+    _refuse_k3s_names(runtimes)
     return runtimes
 
 

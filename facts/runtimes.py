@@ -2,34 +2,9 @@
 
 from __future__ import annotations
 
-import re
 import shlex
 
 from pyinfra.api import FactBase
-
-VERSION = re.compile(r"(\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?)")
-
-
-class RuntimeVersion(FactBase):
-    """
-    The version a runtime CLI reports, ``None`` when it is not on the host.
-
-    .. code:: python
-
-        host.get_fact(RuntimeVersion, binary="/usr/local/bin/wasmtime")  # "49.0.4"
-    """
-
-    default = type(None)
-
-    def requires_command(self, binary: str) -> str:
-        return binary
-
-    def command(self, binary: str) -> str:
-        return f"{shlex.quote(binary)} --version 2>&1 | head -n 1"
-
-    def process(self, output):
-        match = VERSION.search(output[0]) if output else None
-        return match.group(1) if match else None
 
 
 class ExtractedFrom(FactBase):

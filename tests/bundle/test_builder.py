@@ -132,9 +132,7 @@ def test_disk_full_is_a_clear_error_and_leaves_nothing(mirror, tmp_path, monkeyp
 
 
 def test_cli_builds_and_verifies(mirror, tmp_path):
-    catalog_file = tmp_path / "catalog.toml"
-    import tomllib  # noqa: F401  (the CLI reads TOML; write the fixture catalogue as TOML)
-
+    catalog_file = tmp_path / "catalog.toml"  # the CLI reads the catalogue as TOML
     catalog_file.write_text(_to_toml(mirror.catalog))
     out = tmp_path / "bundles"
     assert bundle.main(["build", "cli", "--arch", "amd64", "--mirror", mirror.url,

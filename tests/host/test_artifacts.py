@@ -16,7 +16,7 @@ def test_bundle_artifacts_in_place_with_their_hashes(host, host_data):
     manifest = load_manifest(Path(bundle))
     entries = entries_for(manifest, arch, host_data.get("edgewasm_role"), wanted_versions(host_data))
     assert entries, f"the bundle has nothing for {arch}"
-    for entry in entries:
+    for entry in (e for e in entries if e["dest"]):  # "" : read on the operator's machine only
         f = host.file(entry["dest"])
         assert f.is_file, entry["dest"]
         assert f.sha256sum == entry["sha256"], entry["dest"]

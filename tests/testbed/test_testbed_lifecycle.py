@@ -1,7 +1,6 @@
 """The test bed itself: hosts are separate machines, host keys are checked, teardown is clean."""
 
 import os
-import signal
 
 import pytest
 

@@ -1,6 +1,7 @@
 import pytest
 
-from edgewasm.arch import k3s_arch, wasmedge_arch
+from edgewasm.arch import k3s_arch
+from edgewasm.artifacts import load_catalog
 
 
 @pytest.mark.parametrize("machine,arch", [
@@ -13,6 +14,7 @@ def test_k3s_arch(machine, arch):
 
 
 def test_no_wasmedge_for_armv7():
+    wasmedge_arch = load_catalog()["wasmedge"]["arches"].get
     assert wasmedge_arch("amd64") == "x86_64"
     assert wasmedge_arch("arm64") == "aarch64"
     assert wasmedge_arch("arm") is None

@@ -46,7 +46,7 @@ def write_inventory(tmp_path: Path, body: str) -> Path:
 def test_bad_value_names_host_key_value_and_fix(key, value, words):
     problems = check_host_data("edge-7", {key: value})
     assert len(problems) == 1
-    assert problems[0].startswith(f"edge-7: ")
+    assert problems[0].startswith("edge-7: ")
     assert repr(value) in problems[0] or "unknown setting" in problems[0]
     assert "fix:" in problems[0]
     for word in words:

@@ -6,7 +6,6 @@ import pytest
 
 from edgewasm.hello_wasm import greeting, module
 from edgewasm.runtimes import extract_script
-from facts.runtimes import RuntimeVersion
 
 
 def tarball(path, members):
@@ -37,16 +36,6 @@ def test_a_single_file_tarball_is_not_stripped(tmp_path):
     dest = tmp_path / "shim"
     subprocess.run(["sh", "-c", extract_script(str(src), str(dest), "cd" * 32)], check=True)
     assert (dest / "containerd-shim-wasmtime-v1").read_bytes() == b"shim"
-
-
-@pytest.mark.parametrize("line,version", [
-    ("wasmtime 49.0.4 (2d1a5e5a1 2025-12-01)", "49.0.4"),
-    ("wasmedge version 0.14.1", "0.14.1"),
-    ("crun version 1.8.1", "1.8.1"),
-    ("bash: wasmtime: command not found", None),
-])
-def test_runtime_version(line, version):
-    assert RuntimeVersion().process([line]) == version
 
 
 def test_hello_module_runs_under_wasi_and_prints_the_greeting(tmp_path):
