@@ -22,7 +22,8 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 from edgewasm import testbed as tb  # noqa: E402
-from edgewasm.bundle import entries_for, load_manifest, wanted_versions  # noqa: E402
+from edgewasm.manifest import Bundle  # noqa: E402
+from edgewasm.plan import plan  # noqa: E402
 from tests.fixtures.testbed_bundle import ensure  # noqa: E402
 
 CHAIN = "EDGEWASM_BENCH"
@@ -66,7 +67,7 @@ def main() -> int:
     for h in hosts:
         iptables("-A", CHAIN, "-d", f"{h.address}/32", "-p", "tcp", "--dport", "22")
     try:
-        manifest = load_manifest(bundle)
+        opened = Bundle.open(bundle)
         runs = {}
         for label in ("first", "rerun"):
             wall, results = deploy()
@@ -76,8 +77,9 @@ def main() -> int:
                 "changed_operations": results["totals"]["success"],
                 "bytes_to_host": {h.name: sent.get(h.address, 0) for h in hosts},
             }
-        payload = {h.name: sum(e["size"] for e in entries_for(
-            manifest, h.arch, h.role, wanted_versions({}))) for h in hosts}
+        # What each host's plan takes from the bundle (as the deploy computes it).
+        payload = {h.name: sum(p.size for p in plan(h.name, {}, h.arch, h.role, bundle=opened).placements
+                               if p.dest) for h in hosts}
     finally:
         iptables("-D", "OUTPUT", "-j", CHAIN, check=False)
         iptables("-F", CHAIN, check=False)

@@ -9,26 +9,26 @@ generation's file is removed, and with nothing to add neither file exists.
 
 from __future__ import annotations
 
-from pyinfra import host
-from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from edgewasm.bundle import wanted_versions
+from deploys import edgewasm_deploy
+from edgewasm import templates
+from edgewasm.plan import Plan
 from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name
 
 TEMPLATE_NAMES = ("config.toml.tmpl", "config-v3.toml.tmpl")
 
 
-@deploy("containerd template")
-def template(runtimes: dict[str, dict]) -> bool:
+@edgewasm_deploy("containerd template")
+def template(plan: Plan, runtimes: dict[str, dict]) -> bool:
     """Write (or remove) the template; True when K3s must restart to read it."""
-    wanted = containerd_template_name(wanted_versions(host.data)["k3s"]) if runtimes else None
+    wanted = containerd_template_name(plan.versions["k3s"]) if runtimes else None
     changed = False
     for name in TEMPLATE_NAMES:
         path = f"{CONTAINERD_DIR}/{name}"
         if name == wanted:
             files.directory(name="K3s containerd config directory", path=CONTAINERD_DIR, mode="755")
-            op = files.template(name=f"Write K3s's {name}", src=f"templates/containerd/{name}.j2",
+            op = files.template(name=f"Write K3s's {name}", src=templates.path(f"containerd/{name}.j2"),
                                 dest=path, mode="644", runtimes=runtimes)
         else:
             op = files.file(name=f"No {name}", path=path, present=False)

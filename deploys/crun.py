@@ -3,7 +3,7 @@
 
 Off unless ``edgewasm_crun = True``. A crun is accepted only if ``crun --version``
 shows version >= ``edgewasm_crun_min_version`` (1.8.5) **and** a ``+WASM:`` handler;
-release binaries and Debian's or Ubuntu's crun have none (FACTS.md). A crun already on
+release binaries and Debian's or Ubuntu's crun have none (docs/wasm.md). A crun already on
 the host is judged before anything changes. One that ``edgewasm_crun_packages`` brings
 can only be judged once installed: the host then stops right after the install.
 """
@@ -11,16 +11,15 @@ can only be judged once installed: the host then stops right after the install.
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, python
 
-from deploys import host_ops
+from deploys import edgewasm_deploy, host_ops
 from edgewasm.wasm import CRUN_FIX, crun_problems
 from facts.runtimes import VersionOutput
 
+
 def _settings() -> tuple[str, str, list[str]]:
-    # Defaults: group_data/all.py.
     return (host.data.edgewasm_crun_binary, host.data.edgewasm_crun_min_version,
             list(host.data.edgewasm_crun_packages))
 
@@ -30,11 +29,11 @@ def _reasons(binary: str, minimum: str, problems: list[str]) -> list[str]:
         f"{host.name}: fix: " + CRUN_FIX.format(minimum=minimum)]
 
 
-@deploy("crun gate")
+@edgewasm_deploy("crun gate")
 def gate() -> bool:
     """Refuse this host (before any change) when the crun route is wanted and the crun
     already on it cannot run Wasm; True when the host may go on."""
-    if not host.data.get("edgewasm_crun"):
+    if not host.data.edgewasm_crun:
         return True
     binary, minimum, packages = _settings()
     output = host_ops.fact_once(VersionOutput, binary=binary)
@@ -47,11 +46,11 @@ def gate() -> bool:
     return True
 
 
-@deploy("crun")
+@edgewasm_deploy("crun")
 def install() -> str | None:
     """Install the packages that bring crun, if any; return the crun binary the
     ``crun-wasm`` runtime uses, or None when the route is off."""
-    if not host.data.get("edgewasm_crun"):
+    if not host.data.edgewasm_crun:
         return None
     binary, minimum, packages = _settings()
     if packages and not host_ops.fact_once(VersionOutput, binary=binary):

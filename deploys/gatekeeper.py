@@ -4,7 +4,7 @@ On servers only (K3s applies what is there and keeps it applied):
 - edgewasm-gatekeeper.yaml: a HelmChart carrying the pinned chart itself
   (``chartContent``), so K3s's helm controller installs it with no helm binary and no
   download; values sized for a 2 GB Raspberry Pi, images preloaded from the bundle
-  (deploys/artifacts.py puts them in K3s's images directory), ``IfNotPresent``.
+  (the host's plan puts them in K3s's images directory), ``IfNotPresent``.
 - edgewasm-policy-<template>.yaml: the ConstraintTemplates from templates/policies/.
 - edgewasm-policy-constraints.yaml: Constraints rendered from the policy_* settings.
 With ``gatekeeper_enabled = False`` none of these files is there.
@@ -13,11 +13,11 @@ With ``gatekeeper_enabled = False`` none of these files is there.
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
 from pyinfra.operations import files
 
-from deploys import artifacts
-from edgewasm.bundle import wanted_versions
+from deploys import artifacts, edgewasm_deploy, host_ops
+from edgewasm import templates
+from edgewasm.plan import Plan
 from edgewasm.policy import POLICY_TEMPLATES, constraint_values, helmchart_values
 from edgewasm.wasm import MANIFESTS_DIR
 
@@ -29,23 +29,22 @@ def template_manifest(template) -> str:
     return f"{MANIFESTS_DIR}/edgewasm-policy-{template.stem}.yaml"
 
 
-@deploy("Gatekeeper")
-def gatekeeper() -> None:
-    if host.data.get("edgewasm_role") != "server":
+@edgewasm_deploy("Gatekeeper")
+def gatekeeper(plan: Plan) -> None:
+    if host_ops.role() != "server":
         return
-    versions = wanted_versions(host.data)
-    if "gatekeeper" not in versions or host.data.get("gatekeeper_enabled") is False:
+    if not plan.shipped("gatekeeper") or not host.data.gatekeeper_enabled:
         for path in (HELMCHART, CONSTRAINTS, *(template_manifest(t) for t in POLICY_TEMPLATES)):
             files.file(name=f"No {path}", path=path, present=False)
         return
-    chart = artifacts.local_copy("gatekeeper", "chart").read_bytes()
+    chart = artifacts.local_copy(plan.placement("gatekeeper", "chart")).read_bytes()
     files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
     files.template(name="Put the Gatekeeper HelmChart in the auto-deploy directory",
-                   src="templates/gatekeeper/helmchart.yaml.j2", dest=HELMCHART, mode="600",
-                   **helmchart_values(host.data.dict(), versions["gatekeeper"], chart))
+                   src=templates.path("gatekeeper/helmchart.yaml.j2"), dest=HELMCHART, mode="600",
+                   **helmchart_values(host.data.dict(), plan.versions["gatekeeper"], chart))
     for template in POLICY_TEMPLATES:
         files.put(name=f"Put the {template.stem} ConstraintTemplate in the auto-deploy directory",
                   src=str(template), dest=template_manifest(template), mode="600")
     files.template(name="Put the image policy Constraints in the auto-deploy directory",
-                   src="templates/policies/constraints.yaml.j2", dest=CONSTRAINTS, mode="600",
+                   src=templates.path("policies/constraints.yaml.j2"), dest=CONSTRAINTS, mode="600",
                    **constraint_values(host.data.dict()))

@@ -8,7 +8,10 @@ from typing import IO
 from pyinfra import host
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.server import Arch
 
+from edgewasm import settings
+from edgewasm.arch import k3s_arch
 from edgewasm.runtimes import extract_script
 from facts.host import BootId, KernelModuleStates
 from facts.runtimes import ExtractedFrom
@@ -28,9 +31,12 @@ def fact_once(fact_cls, **kwargs):
 
 def arch() -> str | None:
     """The host's arch in K3s's words (amd64, arm64, arm), None when K3s has none."""
-    from facts.host import Architecture
+    return k3s_arch(fact_once(Arch) or "")
 
-    return fact_once(Architecture)["k3s"]
+
+def role() -> str | None:
+    """``server`` or ``agent``: which of k3s_servers / k3s_agents the host is in."""
+    return settings.role(host.groups)
 
 
 def _upload_name(dest: str) -> tuple[str, str]:

@@ -16,12 +16,13 @@ from pathlib import Path
 
 from gevent.lock import BoundedSemaphore
 from pyinfra import host, inventory
-from pyinfra.api import QuoteString, StringCommand, deploy, operation
+from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import Sha256File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import files, python, systemd
 
-from deploys import artifacts, host_ops
+from deploys import edgewasm_deploy, host_ops
+from edgewasm import templates
 from edgewasm.k3s import (
     CONFIG_DIR,
     K3S_BIN,
@@ -35,6 +36,7 @@ from edgewasm.k3s import (
     sha256,
     unit_name,
 )
+from edgewasm.plan import Plan
 from facts.k3s import K3sServerToken
 
 _TOKEN_LOCK = BoundedSemaphore()
@@ -102,12 +104,12 @@ def _fetch_kubeconfig(local: str, server_url: str) -> None:
     python.call(name=f"Fetch kubeconfig to {local}", function=fetch)
 
 
-@deploy("K3s")
-def k3s(runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = False) -> None:
-    """``runtime_labels``: node labels for the Wasm runtimes this host really has;
-    ``runtimes_changed``: a shim or the containerd template changed, which K3s only
-    reads at start."""
-    role = host.data.edgewasm_role
+@edgewasm_deploy("K3s")
+def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = False) -> None:
+    """``plan``: the host's artifact plan (the binary); ``runtime_labels``: node labels for
+    the Wasm runtimes this host really has; ``runtimes_changed``: a shim or the
+    containerd template changed, which K3s only reads at start."""
+    role = host_ops.role()
     unit = unit_name(role)
     first = _first_server()
     if first is None:
@@ -116,8 +118,9 @@ def k3s(runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = F
     is_first = first.name == host.name
     server_url = join_url(first.name, first.data.dict())
 
-    src, digest = artifacts.on_host("k3s", "binary")
-    binary = host_ops.installed_copy(name="Install the K3s binary", src=src, dest=K3S_BIN, sha256=digest)
+    k3s_binary = plan.placement("k3s", "binary")
+    binary = host_ops.installed_copy(name="Install the K3s binary", src=k3s_binary.dest, dest=K3S_BIN,
+                                     sha256=k3s_binary.sha256)
 
     def read_server_token() -> str:
         return first.get_fact(K3sServerToken)
@@ -134,21 +137,21 @@ def k3s(runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = F
     values["node_labels"].update(runtime_labels or {})
     config = files.template(
         name="Write the K3s config",
-        src="templates/k3s/config.yaml.j2",
+        src=templates.path("k3s/config.yaml.j2"),
         dest=f"{CONFIG_DIR}/config.yaml",
         mode="600",
         **values,
     )
     mirrors = host.data.get("k3s_registry_mirrors")
     if mirrors:
-        registries = files.template(name="Write K3s registry mirrors", src="templates/k3s/registries.yaml.j2",
+        registries = files.template(name="Write K3s registry mirrors", src=templates.path("k3s/registries.yaml.j2"),
                                     dest=f"{CONFIG_DIR}/registries.yaml", mode="600", mirrors=mirrors)
     else:
         registries = files.file(name="No K3s registry mirrors", path=f"{CONFIG_DIR}/registries.yaml", present=False)
-    env = files.template(name="Write the K3s environment file", src="templates/k3s/k3s.env.j2",
+    env = files.template(name="Write the K3s environment file", src=templates.path("k3s/k3s.env.j2"),
                          dest=f"/etc/systemd/system/{unit}.service.env", mode="600",
-                         unit=unit, env=host.data.get("k3s_env") or {})
-    unit_file = files.template(name="Write the K3s unit", src="templates/k3s/k3s.service.j2",
+                         unit=unit, env=host.data.k3s_env)
+    unit_file = files.template(name="Write the K3s unit", src=templates.path("k3s/k3s.service.j2"),
                                dest=f"/etc/systemd/system/{unit}.service", mode="644",
                                unit=unit, command="server" if role == "server" else "agent")
     if unit_file.will_change:
@@ -157,7 +160,7 @@ def k3s(runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = F
         "unit": unit,
         "restart": runtimes_changed
         or any(op.will_change for op in (binary, token_file, config, registries, env, unit_file)),
-        "timeout": host.data.get("k3s_ready_timeout") or 300,
+        "timeout": host.data.k3s_ready_timeout,
         "server": role == "server",
         "_serial": True,
     }

@@ -7,11 +7,12 @@ hosts go on (pyinfra drops only the failed host).
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.api import deploy
+from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
-from deploys import host_ops
+from deploys import edgewasm_deploy, host_ops
+from edgewasm import templates
 from edgewasm.preflight import (
     FSTAB_SWAP_COMMENTED,
     FSTAB_SWAP_LINE,
@@ -19,17 +20,7 @@ from edgewasm.preflight import (
     host_problems,
     is_raspberry_pi,
 )
-from facts.host import (
-    ActiveSwap,
-    Architecture,
-    BoardModel,
-    Cgroups,
-    FreeDisk,
-    KernelModuleStates,
-    KernelRelease,
-    OsRelease,
-    PiBootCmdline,
-)
+from facts.host import ActiveSwap, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
 
 RANCHER_DIR = "/var/lib/rancher"
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"
@@ -41,9 +32,9 @@ def _problems() -> list[str]:
     pi = is_raspberry_pi(board)
     problems = host_problems(
         name=host.name,
-        arch=host_ops.fact_once(Architecture),
-        os_release=host.get_fact(OsRelease),
-        kernel_release=host.get_fact(KernelRelease),
+        arch={"machine": host_ops.fact_once(Arch) or "", "k3s": host_ops.arch()},
+        os_release=host.get_fact(LinuxDistribution)["release_meta"],
+        kernel_release=host.get_fact(KernelVersion) or "",
         free_disk=host.get_fact(FreeDisk, path=RANCHER_DIR),
         module_states=host_ops.fact_once(KernelModuleStates, modules=host.data.preflight_kernel_modules),
         cgroups=host.get_fact(Cgroups),
@@ -58,7 +49,7 @@ def _problems() -> list[str]:
     return problems
 
 
-@deploy("Preflight checks")
+@edgewasm_deploy("Preflight checks")
 def check() -> bool:
     """Fail this host (only) when K3s cannot run on it. Returns whether it passed."""
     problems = _problems()
@@ -67,19 +58,20 @@ def check() -> bool:
     return not problems
 
 
-@deploy("Prepare host for K3s")
+@edgewasm_deploy("Prepare host for K3s")
 def prepare() -> None:
     apt.packages(
         name="Install packages K3s needs",
         packages=host.data.preflight_packages,
-        cache_time=host.data.preflight_apt_cache_time or None,
+        # 0 means never refresh; pyinfra says that with None.
+        cache_time=host.data.preflight_apt_cache_time if host.data.preflight_apt_cache_time > 0 else None,
         no_recommends=True,
     )
 
     modules = host.data.preflight_kernel_modules
     files.template(
         name="Persist kernel modules for K3s",
-        src="templates/preflight/modules-load-k3s.conf.j2",
+        src=templates.path("preflight/modules-load-k3s.conf.j2"),
         dest=MODULES_FILE,
         modules=modules,
         mode="644",
@@ -89,7 +81,7 @@ def prepare() -> None:
     sysctls = host.data.preflight_sysctls
     files.template(
         name="Persist sysctls for K3s",
-        src="templates/preflight/sysctl-k3s.conf.j2",
+        src=templates.path("preflight/sysctl-k3s.conf.j2"),
         dest=SYSCTL_FILE,
         sysctls=sysctls,
         mode="644",
@@ -131,7 +123,7 @@ def _enable_pi_memory_cgroup() -> None:
     # The firmware reads one line; the template writes exactly that line.
     cmdline = files.template(
         name=f"Enable the memory cgroup in {current['path']}",
-        src="templates/preflight/pi-cmdline.txt.j2",
+        src=templates.path("preflight/pi-cmdline.txt.j2"),
         dest=current["path"],
         cmdline=wanted,
     )
@@ -142,7 +134,7 @@ def _enable_pi_memory_cgroup() -> None:
     )
 
 
-@deploy("Preflight")
+@edgewasm_deploy("Preflight")
 def preflight(*gates) -> bool:
     """Check the host, then run ``gates`` (more checks, each returning whether the host
     passed), then prepare it; a refused host gets no changes."""

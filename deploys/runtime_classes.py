@@ -8,25 +8,26 @@ in the node's K3s node-label list).
 
 from __future__ import annotations
 
-from pyinfra import host, inventory
-from pyinfra.api import deploy
+from pyinfra import inventory
 from pyinfra.operations import files
 
-from edgewasm.artifacts import load_catalog
-from edgewasm.wasm import MANIFESTS_DIR, fleet_handlers, runtime_class_specs
+from deploys import edgewasm_deploy, host_ops
+from edgewasm import templates
+from edgewasm.plan import fleet_handlers
+from edgewasm.wasm import MANIFESTS_DIR, runtime_class_specs
 
 MANIFEST = f"{MANIFESTS_DIR}/edgewasm-runtimeclasses.yaml"
 
 
-@deploy("Wasm RuntimeClasses")
+@edgewasm_deploy("Wasm RuntimeClasses")
 def runtime_classes() -> None:
-    if host.data.get("edgewasm_role") != "server":
+    if host_ops.role() != "server":
         return
-    handlers = fleet_handlers([h.data.dict() for h in inventory], load_catalog())
+    handlers = fleet_handlers([h.data.dict() for h in inventory])
     if not handlers:
         files.file(name="No edgewasm RuntimeClasses", path=MANIFEST, present=False)
         return
     files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
     files.template(name="Put the Wasm RuntimeClasses in the auto-deploy directory",
-                   src="templates/wasm/runtimeclasses.yaml.j2", dest=MANIFEST, mode="600",
+                   src=templates.path("wasm/runtimeclasses.yaml.j2"), dest=MANIFEST, mode="600",
                    classes=runtime_class_specs(handlers))

@@ -8,10 +8,10 @@ to remove them buys nothing), live sysctl values until the next boot.
 """
 
 from pyinfra import host
-from pyinfra.api import deploy
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
 
+from deploys import edgewasm_deploy
 from deploys.artifacts import OPT
 from deploys.preflight import MODULES_FILE, SYSCTL_FILE
 from deploys.wasmedge import BIN as WASMEDGE_BIN
@@ -25,7 +25,7 @@ UNITS = ("k3s", "k3s-agent")
 DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0], OPT)
 
 
-@deploy("Uninstall K3s and edgewasm")
+@edgewasm_deploy("Uninstall K3s and edgewasm")
 def uninstall() -> None:
     for unit in UNITS:
         if host.get_fact(File, path=f"/etc/systemd/system/{unit}.service"):
@@ -52,6 +52,5 @@ def uninstall() -> None:
         files.link(name=f"Remove {link}", path=link, present=False)
     for path in DIRECTORIES:
         files.directory(name=f"Remove {path}", path=path, present=False)
-
 
 uninstall()

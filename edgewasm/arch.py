@@ -1,5 +1,5 @@
 """Machine names as K3s spells them. (What each component calls an arch, and which
-arches it has at all, is data: group_data/artifacts.toml.)"""
+arches it has at all, is data: edgewasm/artifacts.toml.)"""
 
 from __future__ import annotations
 

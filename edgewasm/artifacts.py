@@ -1,7 +1,8 @@
-"""The artifact catalogue (group_data/artifacts.toml) resolved for hosts, arches and mirrors.
+"""The artifact catalogue (edgewasm/artifacts.toml) resolved for arches and mirrors.
 
-Pure functions: no network, no host. The bundle builder and the deploys both resolve
-artifacts here, so a bundle and a host always agree on names, paths and checksums.
+Pure functions: no network, no host. Which of these a host gets, and from where, is its
+plan (edgewasm/plan.py), the one answer the deploys, the bundle builder and the
+compliance checks share.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
-CATALOG = Path(__file__).resolve().parents[1] / "group_data" / "artifacts.toml"
+CATALOG = Path(__file__).resolve().with_name("artifacts.toml")
 HOST_CACHE = "/var/lib/edgewasm/artifacts"
 ALL = "all"  # arch of arch-independent artifacts (charts)
 
@@ -39,15 +40,12 @@ class Artifact:
     kind: str = "file"  # file | image
     image_ref: str | None = None
     helm_chart: str | None = None
-    builder: str | None = None  # checksum_kind "built": who makes it (edgewasm/bundle.py BUILDERS)
+    builder: str | None = None  # checksum_kind "built": who makes it (edgewasm/upstream.py BUILDERS)
 
     @property
     def bundle_path(self) -> str:
         """Where the file sits inside a bundle."""
         return f"{self.component}/{self.version}/{self.arch}/{self.file}"
-
-    def wanted_by(self, arch: str, role: str | None) -> bool:
-        return self.arch in (arch, ALL) and (self.roles is None or role in self.roles)
 
 
 @dataclass(frozen=True)

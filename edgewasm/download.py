@@ -88,3 +88,23 @@ def fetch_file(url: str, dest: Path, retries: int = 4, timeout: float = 30, prog
         time.sleep(min(2**attempt, 10) * 0.25)
     raise DownloadError(f"cannot download {url} after {retries} tries ({last_error}); "
                         f"the partial file {part} is kept and the next run resumes it")
+
+
+def fetch_verified(url: str, path: Path, sha256: str, progress: bool = True, log=None) -> int:
+    """Make ``path`` a copy of ``url`` with ``sha256``, downloading only when the file
+    there does not already have it; a download with another hash is discarded. Returns
+    the bytes downloaded."""
+    from edgewasm.manifest import sha256_of
+
+    if path.exists() and sha256_of(path) == sha256:
+        return 0
+    path.unlink(missing_ok=True)
+    if log:
+        print(f"bundle: fetching {path.name}", file=log)
+    downloaded = fetch_file(url, path, progress=progress)
+    actual = sha256_of(path)
+    if actual != sha256:
+        path.unlink()
+        raise DownloadError(f"checksum mismatch for {path.name} from {url}: "
+                            f"expected {sha256}, got {actual}; the file was discarded")
+    return downloaded

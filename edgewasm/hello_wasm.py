@@ -1,4 +1,4 @@
-"""hello-wasm: the WASI hello module built from its WAT source (hello-wasm/hello.wat), and
+"""hello-wasm: the WASI hello module built from its WAT source (edgewasm/hello.wat), and
 the OCI image that carries it (scratch, entrypoint /hello.wasm, platform wasip1/wasm)."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from pathlib import Path
 
 from edgewasm import oci
 
-SOURCE = Path(__file__).resolve().parents[1] / "hello-wasm" / "hello.wat"
+SOURCE = Path(__file__).resolve().with_name("hello.wat")
 
 
 def greeting() -> str:

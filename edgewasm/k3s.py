@@ -8,6 +8,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 
+from edgewasm import settings
+
 K3S_BIN = "/usr/local/bin/k3s"
 CONFIG_DIR = "/etc/rancher/k3s"
 TOKEN_FILE = f"{CONFIG_DIR}/cluster-token"
@@ -31,7 +33,7 @@ def join_url(first_server_name: str, first_server_data: Mapping) -> str:
 
 def config_values(name: str, data: Mapping, role: str, is_first_server: bool, server_url: str) -> dict:
     """What templates/k3s/config.yaml.j2 renders for one host."""
-    ha = bool(data.get("k3s_ha"))
+    ha = settings.value(data, "k3s_ha")
     return {
         "role": role,
         "cluster_init": role == "server" and is_first_server and ha,
@@ -40,17 +42,19 @@ def config_values(name: str, data: Mapping, role: str, is_first_server: bool, se
         "token_file": TOKEN_FILE,
         "node_name": name,
         "node_ip": data.get("k3s_node_ip"),
-        "tls_san": list(data.get("k3s_tls_san") or []),
-        "disable": list(data.get("k3s_disable") or []),
-        "node_labels": dict(data.get("k3s_node_labels") or {}),
-        "node_taints": list(data.get("k3s_node_taints") or []),
+        "tls_san": list(settings.value(data, "k3s_tls_san")),
+        "disable": list(settings.value(data, "k3s_disable")),
+        "node_labels": dict(settings.value(data, "k3s_node_labels")),
+        "node_taints": list(settings.value(data, "k3s_node_taints")),
         "default_runtime": data.get("k3s_default_runtime"),
-        "kubelet_args": list(data.get("k3s_kubelet_args") or []),
+        "kubelet_args": list(settings.value(data, "k3s_kubelet_args")),
     }
 
 
 def token_path(data: Mapping) -> Path:
-    return Path(data.get("k3s_token_file") or f"secrets/{data.get('k3s_cluster_name') or 'k3s'}.token")
+    """The operator's token file: k3s_token_file, where {k3s_cluster_name} is filled in."""
+    template = settings.value(data, "k3s_token_file")
+    return Path(template.replace("{k3s_cluster_name}", settings.value(data, "k3s_cluster_name")))
 
 
 def cluster_token(data: Mapping, read_from_server=None) -> bytes:

@@ -11,10 +11,11 @@ from pathlib import Path
 
 import yaml
 
-from edgewasm.defaults import setting
-from edgewasm.wasm import TEMPLATES, render
+from edgewasm import templates
+from edgewasm.settings import value as setting
+from edgewasm.templates import render
 
-POLICY_TEMPLATES = sorted((TEMPLATES / "policies").glob("*.yaml"))
+POLICY_TEMPLATES = sorted((templates.DIR / "policies").glob("*.yaml"))
 REPOS_CONSTRAINT = "edgewasm-trusted-repos"
 TAGS_CONSTRAINT = "edgewasm-disallowed-tags"
 

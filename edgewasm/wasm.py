@@ -6,14 +6,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from pathlib import Path
 
-import jinja2
 from packaging.version import InvalidVersion, Version
 
-from edgewasm.defaults import setting
-
-TEMPLATES = Path(__file__).resolve().parent.parent / "templates"
+from edgewasm import settings
+from edgewasm.templates import render
 CONTAINERD_DIR = "/var/lib/rancher/k3s/agent/etc/containerd"
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 SHIM_DIR = "/usr/local/bin"
@@ -29,14 +26,6 @@ K3S_RUNTIME_CLASSES = frozenset({"crun", "wasmedge", "wasmtime", "wasmer", "spin
 
 CRUN_WASM = "crun-wasm"
 LABEL_PREFIX = "runtime.edgewasm.io/"
-
-_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)), undefined=jinja2.StrictUndefined,
-                          keep_trailing_newline=True)
-
-
-def render(template: str, **values) -> str:
-    return _env.get_template(template).render(**values)
-
 
 # ----------------------------------------------------------------------------- crun gate
 
@@ -117,10 +106,10 @@ def containerd_runtimes(data: Mapping, crun_binary: str | None) -> dict[str, dic
     runtimes = {}
     if crun_binary:
         # crun picks its wasm handler from these; containerd passes only those listed.
-        annotations = setting(data, "edgewasm_wasm_pod_annotations")
+        annotations = settings.value(data, "edgewasm_wasm_pod_annotations")
         runtimes[CRUN_WASM] = {"runtime_type": "io.containerd.runc.v2", "binary": crun_binary,
                                "pod_annotations": list(annotations)}
-    for name, spec in (data.get("edgewasm_containerd_runtimes") or {}).items():
+    for name, spec in settings.value(data, "edgewasm_containerd_runtimes").items():
         runtimes[name] = {"runtime_type": spec["runtime_type"], "binary": spec["binary"],
                           "pod_annotations": list(spec.get("pod_annotations") or [])}
     _refuse_k3s_names(runtimes)
@@ -138,23 +127,6 @@ def shim_handler(shim: str) -> str:
     if not found:
         raise ValueError(f"not a containerd shim binary name: {shim!r}")
     return found.group(1)
-
-
-def host_handlers(data: Mapping, arch: str | None, catalog: Mapping) -> list[str]:
-    """Wasm handlers a host with this data is set up for: the runwasi shims it wants that
-    upstream builds for ``arch`` (any arch when None), and crun-wasm on the crun route."""
-    from edgewasm.bundle import wanted_versions
-
-    handlers = {shim_handler(catalog[c]["shim"]) for c in wanted_versions(data)
-                if catalog[c].get("shim") and (arch is None or arch in catalog[c]["arches"])}
-    if data.get("edgewasm_crun"):
-        handlers.add(CRUN_WASM)
-    return sorted(handlers)
-
-
-def fleet_handlers(hosts_data: Iterable[Mapping], catalog: Mapping) -> list[str]:
-    """Wasm handlers any host of the inventory is set up for (the RuntimeClasses to ship)."""
-    return sorted({h for data in hosts_data for h in host_handlers(data, None, catalog)})
 
 
 def runtime_label(handler: str) -> str:

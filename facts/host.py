@@ -10,66 +10,7 @@ import shlex
 
 from pyinfra.api import FactBase
 
-from edgewasm.arch import k3s_arch
-
-
-class Architecture(FactBase):
-    """
-    The machine name and what K3s calls it.
-
-    .. code:: python
-
-        {"machine": "aarch64", "k3s": "arm64"}   # "k3s" is None when unsupported
-    """
-
-    default = dict
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "uname"
-
-    def command(self) -> str:
-        return "uname -m"
-
-    def process(self, output):
-        machine = output[0].strip() if output else ""
-        return {"machine": machine, "k3s": k3s_arch(machine)}
-
-
-class OsRelease(FactBase):
-    """
-    ``/etc/os-release`` as a dict (``ID``, ``VERSION_ID``, ``VERSION_CODENAME``, ...).
-    """
-
-    default = dict
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "cat"
-
-    def command(self) -> str:
-        return "cat /etc/os-release 2>/dev/null || true"
-
-    def process(self, output):
-        release = {}
-        for line in output:
-            key, sep, value = line.strip().partition("=")
-            if sep and key and not key.startswith("#"):
-                release[key] = shlex.split(value)[0] if value.strip() else ""
-        return release
-
-
-class KernelRelease(FactBase):
-    """The running kernel's release, ``uname -r`` (e.g. ``6.1.0-26-arm64``)."""
-
-    default = str
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "uname"
-
-    def command(self) -> str:
-        return "uname -r"
-
-    def process(self, output):
-        return output[0].strip() if output else ""
+from facts import SingleLineFact
 
 
 class Cgroups(FactBase):
@@ -104,13 +45,11 @@ class Cgroups(FactBase):
         return {"version": version, "memory": memory}
 
 
-class BoardModel(FactBase):
+class BoardModel(SingleLineFact):
     """
     The device-tree model string (``Raspberry Pi 4 Model B Rev 1.4``), or ``""`` on
     machines without a device tree (most x86 boxes).
     """
-
-    default = str
 
     def requires_command(self, *args, **kwargs) -> str:
         return "tr"
@@ -120,9 +59,6 @@ class BoardModel(FactBase):
             "for f in /proc/device-tree/model /sys/firmware/devicetree/base/model; do "
             '[ -r "$f" ] && { tr -d "\\000" < "$f"; echo; break; }; done; true'
         )
-
-    def process(self, output):
-        return output[0].strip() if output else ""
 
 
 # Bookworm moved the Pi boot partition to /boot/firmware; older releases mount /boot.
@@ -250,16 +186,8 @@ class KernelModuleStates(FactBase):
         return states
 
 
-class BootId(FactBase):
+class BootId(SingleLineFact):
     """The kernel's boot id; it changes on every boot, unlike uptime inside containers."""
-
-    default = str
-
-    def requires_command(self, *args, **kwargs) -> str:
-        return "cat"
 
     def command(self) -> str:
         return "cat /proc/sys/kernel/random/boot_id"
-
-    def process(self, output):
-        return output[0].strip() if output else ""

@@ -6,20 +6,14 @@ import shlex
 
 from pyinfra.api import FactBase
 
+from facts import SingleLineFact
 
-class ExtractedFrom(FactBase):
+
+class ExtractedFrom(SingleLineFact):
     """The sha256 of the tarball a directory was last extracted from (its stamp), or ``""``."""
-
-    default = str
-
-    def requires_command(self, directory: str) -> str:
-        return "cat"
 
     def command(self, directory: str) -> str:
         return f"cat {shlex.quote(directory)}/.edgewasm-source-sha256 2>/dev/null || true"
-
-    def process(self, output):
-        return output[0].strip() if output else ""
 
 
 class VersionOutput(FactBase):

@@ -1,62 +1,135 @@
-# Defaults for every host. Override per group (group_data/<group>.py) or per host
-# (inventory host data). Every key is checked before any host is contacted:
-# see edgewasm/config.py SETTINGS.
+# Every edgewasm setting with its default, generated from edgewasm/settings.py
+# (python -m edgewasm.settings all.py). The defaults apply without this file;
+# uncomment a line here (every host), in group_data/<group>.py or in the inventory
+# to change it. Every value is checked before any host is contacted.
 
-# Oldest kernel preflight accepts (Ubuntu 20.04 ships 5.4; Pi OS bookworm 6.1+).
-preflight_min_kernel = "5.4"
-# Free space needed where /var/lib/rancher lives (binary, images, containerd state).
-preflight_min_disk_gb = 4
-# os-release ID -> oldest VERSION_ID.
-preflight_supported_os = {"debian": "11", "ubuntu": "20.04", "raspbian": "11"}
-# What K3s needs from the distribution beside its own binary (xz-utils: the Wasmtime
-# release is a .tar.xz).
-preflight_packages = ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils"]
-# Refresh apt lists before installing when older than this many seconds (0: never;
-# an offline site with a local mirror may want that).
-preflight_apt_cache_time = 86400
-preflight_kernel_modules = ["overlay", "br_netfilter"]
-preflight_sysctls = {
-    "net.ipv4.ip_forward": 1,
-    "net.bridge.bridge-nf-call-iptables": 1,
-    "net.bridge.bridge-nf-call-ip6tables": 1,
-}
-# "keep": K3s runs the kubelet with fail-swap-on=false. "disable": swapoff, fstab swap
-# lines commented out, dphys-swapfile (Raspberry Pi OS) stopped and disabled.
-preflight_swap = "keep"
-# Appended once to a Raspberry Pi's boot line; the host is then rebooted.
-preflight_pi_cgroup_flags = ["cgroup_memory=1", "cgroup_enable=memory"]
-preflight_reboot_timeout = 600
+# --- Hosts and artifacts ---
+# The arch the operator expects (amd64, arm64, arm); preflight refuses a host that
+# differs. Unset: taken from the host.
+# edgewasm_arch = None
+# Offline bundle directory on the operator's machine (docs/offline.md). Unset: hosts
+# download from upstream or artifact_mirror.
+# edgewasm_bundle = None
+# Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of
+# warning.
+# edgewasm_require_wasm = False
+# Versions that differ from the catalogue's pins, by component.
+# artifact_versions = {}
+# Only these catalogue components on the host. Unset: every component.
+# artifact_components = None
+# Internal mirror of upstream release trees: MIRROR/<upstream host>/<upstream path>.
+# artifact_mirror = None
 
 # --- WebAssembly (docs/wasm.md) ---
-# The crun route: needs a crun >= edgewasm_crun_min_version with a +WASM: handler (not
-# Debian's or Ubuntu's crun). edgewasm_crun_binary / edgewasm_crun_packages say where
-# it comes from.
-edgewasm_crun = False
-edgewasm_crun_min_version = "1.8.5"
-edgewasm_crun_binary = "/usr/bin/crun"
-edgewasm_crun_packages = []
+# The crun route: a crun >= edgewasm_crun_min_version with a +WASM: handler (not
+# Debian's or Ubuntu's).
+# edgewasm_crun = False
+# Oldest crun the crun route accepts.
+# edgewasm_crun_min_version = '1.8.5'
+# The wasm-enabled crun the crun-wasm runtime runs.
+# edgewasm_crun_binary = '/usr/bin/crun'
+# Packages that bring that crun (judged right after their install).
+# edgewasm_crun_packages = []
 # Annotations containerd passes to crun for the crun-wasm runtime.
-edgewasm_wasm_pod_annotations = ["module.wasm.image/variant", "run.oci.handler"]
+# edgewasm_wasm_pod_annotations = ['module.wasm.image/variant',
+#                                  'run.oci.handler']
+# More containerd runtimes for K3s's template (names K3s emits itself are refused).
+# edgewasm_containerd_runtimes = {}
+
+# --- K3s (docs/k3s.md) ---
+# HA servers with embedded etcd: the first server initialises the cluster.
+# k3s_ha = False
+# Names the operator's token file (k3s_token_file).
+# k3s_cluster_name = 'k3s'
+# The join token in data (prefer k3s_token_file: data is printed by debug-inventory).
+# k3s_token = None
+# The operator's 0600 token file; generated (or read from the first server) when
+# missing.
+# k3s_token_file = 'secrets/{k3s_cluster_name}.token'
+# The node's address (K3s node-ip).
+# k3s_node_ip = None
+# What agents dial. Unset: the first server's k3s_node_ip, then its ssh_hostname.
+# k3s_api_address = None
+# Extra names in the servers' API certificate.
+# k3s_tls_san = []
+# K3s packaged components not to deploy.
+# k3s_disable = []
+# Node labels (edgewasm adds runtime.edgewasm.io/<handler> labels itself).
+# k3s_node_labels = {}
+# Node taints, key=value:Effect.
+# k3s_node_taints = []
+# containerd runtime for pods without a RuntimeClass. Unset: K3s's (runc).
+# k3s_default_runtime = None
+# Extra kubelet arguments.
+# k3s_kubelet_args = []
+# registries.yaml mirrors by registry; empty removes the file.
+# k3s_registry_mirrors = {}
+# Environment for the K3s service (a 0600 env file), e.g. proxies.
+# k3s_env = {}
+# Seconds a (re)started K3s may take to get ready before the host fails.
+# k3s_ready_timeout = 300
+# Copy the first server's kubeconfig here (0600), naming the server.
+# k3s_kubeconfig_fetch = None
 
 # --- Gatekeeper and image policies (docs/policies.md); one value per cluster ---
-gatekeeper_enabled = True
-gatekeeper_namespace = "gatekeeper-system"
-# 1 replica, 128Mi requested / 384Mi limit per pod (controller and audit) fits a 2 GB
-# Raspberry Pi beside K3s; upstream's 3 x 512Mi does not.
-gatekeeper_replicas = 1
-gatekeeper_cpu_request = "50m"
-gatekeeper_memory_request = "128Mi"
-gatekeeper_memory_limit = "384Mi"
-# "Fail": while Gatekeeper is down no pod outside the exempt namespaces is admitted
-# (nothing unchecked gets in). "Ignore" (upstream's default): pods are admitted unchecked.
-gatekeeper_failure_policy = "Fail"
-gatekeeper_webhook_timeout = 3
-gatekeeper_audit_interval = 300
-# Never checked (and labelled so the webhook is not even called): the cluster's own pods.
-gatekeeper_exempt_namespaces = ["kube-system", "kube-public", "kube-node-lease"]
-# Trusted registries or repository prefixes. "yourhub" trusts yourhub/..., yourhub:5000/...
-# and yourhub@sha256:..., never yourhub-evil/...
-policy_allowed_repos = ["docker.io/edgewasm/"]
-policy_disallowed_tags = ["latest"]
+# Gatekeeper and the image policies on the cluster's servers.
+# gatekeeper_enabled = True
+# Namespace Gatekeeper runs in.
+# gatekeeper_namespace = 'gatekeeper-system'
+# Controller replicas: 1 fits a 2 GB Raspberry Pi beside K3s; upstream's 3 do not.
+# gatekeeper_replicas = 1
+# CPU request of the controller and audit pods.
+# gatekeeper_cpu_request = '50m'
+# Memory request of the controller and audit pods.
+# gatekeeper_memory_request = '128Mi'
+# Memory limit of the controller and audit pods.
+# gatekeeper_memory_limit = '384Mi'
+# Fail: while Gatekeeper is down nothing outside the exempt namespaces is admitted;
+# Ignore (upstream's): admitted unchecked.
+# gatekeeper_failure_policy = 'Fail'
+# Seconds the API server waits for the webhook.
+# gatekeeper_webhook_timeout = 3
+# Seconds between audits of existing objects.
+# gatekeeper_audit_interval = 300
+# Never checked (and labelled so the webhook is not even called): the cluster's own
+# pods.
+# gatekeeper_exempt_namespaces = ['kube-system',
+#                                 'kube-public',
+#                                 'kube-node-lease']
+# Trusted registries or repository prefixes: 'yourhub' trusts yourhub/...,
+# yourhub:5000/... and yourhub@sha256:..., never yourhub-evil/...
+# policy_allowed_repos = ['docker.io/edgewasm/']
+# Image tags refused everywhere the policies apply.
+# policy_disallowed_tags = ['latest']
 # Namespaces the policies apply to; [] means every namespace but the exempt ones.
-policy_namespaces = []
+# policy_namespaces = []
+
+# --- Preflight ---
+# Oldest kernel accepted (Ubuntu 20.04 ships 5.4; Pi OS bookworm 6.1+).
+# preflight_min_kernel = '5.4'
+# Free GiB needed where /var/lib/rancher lives (binary, images, containerd state).
+# preflight_min_disk_gb = 4
+# os-release ID -> oldest VERSION_ID.
+# preflight_supported_os = {'debian': '11', 'ubuntu': '20.04', 'raspbian': '11'}
+# What K3s needs from the distribution beside its own binary (xz-utils: Wasmtime is a
+# .tar.xz).
+# preflight_packages = ['ca-certificates',
+#                       'iptables',
+#                       'conntrack',
+#                       'socat',
+#                       'xz-utils']
+# Refresh apt lists before installing when older than this (0: never).
+# preflight_apt_cache_time = 86400
+# Kernel modules loaded now and at every boot.
+# preflight_kernel_modules = ['overlay', 'br_netfilter']
+# sysctls set now and at every boot.
+# preflight_sysctls = {'net.ipv4.ip_forward': 1,
+#                      'net.bridge.bridge-nf-call-iptables': 1,
+#                      'net.bridge.bridge-nf-call-ip6tables': 1}
+# keep: the kubelet runs with fail-swap-on=false; disable: swapoff, fstab lines
+# commented, dphys-swapfile stopped.
+# preflight_swap = 'keep'
+# Appended once to a Raspberry Pi's boot line; the Pi is then rebooted.
+# preflight_pi_cgroup_flags = ['cgroup_memory=1', 'cgroup_enable=memory']
+# Seconds a rebooted host may take to come back.
+# preflight_reboot_timeout = 600

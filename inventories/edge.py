@@ -4,9 +4,9 @@ Edit the hosts and their data, then:
 
     pyinfra inventories/edge.py deploys/full_stack.py
 
-Groups give roles (group_data/k3s_servers.py, group_data/k3s_agents.py); defaults for
-every setting are in group_data/all.py and can be overridden per group or per host here.
-The whole inventory is validated before any host is contacted.
+Groups give roles: k3s_servers and k3s_agents. Every setting, its default and what it does
+is listed in docs/settings.md (and, commented out, in group_data/all.py); override it per
+group or per host here. The whole inventory is validated before any host is contacted.
 """
 
 from edgewasm.config import check_inventory
@@ -49,7 +49,7 @@ all = (
     },
 )
 
-# Boards that get group_data/raspberry_pi.py (swap off). Preflight recognises a Pi by
+# Boards that get this site's group_data/raspberry_pi.py (swap off). Preflight recognises a Pi by
 # its device tree either way; the group is for settings.
 raspberry_pi = ["edge-pi-01", "edge-pi-02"]
 

@@ -32,7 +32,7 @@ def test_two_arch_bundle_has_a_complete_manifest(mirror, tmp_path):
         path = site / e["file"]
         assert path.stat().st_size == e["size"]
         assert bundle.sha256_of(path) == e["sha256"]
-        if e["component"] == "hello-wasm":  # built here, from hello-wasm/hello.wat
+        if e["component"] == "hello-wasm":  # built here, from edgewasm/hello.wat
             assert e["source"] == "built by edgewasm (hello-wasm 0.1.0)"
             continue
         assert e["source"].startswith(mirror.url + "/" if e["kind"] == "file" else "docker://docker.io/")

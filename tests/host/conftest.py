@@ -3,12 +3,18 @@
     pytest tests/host --inventory inventories/edge.py --junit-xml reports/compliance.xml
 
 Each check runs once per host, over SSH with host keys checked. Checks read the host's
-merged inventory data (``host_data``) to know what it should look like.
+inventory data over the declared defaults (``host_data``) and its artifact plan
+(``plan``, the same one the deploy placed) to know what it should look like.
 """
 
 import pytest
 
-from edgewasm.hosts import inventory_hosts, testinfra_host
+from edgewasm import upstream
+from edgewasm.arch import k3s_arch
+from edgewasm.compliance.hosts import testinfra_host
+from edgewasm.config import inventory_hosts
+from edgewasm.manifest import Bundle
+from edgewasm.plan import plan as host_plan
 
 
 def pytest_addoption(parser):
@@ -41,6 +47,22 @@ def host(inventory_host):
 @pytest.fixture(scope="module")
 def host_data(inventory_host):
     return inventory_host.data
+
+
+@pytest.fixture(scope="module")
+def role(inventory_host):
+    """``server``, ``agent`` (from the k3s_servers / k3s_agents groups) or None."""
+    return inventory_host.role
+
+
+@pytest.fixture(scope="module")
+def plan(host, inventory_host):
+    """The host's artifact plan, for its real arch: what the deploy placed."""
+    data = inventory_host.data
+    bundle = data.get("edgewasm_bundle")
+    return host_plan(inventory_host.name, data, k3s_arch(host.system_info.arch), inventory_host.role,
+                     bundle=Bundle.open(bundle) if bundle else None,
+                     upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")))
 
 
 @pytest.fixture(scope="session")

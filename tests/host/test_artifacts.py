@@ -1,36 +1,29 @@
-"""Each host holds exactly its own arch's artifacts, with the bundle's hashes."""
-
-from pathlib import Path
+"""Each host holds exactly its own arch's artifacts, with the hashes its plan names."""
 
 import pytest
 
-from edgewasm.arch import k3s_arch
-from edgewasm.bundle import entries_for, load_manifest, wanted_versions
+from edgewasm.manifest import Bundle
 
 
-def test_bundle_artifacts_in_place_with_their_hashes(host, host_data):
-    bundle = host_data.get("edgewasm_bundle")
-    if not bundle:
+def test_bundle_artifacts_in_place_with_their_hashes(host, host_data, plan):
+    if not host_data.get("edgewasm_bundle"):
         pytest.skip("no edgewasm_bundle: artifacts come from upstream")
-    arch = k3s_arch(host.system_info.arch)
-    manifest = load_manifest(Path(bundle))
-    entries = entries_for(manifest, arch, host_data.get("edgewasm_role"), wanted_versions(host_data))
-    assert entries, f"the bundle has nothing for {arch}"
-    for entry in (e for e in entries if e["dest"]):  # "" : read on the operator's machine only
-        f = host.file(entry["dest"])
-        assert f.is_file, entry["dest"]
-        assert f.sha256sum == entry["sha256"], entry["dest"]
+    assert not plan.refused, plan.refusals
+    assert plan.placements, f"the bundle has nothing for {plan.arch}"
+    for p in (p for p in plan.placements if p.dest):  # "" : read on the operator's machine only
+        f = host.file(p.dest)
+        assert f.is_file, p.dest
+        assert f.sha256sum == p.sha256, p.dest
         assert f.mode == 0o644 and f.user == "root"
-        assert not host.file(entry["dest"].rpartition("/")[0] + "/." + entry["dest"].rpartition("/")[2]
-                             + ".edgewasm-upload").exists, "no upload left half-way"
+        directory, _, name = p.dest.rpartition("/")
+        assert not host.file(f"{directory}/.{name}.edgewasm-upload").exists, "no upload left half-way"
 
 
-def test_no_other_arch_files(host, host_data):
+def test_no_other_arch_files(host, host_data, plan):
     if not host_data.get("edgewasm_bundle"):
         pytest.skip("no edgewasm_bundle")
-    arch = k3s_arch(host.system_info.arch)
-    manifest = load_manifest(Path(host_data["edgewasm_bundle"]))
-    own = {e["dest"] for e in manifest["artifacts"] if e["arch"] in (arch, "all")}
+    manifest = Bundle.open(host_data["edgewasm_bundle"]).manifest
+    own = {e["dest"] for e in manifest["artifacts"] if e["arch"] in (plan.arch, "all")}
     # An arch-independent file (the wasip1/wasm hello image) has one dest for every arch.
-    foreign = {e["dest"] for e in manifest["artifacts"] if e["arch"] not in (arch, "all")} - own
+    foreign = {e["dest"] for e in manifest["artifacts"] if e["arch"] not in (plan.arch, "all")} - own
     assert not [d for d in foreign if host.file(d).exists]

@@ -5,9 +5,9 @@ import json
 import pytest
 import yaml
 
-from edgewasm.bundle import wanted_versions
-from edgewasm.cluster import node_problems
+from edgewasm.compliance.cluster import node_problems
 from edgewasm.k3s import K3S_BIN
+from edgewasm.plan import fleet_handlers, handlers
 
 
 @pytest.fixture
@@ -15,34 +15,31 @@ def kubectl(cluster_host):
     return lambda args: json.loads(cluster_host.check_output(f"{K3S_BIN} kubectl {args} -o json"))
 
 
-def test_every_inventory_node_joined_and_is_ready(kubectl, fleet, host_data):
-    expected = [h.name for h in fleet if {"k3s_servers", "k3s_agents"} & set(h.groups)]
-    assert node_problems(kubectl("get nodes"), expected, wanted_versions(host_data)["k3s"]) == []
+def test_every_inventory_node_joined_and_is_ready(kubectl, fleet, plan):
+    expected = [h.name for h in fleet if h.role]
+    assert node_problems(kubectl("get nodes"), expected, plan.versions["k3s"]) == []
 
 
 def test_wasm_runtime_classes_exist(kubectl, fleet):
-    from edgewasm.artifacts import load_catalog
-    from edgewasm.wasm import fleet_handlers, runtime_class_specs
+    from edgewasm.wasm import runtime_class_specs
 
     classes = {rc["metadata"]["name"]: rc["handler"] for rc in kubectl("get runtimeclass")["items"]}
-    for spec in runtime_class_specs(fleet_handlers([h.data for h in fleet], load_catalog())):
+    for spec in runtime_class_specs(fleet_handlers([h.data for h in fleet])):
         assert classes.get(spec["name"]) == spec["handler"], f"RuntimeClass {spec['name']} missing or wrong"
 
 
-def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, host_data):
+def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan):
     """One pod per Wasm-capable node and handler, pinned to that node; its log must be the greeting."""
-    from edgewasm.artifacts import load_catalog
     from edgewasm.hello_wasm import greeting, image_ref
-    from edgewasm.wasm import CRUN_WASM, hello_pod, host_handlers, runtime_class_name
+    from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
 
-    catalog = load_catalog()
-    image = image_ref(wanted_versions(host_data)["hello-wasm"])
+    image = image_ref(plan.versions["hello-wasm"])
     arches = {n["metadata"]["name"]: n["status"]["nodeInfo"]["architecture"] for n in kubectl("get nodes")["items"]}
     failures = []
     for node in fleet:
         if node.name not in arches:
             continue
-        for handler in host_handlers(node.data, arches[node.name], catalog):
+        for handler in handlers(node.data, arches[node.name]):
             manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
             name = yaml.safe_load(manifest)["metadata"]["name"]
             host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=true")

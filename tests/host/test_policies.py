@@ -5,25 +5,30 @@ import base64
 import hashlib
 import json
 import time
-from pathlib import Path
 
 import pytest
 import yaml
 
-from edgewasm.admission import UNTRUSTED_IMAGE, WEBHOOK_POD_SELECTOR, dry_run_verdict, enforcement_problems, trusted_image
-from edgewasm.bundle import entries_for, load_manifest, wanted_versions
+from edgewasm.compliance.admission import (
+    UNTRUSTED_IMAGE,
+    WEBHOOK_POD_SELECTOR,
+    dry_run_verdict,
+    enforcement_problems,
+    trusted_image,
+)
 from edgewasm.k3s import K3S_BIN
-from edgewasm.policy import POLICY_TEMPLATES, REPOS_CONSTRAINT, constraints, setting
+from edgewasm.policy import POLICY_TEMPLATES, REPOS_CONSTRAINT, constraints
+from edgewasm.settings import value as setting
 from edgewasm.wasm import MANIFESTS_DIR
 
 ENFORCED_TIMEOUT = 300
 
 
 @pytest.fixture
-def server(host, host_data):
-    if host_data.get("edgewasm_role") != "server":
+def server(host, host_data, role, plan):
+    if role != "server":
         pytest.skip("Gatekeeper manifests go on servers")
-    if host_data.get("gatekeeper_enabled") is False or "gatekeeper" not in wanted_versions(host_data):
+    if not host_data["gatekeeper_enabled"] or "gatekeeper" not in plan.versions:
         pytest.skip("Gatekeeper is off for this cluster")
     return host
 
@@ -34,22 +39,18 @@ def _manifest(host, name):
     return file.content_string
 
 
-def test_helmchart_carries_the_pinned_chart_and_edge_values(server, host_data):
+def test_helmchart_carries_the_pinned_chart_and_edge_values(server, host_data, plan):
     from tests.fixtures.k8s_schema import validate_manifest
 
     (chart,) = validate_manifest(_manifest(server, "edgewasm-gatekeeper.yaml"))
     content = base64.b64decode(chart["spec"]["chartContent"])
-    if host_data.get("edgewasm_bundle"):
-        entries = entries_for(load_manifest(Path(host_data["edgewasm_bundle"])), "all", "server",
-                              wanted_versions(host_data))
-        expected = next(e for e in entries if (e["component"], e["name"]) == ("gatekeeper", "chart"))
-        assert hashlib.sha256(content).hexdigest() == expected["sha256"]
+    assert hashlib.sha256(content).hexdigest() == plan.placement("gatekeeper", "chart").sha256
     assert chart["spec"]["targetNamespace"] == setting(host_data, "gatekeeper_namespace")
     values = yaml.safe_load(chart["spec"]["valuesContent"])
     assert values["validatingWebhookFailurePolicy"] == setting(host_data, "gatekeeper_failure_policy")
     assert values["replicas"] == setting(host_data, "gatekeeper_replicas")
     assert values["image"]["pullPolicy"] == "IfNotPresent"
-    assert values["image"]["release"] == "v" + wanted_versions(host_data)["gatekeeper"]
+    assert values["image"]["release"] == "v" + plan.versions["gatekeeper"]
 
 
 def test_constraint_templates_are_the_tested_ones(server):

@@ -5,7 +5,9 @@ from packaging.version import Version
 
 from edgewasm.arch import k3s_arch
 from edgewasm.preflight import is_raspberry_pi, kernel_version
-from facts.host import BoardModel, Cgroups, FreeDisk, KernelModuleStates, OsRelease, PiBootCmdline
+from pyinfra.facts.server import LinuxDistribution
+
+from facts.host import BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
 
 
 def fact(host, fact_cls, **kwargs):
@@ -22,7 +24,7 @@ def test_architecture_is_supported_and_as_declared(host, host_data):
 
 
 def test_os_is_supported(host, host_data):
-    release = fact(host, OsRelease)
+    release = fact(host, LinuxDistribution)["release_meta"]
     minimum = host_data["preflight_supported_os"].get(release.get("ID"))
     assert minimum, f"unsupported OS {release.get('PRETTY_NAME')}"
     assert Version(release["VERSION_ID"]) >= Version(minimum)

@@ -8,19 +8,16 @@ import tomllib
 import pytest
 import yaml
 
-from edgewasm.arch import k3s_arch
 from edgewasm.artifacts import load_catalog
-from edgewasm.bundle import wanted_versions
 from edgewasm.hello_wasm import greeting, module
 from edgewasm.k3s import CONFIG_DIR
+from edgewasm.plan import fleet_handlers
 from edgewasm.wasm import (
     CONTAINERD_DIR,
     CRUN_WASM,
     SHIM_DIR,
     containerd_template_name,
     crun_problems,
-    fleet_handlers,
-    host_handlers,
     runtime_class_specs,
     runtime_label,
 )
@@ -31,8 +28,8 @@ CATALOG = load_catalog()
 
 
 @pytest.fixture
-def arch(host):
-    return k3s_arch(host.system_info.arch)
+def arch(plan):
+    return plan.arch
 
 
 @pytest.fixture
@@ -52,38 +49,38 @@ def hello_on_host(wasm_host):
     sftp.close()
 
 
-def _pin(host_data, component):
-    if component not in wanted_versions(host_data):
+def _pin(plan, component):
+    if component not in plan.versions:
         pytest.skip(f"{component} is not in artifact_components")
-    return wanted_versions(host_data)[component]
+    return plan.versions[component]
 
 
-def test_wasmtime_reports_the_pinned_version(wasm_host, host_data):
-    version = _pin(host_data, "wasmtime")
+def test_wasmtime_reports_the_pinned_version(wasm_host, plan):
+    version = _pin(plan, "wasmtime")
     assert wasm_host.check_output("wasmtime --version").startswith(f"wasmtime {version}")
 
 
-def test_hello_wasm_runs_under_wasmtime(wasm_host, host_data, hello_on_host):
-    _pin(host_data, "wasmtime")
+def test_hello_wasm_runs_under_wasmtime(wasm_host, plan, hello_on_host):
+    _pin(plan, "wasmtime")
     result = wasm_host.run(f"wasmtime run {hello_on_host}")
     assert result.rc == 0, result.stderr
     assert result.stdout == greeting()
 
 
-def test_wasmedge_reports_the_pinned_version(wasm_host, host_data):
-    version = _pin(host_data, "wasmedge")
+def test_wasmedge_reports_the_pinned_version(wasm_host, plan):
+    version = _pin(plan, "wasmedge")
     assert version in wasm_host.check_output("wasmedge --version").split()
 
 
-def test_wasmedge_library_is_on_the_loader_path(wasm_host, host_data):
-    _pin(host_data, "wasmedge")
+def test_wasmedge_library_is_on_the_loader_path(wasm_host, plan):
+    _pin(plan, "wasmedge")
     dirs = [line for line in wasm_host.file("/etc/ld.so.conf.d/edgewasm-wasmedge.conf").content_string.splitlines()
             if line.startswith("/")]
     assert any(wasm_host.file(f"{d}/libwasmedge.so.0").exists for d in dirs), dirs
 
 
-def test_hello_wasm_runs_under_wasmedge(wasm_host, host_data, hello_on_host):
-    _pin(host_data, "wasmedge")
+def test_hello_wasm_runs_under_wasmedge(wasm_host, plan, hello_on_host):
+    _pin(plan, "wasmedge")
     if "FIXTURE" in wasm_host.check_output("wasmedge --version"):
         pytest.skip("test bed: WasmEdge cannot be downloaded here and its FIXTURE stand-in runs no Wasm")
     result = wasm_host.run(f"wasmedge {hello_on_host}")
@@ -91,8 +88,8 @@ def test_hello_wasm_runs_under_wasmedge(wasm_host, host_data, hello_on_host):
     assert result.stdout == greeting()
 
 
-def test_runwasi_shims_are_where_k3s_finds_them(host, host_data, arch):
-    versions = wanted_versions(host_data)
+def test_runwasi_shims_are_where_k3s_finds_them(host, plan, arch):
+    versions = plan.versions
     for component, entry in CATALOG.items():
         if not entry.get("shim"):
             continue
@@ -111,10 +108,10 @@ def test_crun_on_the_crun_route_runs_wasm(host, host_data):
     assert crun_problems(host.run(f"{binary} --version").stdout, host_data["edgewasm_crun_min_version"]) == []
 
 
-def test_containerd_template_adds_only_what_k3s_lacks(host, host_data):
-    if host_data.get("edgewasm_role") not in ("server", "agent"):
+def test_containerd_template_adds_only_what_k3s_lacks(host, host_data, role, plan):
+    if role not in ("server", "agent"):
         pytest.skip("not a K3s node")
-    wanted = containerd_template_name(wanted_versions(host_data)["k3s"])
+    wanted = containerd_template_name(plan.versions["k3s"])
     adds = host_data.get("edgewasm_crun") or host_data.get("edgewasm_containerd_runtimes")
     for name in ("config.toml.tmpl", "config-v3.toml.tmpl"):
         template = host.file(f"{CONTAINERD_DIR}/{name}")
@@ -125,22 +122,22 @@ def test_containerd_template_adds_only_what_k3s_lacks(host, host_data):
             assert not template.exists, f"{template.path} should not exist"
 
 
-def test_node_labels_name_the_runtimes_the_host_has(host, host_data, arch):
-    if host_data.get("edgewasm_role") not in ("server", "agent"):
+def test_node_labels_name_the_runtimes_the_host_has(host, role, plan):
+    if role not in ("server", "agent"):
         pytest.skip("not a K3s node")
     config = yaml.safe_load(host.file(f"{CONFIG_DIR}/config.yaml").content_string)
     labels = dict(item.split("=", 1) for item in config.get("node-label", []))
     have = {k for k, v in labels.items() if k.startswith(runtime_label("")) and v == "true"}
-    assert have == {runtime_label(h) for h in host_handlers(host_data, arch, CATALOG)}
+    assert have == {runtime_label(h) for h in plan.handlers}
 
 
-def test_runtime_classes_on_servers(host, host_data, fleet):
-    if host_data.get("edgewasm_role") != "server":
+def test_runtime_classes_on_servers(host, role, fleet):
+    if role != "server":
         pytest.skip("RuntimeClass manifests go on servers")
     from tests.fixtures.k8s_schema import validate_manifest
 
     manifest = host.file("/var/lib/rancher/k3s/server/manifests/edgewasm-runtimeclasses.yaml")
-    handlers = fleet_handlers([h.data for h in fleet], CATALOG)
+    handlers = fleet_handlers([h.data for h in fleet])
     assert manifest.mode == 0o600
     docs = validate_manifest(manifest.content_string)
     assert [(d["metadata"]["name"], d["handler"], d["scheduling"]["nodeSelector"]) for d in docs] == [

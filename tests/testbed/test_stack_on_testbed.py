@@ -4,7 +4,11 @@ converge, check, converge again with no change and no restart, then the edges.
 The tests run in file order against one fresh test bed.
 """
 
+import json
+import os
 import secrets
+import subprocess
+import sys
 import threading
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -13,8 +17,6 @@ import pytest
 
 from edgewasm import testbed as tb
 from tests.fixtures.mirror import UPGRADE_VERSIONS
-import subprocess
-
 from tests.testbed.helpers import ROOT, changed_hosts, compliance, copy_to, deploy, main_pids, write_inventory
 
 pytestmark = pytest.mark.testbed
@@ -111,6 +113,59 @@ def test_second_run_changes_nothing_and_restarts_nothing(testbed):
     assert main_pids(testbed) == before
     for pi in pis(testbed):
         assert tb.boot_count(pi.name) == 2, "no second reboot"
+
+
+def test_the_installed_package_deploys_from_any_directory(testbed, tmp_path):
+    """`pip install` of the wheel into a fresh venv, then the deploy from a directory with
+    no checkout in it: templates, catalogue and defaults come from the package, and the
+    converged fleet stays unchanged."""
+    wheels, venv, elsewhere = tmp_path / "wheels", tmp_path / "venv", tmp_path / "operator"
+    elsewhere.mkdir()
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
+                   check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
+    subprocess.run([venv / "bin/pip", "install", "-q", *wheels.glob("edgewasm-*.whl")], check=True,
+                   capture_output=True)
+    # What the checkout's group_data would give: the bundle and token file by absolute
+    # path, and the raspberry_pi group's swap setting.
+    inventory = write_inventory(
+        elsewhere / "site.py", {pi.name: {"preflight_swap": "disable"} for pi in pis(testbed)},
+        common={"edgewasm_bundle": str(ROOT / "bundles" / "testbed"),
+                "k3s_token_file": str(ROOT / "secrets" / "k3s.token")})
+    result = subprocess.run([venv / "bin/edgewasm-deploy", inventory.name, "-y", "--json"], cwd=elsewhere,
+                            capture_output=True, text=True, timeout=900, env={**os.environ, "PYINFRA_PROGRESS": "off"})
+    assert result.returncode == 0, result.stderr[-5000:]
+    results = json.loads(result.stdout[result.stdout.find("{"):])["results"]
+    assert results["totals"]["success"] == 0, [(op["name"], op["success"]) for op in results["operations"]
+                                                if op["success"]]
+    where = subprocess.run([venv / "bin/python", "-c", "import deploys, edgewasm.artifacts as a, edgewasm.templates as t; "
+                            "print(deploys.__file__, a.CATALOG, t.DIR)"], cwd=elsewhere, capture_output=True,
+                           text=True, check=True).stdout.split()
+    assert all(path.startswith(str(venv)) for path in where), where
+
+
+def test_a_bundle_without_the_pis_arch_refuses_the_pi_and_nothing_else_changes(testbed, tmp_path):
+    """The refusal after place(): the plan refuses the arm64 host (its bundle has only
+    amd64), every later deploy honours it, and the run says why instead of crashing."""
+    source = ROOT / "bundles" / "testbed"
+    amd64_only = tmp_path / "amd64-only"
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest["artifacts"] = [e for e in manifest["artifacts"] if e["arch"] in ("amd64", "all")]
+    manifest["arches"] = ["amd64"]
+    for entry in manifest["artifacts"]:
+        (amd64_only / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
+        os.link(source / entry["file"], amd64_only / entry["file"])
+    (amd64_only / "manifest.json").write_text(json.dumps(manifest))
+    pi = pis(testbed)[0]
+    before = main_pids(testbed)
+    inventory = write_inventory(tmp_path / "amd64_bundle.py", common={"edgewasm_bundle": str(amd64_only)})
+    code, results, log = deploy(inventory)
+    assert code != 0, "a refused host fails the run"
+    assert results["failed_hosts"] == [pi.name]
+    assert f"{pi.name}: bundle {amd64_only} has no k3s" in log and "for arm64; fix: rebuild it with --arch arm64" in log
+    assert "Traceback" not in log and "StopIteration" not in log
+    assert results["totals"]["success"] == 0, "nothing changed on any host"
+    assert main_pids(testbed) == before
 
 
 def test_a_changed_setting_restarts_only_the_hosts_it_touches(testbed, tmp_path):

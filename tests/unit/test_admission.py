@@ -3,7 +3,7 @@
 import json
 from pathlib import Path
 
-from edgewasm.admission import UNTRUSTED_IMAGE, dry_run_verdict, enforcement_problems, trusted_image
+from edgewasm.compliance.admission import UNTRUSTED_IMAGE, dry_run_verdict, enforcement_problems, trusted_image
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubectl" / "gatekeeper"
 PODS = ["gatekeeper-controller-manager-7b9f6c8d5-x7k2p"]

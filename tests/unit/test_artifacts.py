@@ -43,14 +43,6 @@ def test_version_override_drops_pins_of_the_pinned_version():
     assert "v1.33.1%2Bk3s1" in pick(found, "k3s", "binary", "amd64").url
 
 
-def test_chart_is_for_servers_only():
-    found, _ = resolve(CATALOG, ["amd64"], components=["gatekeeper"])
-    chart = pick(found, "gatekeeper", "chart", "all")
-    assert chart.wanted_by("amd64", "server") and not chart.wanted_by("amd64", "agent")
-    image = pick(found, "gatekeeper", "gatekeeper", "amd64")
-    assert image.kind == "image" and image.wanted_by("amd64", "agent")
-
-
 def test_mirror_keeps_upstream_host_and_path():
     assert mirror_url("https://github.com/k3s-io/k3s/releases/download/v1%2Bk3s1/k3s", "http://m.local/gh/") == \
         "http://m.local/gh/github.com/k3s-io/k3s/releases/download/v1%2Bk3s1/k3s"

@@ -1,7 +1,7 @@
 import json
 from pathlib import Path
 
-from edgewasm.cluster import node_problems
+from edgewasm.compliance.cluster import node_problems
 
 KUBECTL = Path(__file__).resolve().parents[1] / "fixtures" / "kubectl"
 

@@ -77,7 +77,7 @@ BROKEN = {
     ),
     "agents_without_server": (
         "k3s_agents = [('a1', {'ssh_hostname': '192.0.2.2'})]\n",
-        ["no host has edgewasm_role 'server'"],
+        ["no host is in k3s_servers"],
     ),
 }
 

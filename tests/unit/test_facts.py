@@ -1,18 +1,12 @@
 """Each fact parses its command's real output; one case per shape seen on hosts."""
 
 import pytest
+from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 
-from facts.host import (
-    ActiveSwap,
-    Architecture,
-    BoardModel,
-    Cgroups,
-    FreeDisk,
-    KernelModuleStates,
-    KernelRelease,
-    OsRelease,
-    PiBootCmdline,
-)
+from edgewasm.arch import k3s_arch
+from facts.host import ActiveSwap, BoardModel, BootId, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
+from facts.k3s import K3sServerToken
+from facts.runtimes import ExtractedFrom
 
 PI_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -42,12 +36,10 @@ cpu\t0\t60\t1
 memory\t0\t60\t0"""
 
 CASES = [
-    (Architecture, "x86_64", {}, {"machine": "x86_64", "k3s": "amd64"}),
-    (Architecture, "aarch64", {}, {"machine": "aarch64", "k3s": "arm64"}),
-    (Architecture, "armv7l", {}, {"machine": "armv7l", "k3s": "arm"}),
-    (Architecture, "riscv64", {}, {"machine": "riscv64", "k3s": None}),
-    (OsRelease, PI_OS_RELEASE, {}, None),
-    (KernelRelease, "6.6.51+rpt-rpi-v8", {}, "6.6.51+rpt-rpi-v8"),
+    (BootId, "4f0a3a6e-2a51-4c3f-9f4e-6a1d2b0c9e11\n", {}, "4f0a3a6e-2a51-4c3f-9f4e-6a1d2b0c9e11"),
+    (BootId, "", {}, ""),
+    (K3sServerToken, "K10abc::server:def", {}, "K10abc::server:def"),
+    (ExtractedFrom, "a" * 64, {"directory": "/opt/edgewasm/wasmtime/49.0.3"}, "a" * 64),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_V2, {}, {"version": 2, "memory": True}),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_PI_NO_MEMORY, {}, {"version": 2, "memory": False}),
     (Cgroups, "tmpfs\n" + PROC_CGROUPS_V2, {}, {"version": 1, "memory": True}),
@@ -76,18 +68,34 @@ def test_fact_parses(fact_cls, output, kwargs, expected):
         assert result == expected
 
 
+@pytest.mark.parametrize("machine,arch", [("x86_64", "amd64"), ("aarch64", "arm64"), ("armv7l", "arm"),
+                                          ("riscv64", None)])
+def test_pyinfras_arch_fact_maps_to_k3s_arches(machine, arch):
+    """Preflight reads pyinfra's server.Arch (uname -m) and maps it as install.sh does."""
+    assert k3s_arch(Arch().process([machine])) == arch
+
+
+def test_pyinfras_kernel_version_fact():
+    assert KernelVersion().process(["6.6.51+rpt-rpi-v8"]) == "6.6.51+rpt-rpi-v8"
+
+
 def test_os_release_fields():
-    release = OsRelease().process(PI_OS_RELEASE.splitlines())
-    assert release["ID"] == "debian" and release["VERSION_ID"] == "12"
-    assert release["PRETTY_NAME"] == "Debian GNU/Linux 12 (bookworm)"
-    assert OsRelease().process(UBUNTU_OS_RELEASE.splitlines())["VERSION_ID"] == "22.04"
+    """Preflight reads pyinfra's server.LinuxDistribution; its release_meta holds os-release."""
+    def release(text):
+        return LinuxDistribution().process(["/etc/os-release", *text.splitlines(), "---"])["release_meta"]
+
+    pi = release(PI_OS_RELEASE)
+    assert pi["ID"] == "debian" and pi["VERSION_ID"] == "12"
+    assert pi["PRETTY_NAME"] == "Debian GNU/Linux 12 (bookworm)"
+    assert release(UBUNTU_OS_RELEASE)["VERSION_ID"] == "22.04"
 
 
 def test_every_fact_declares_command_requirement_and_default():
     for fact_cls in {c[0] for c in CASES}:
         assert fact_cls.default() is not None
         fact = fact_cls()
-        kwargs = {"path": "/x"} if fact_cls is FreeDisk else {"modules": ["m"]} if fact_cls is KernelModuleStates else {}
+        kwargs = ({"path": "/x"} if fact_cls is FreeDisk else {"modules": ["m"]} if fact_cls is KernelModuleStates
+                  else {"directory": "/d"} if fact_cls is ExtractedFrom else {})
         assert fact.requires_command(**kwargs)
 
 

@@ -6,7 +6,6 @@ import tomllib
 import pytest
 
 from edgewasm import wasm
-from edgewasm.artifacts import load_catalog
 from tests.fixtures.k3s_base import expand
 
 DEBIAN_CRUN = """crun version 1.8.1
@@ -117,14 +116,6 @@ def test_shim_handlers_are_k3s_runtime_names():
         wasm.shim_handler("wasmedge")
 
 
-def test_fleet_handlers_follow_components_and_crun():
-    catalog = load_catalog()
-    assert wasm.fleet_handlers([{}], catalog) == ["wasmedge", "wasmtime"]
-    assert wasm.fleet_handlers([{"artifact_components": ["k3s"]}], catalog) == []
-    assert wasm.fleet_handlers([{"artifact_components": ["k3s"]}, {"artifact_components": ["k3s"], "edgewasm_crun": True}],
-                               catalog) == ["crun-wasm"]
-
-
 def test_runtime_classes_never_reuse_k3s_names_and_select_labelled_nodes():
     specs = wasm.runtime_class_specs(["wasmtime", "crun-wasm", "wasmedge"])
     assert [(s["name"], s["handler"]) for s in specs] == [
@@ -132,10 +123,3 @@ def test_runtime_classes_never_reuse_k3s_names_and_select_labelled_nodes():
     assert not {s["name"] for s in specs} & wasm.K3S_RUNTIME_CLASSES
     assert wasm.node_labels(["wasmedge", "crun-wasm"]) == {
         "runtime.edgewasm.io/crun-wasm": "true", "runtime.edgewasm.io/wasmedge": "true"}
-
-
-def test_host_handlers_leave_out_what_upstream_does_not_build_for_the_arch():
-    catalog = load_catalog()
-    assert wasm.host_handlers({}, "arm64", catalog) == ["wasmedge", "wasmtime"]
-    assert wasm.host_handlers({}, "arm", catalog) == []
-    assert wasm.host_handlers({"edgewasm_crun": True}, "arm", catalog) == ["crun-wasm"]

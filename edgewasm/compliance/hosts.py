@@ -1,45 +1,20 @@
 """From a pyinfra inventory to Testinfra hosts, with SSH host keys checked.
 
-The inventory is read with ``pyinfra INVENTORY debug-inventory --json`` (no host is
-contacted), so Testinfra sees exactly the hosts, addresses, keys and data pyinfra uses.
+The inventory is read as pyinfra reads it (edgewasm.config.inventory_hosts), so Testinfra
+sees exactly the hosts, addresses, keys and data pyinfra uses.
 """
 
 from __future__ import annotations
 
 import functools
-import json
 import os
-import subprocess
-import sys
-from dataclasses import dataclass, field
 from typing import Any
 
 import paramiko
 from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.host import Host
 
-
-@dataclass
-class InventoryHost:
-    name: str
-    groups: list[str]
-    data: dict[str, Any] = field(default_factory=dict)
-
-    @property
-    def address(self) -> str:
-        return self.data.get("ssh_hostname") or self.name
-
-
-def inventory_hosts(inventory: str, cwd: str | None = None) -> list[InventoryHost]:
-    """Hosts of a pyinfra inventory file with their merged data."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", inventory, "debug-inventory", "--json"],
-        capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYINFRA_PROGRESS": "off"},
-    )
-    if result.returncode != 0:
-        raise RuntimeError(f"cannot read inventory {inventory}:\n{result.stderr.strip()}")
-    start = result.stdout.find("[")
-    return [InventoryHost(h["name"], h["groups"], h["data"]) for h in json.loads(result.stdout[start:])]
+from edgewasm.config import InventoryHost
 
 
 class KnownHostsParamikoBackend(ParamikoBackend):

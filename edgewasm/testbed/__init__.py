@@ -12,7 +12,6 @@ known_hosts file, so pyinfra and Testinfra connect with host keys checked.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -25,20 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgewasm.arch import K3S_ARCHES
-from edgewasm.defaults import defaults
-
-CACHE = Path(os.environ.get("EDGEWASM_TESTBED_DIR", "/var/cache/edgewasm/testbed"))
-MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-SUITE = "bookworm"
-
-# What a minimal Debian edge box has before edgewasm touches it.
-BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps",
-                 # Only for the K3s stand-in (tests/fixtures/k3s_standin.py); real K3s needs no Python.
-                 "python3-minimal"]
-# preflight_packages, fetched into each base's apt cache (not installed) so that
-# preflight's package step installs them for real without the hosts reaching any network.
-PREFETCH_PACKAGES = defaults()["preflight_packages"]
+from edgewasm.testbed.images import CACHE, SUITE, base_dir, build_base  # noqa: F401 (the test bed's API)
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (
@@ -92,11 +78,6 @@ def parse_topology(spec: str) -> list[TestbedHost]:
 
 # --- paths -----------------------------------------------------------------------------
 
-def base_dir(arch: str) -> Path:
-    digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, *PREFETCH_PACKAGES]).encode()).hexdigest()[:10]
-    return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
-
-
 def hosts_dir() -> Path:
     return CACHE / "hosts"
 
@@ -123,60 +104,7 @@ def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
 
 # --- base images -----------------------------------------------------------------------
 
-def ensure_binfmt(arch: str) -> None:
-    if arch != "arm64" or os.uname().machine == "aarch64":
-        return
-    misc = Path("/proc/sys/fs/binfmt_misc")
-    if not (misc / "register").exists():
-        _run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)])
-    entry = misc / "qemu-aarch64"
-    if not entry.exists() or "enabled" not in entry.read_text():
-        _run(["update-binfmts", "--enable", "qemu-aarch64"])
-    flags = next((l.split()[1] for l in entry.read_text().splitlines() if l.startswith("flags:")), "")
-    if "F" not in flags:
-        raise TestbedError("qemu-aarch64 binfmt lacks the F flag: install qemu-user-static")
-
-
-def build_base(arch: str, log=sys.stderr) -> Path:
-    """Build (once) and cache the Debian root filesystem for ``arch``."""
-    target = base_dir(arch)
-    if (target / ".edgewasm-complete").exists():
-        return target
-    ensure_binfmt(arch)
-    tmp = target.with_name(target.name + ".partial")
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.parent.mkdir(parents=True, exist_ok=True)
-    print(f"testbed: building {SUITE} {arch} rootfs (once; cached in {target})", file=log)
-    _run(
-        ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=" + ",".join(BASE_PACKAGES),
-         SUITE, str(tmp), MIRROR],
-        stdout=subprocess.DEVNULL,
-    )
-    shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
-    chroot = ["chroot", str(tmp), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
-    _run([*chroot, "apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)
-    _run([*chroot, "apt-get", "install", "-qq", "--download-only", "-y", *PREFETCH_PACKAGES],
-         stdout=subprocess.DEVNULL)
-    (tmp / "etc/resolv.conf").unlink()
-    for key in (tmp / "etc/ssh").glob("ssh_host_*"):
-        key.unlink()  # each host gets its own key at start
-    (tmp / "etc/machine-id").write_text("")
-    # A passive console has no tty to serve; a getty would restart forever.
-    for unit in ("console-getty.service", "getty@tty1.service"):
-        link = tmp / "etc/systemd/system" / unit
-        link.unlink(missing_ok=True)
-        link.symlink_to("/dev/null")
-    (tmp / ".edgewasm-complete").write_text(f"{SUITE} {arch}\n")
-    tmp.rename(target)
-    # Bases of earlier package lists are not used again; running hosts hold no old base
-    # (every `up` starts from the current one).
-    for old in target.parent.glob(f"{SUITE}-{arch}-*"):
-        if old != target and not any(_mounts_under(hosts_dir())):
-            shutil.rmtree(old, ignore_errors=True)
-    return target
-
-
-# --- hosts -----------------------------------------------------------------------------
+# --- hosts# --- hosts -----------------------------------------------------------------------------
 
 def ensure_ssh_key() -> None:
     ssh_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -355,7 +283,7 @@ def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) ->
         print(f"testbed: reusing {len(hosts)} running hosts", file=log)
         return hosts
     for arch in sorted({h.arch for h in hosts}):
-        build_base(arch, log=log)
+        build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())))
     down()
     ensure_ssh_key()
     for host in hosts:
@@ -409,39 +337,3 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
 def boot_count(name: str) -> int:
     boots = hosts_dir() / name / "boots"
     return len(boots.read_text().split()) if boots.exists() else 0
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="edgewasm-testbed", description=__doc__.split("\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
-    b = sub.add_parser("build", help="build and cache the base root filesystems")
-    b.add_argument("--arch", action="append", choices=sorted(K3S_ARCHES - {"arm"}))
-    u = sub.add_parser("up", help="start fresh hosts")
-    u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
-    u.add_argument("--reuse", action="store_true", help="keep a running test bed of the same topology")
-    sub.add_parser("down", help="stop all hosts and remove their state")
-    sub.add_parser("status", help="list running hosts")
-    args = parser.parse_args(argv)
-    if os.geteuid() != 0:
-        print("edgewasm-testbed: must run as root (debootstrap, mounts, systemd-nspawn)", file=sys.stderr)
-        return 2
-    try:
-        if args.command == "build":
-            for arch in args.arch or ["amd64", "arm64"]:
-                print(build_base(arch))
-        elif args.command == "up":
-            up(args.topology, reuse=args.reuse)
-        elif args.command == "down":
-            down()
-        else:
-            for h in running_hosts():
-                alive = "up" if _nspawn_pids(hosts_dir() / h.name) else "DOWN"
-                print(f"{h.name}\t{h.address}\t{h.arch}\t{h.role}\t{h.board or '-'}\t{alive}\tboots={boot_count(h.name)}")
-    except (TestbedError, subprocess.CalledProcessError) as exc:
-        print(f"edgewasm-testbed: {exc}", file=sys.stderr)
-        return 1
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,0 +1,171 @@
+"""Offline bundles: every pinned artifact a site needs, verified, with a manifest.
+
+A bundle holds the artifact plans (edgewasm/plan.py) of the arches it is built for, every
+role's files included. It is built in ``bundles/.NAME.partial`` and renamed into place
+only when every file is downloaded and verified, so ``bundles/NAME`` is never
+half-written. Files of an earlier build (or an interrupted one) whose hashes match are
+reused, not downloaded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict
+from pathlib import Path
+
+from edgewasm.artifacts import load_catalog
+from edgewasm.download import DownloadError, fetch_verified
+from edgewasm.manifest import MANIFEST, sha256_of
+from edgewasm.plan import ANY_ROLE, Placement, plan
+from edgewasm.upstream import Upstream, UpstreamError
+
+BUNDLES = Path("bundles")
+
+
+class BundleError(RuntimeError):
+    pass
+
+
+def _fetch_image(placement: Placement, dest: Path, registry_mirror: str | None, tls_verify: bool) -> None:
+    artifact = placement.artifact
+    if not artifact.sha256:
+        raise BundleError(
+            f"{artifact.component} image {artifact.image_ref} ({artifact.arch}): no pinned digest; "
+            "fix: pin the per-arch manifest digest in edgewasm/artifacts.toml ([[C.images]] digest)"
+        )
+    name, _, _tag = artifact.image_ref.rpartition(":")
+    source = name
+    if registry_mirror:
+        source = f"{registry_mirror.rstrip('/')}/{name.split('/', 1)[1]}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = dest.with_name(dest.name + ".part")
+    tmp.unlink(missing_ok=True)
+    result = subprocess.run(
+        ["skopeo", "copy", "--quiet", f"--src-tls-verify={str(tls_verify).lower()}",
+         "--override-os", "linux", "--override-arch", artifact.arch,
+         f"docker://{source}@{artifact.sha256}", f"docker-archive:{tmp}:{artifact.image_ref}"],
+        capture_output=True, text=True,
+    )
+    if result.returncode != 0:
+        tmp.unlink(missing_ok=True)
+        raise BundleError(f"cannot copy image {source}@{artifact.sha256}: {result.stderr.strip()}")
+    tmp.rename(dest)
+
+
+def _placements(arches: list[str], data: Mapping, upstream: Upstream, catalog: Mapping):
+    """Every file of every role the given arches need, each once, and what upstream lacks."""
+    seen: dict[str, Placement] = {}
+    unavailable = []
+    for arch in arches:
+        the_plan = plan("bundle", data, arch, ANY_ROLE, upstream=upstream, catalog=catalog, strict=True)
+        for p in the_plan.placements:
+            seen.setdefault(p.artifact.bundle_path, p)
+        unavailable += [u for u in the_plan.unavailable if u not in unavailable]
+    return list(seen.values()), unavailable
+
+
+def build(
+    name: str,
+    arches: Iterable[str],
+    versions: Mapping[str, str] | None = None,
+    components: Iterable[str] | None = None,
+    mirror: str | None = None,
+    registry_mirror: str | None = None,
+    registry_tls_verify: bool = True,
+    catalog: Mapping | None = None,
+    out: Path = BUNDLES,
+    progress: bool = True,
+    log=None,
+) -> dict:
+    """Build ``out/name`` and return its manifest."""
+    log = log or sys.stderr
+    catalog = catalog or load_catalog()
+    arches = sorted(set(arches))
+    data = {"artifact_versions": dict(versions or {}), "artifact_components": list(components) if components else None,
+            "artifact_mirror": mirror}
+    target, staging = out / name, out / f".{name}.partial"
+    staging.mkdir(parents=True, exist_ok=True)
+    upstream = Upstream(mirror, build_dir=staging / ".built")
+    entries = []
+    downloaded = 0
+    started = time.monotonic()
+    try:
+        placements, unavailable = _placements(arches, data, upstream, catalog)
+        _reuse_previous(target, staging)
+        for p in placements:
+            artifact = p.artifact
+            path = staging / artifact.bundle_path
+            if p.source == "registry":
+                if not path.exists():
+                    _fetch_image(p, path, registry_mirror, registry_tls_verify)
+                    downloaded += path.stat().st_size
+                sha256, source = sha256_of(path), f"docker://{p.location}"
+            elif p.source == "built":
+                path.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p.location, path)
+                sha256, source = p.sha256, f"built by edgewasm ({artifact.builder} {artifact.version})"
+            else:
+                sha256, source = p.sha256, p.location
+                downloaded += fetch_verified(p.location, path, p.sha256, progress=progress, log=log)
+            entries.append({
+                "component": artifact.component, "version": artifact.version, "arch": artifact.arch,
+                "name": artifact.name, "kind": artifact.kind, "file": artifact.bundle_path,
+                "size": path.stat().st_size, "sha256": sha256, "source": source,
+                "dest": artifact.dest, "roles": list(artifact.roles) if artifact.roles else None,
+            })
+    except (DownloadError, UpstreamError) as exc:
+        if "disk full" in str(exc):
+            shutil.rmtree(staging, ignore_errors=True)
+        raise BundleError(str(exc)) from None
+    manifest = {
+        "name": name,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "arches": arches,
+        "mirror": mirror,
+        "artifacts": entries,
+        "unavailable": [asdict(u) for u in unavailable],
+    }
+    _drop_unlisted(staging, {e["file"] for e in entries})
+    (staging / MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n")
+    _swap_into_place(staging, target)
+    print(f"bundle: {target} ready: {len(entries)} files, {downloaded} bytes downloaded "
+          f"in {time.monotonic() - started:.1f}s", file=log)
+    for u in unavailable:
+        print(f"bundle: upstream ships no {u.component} {u.version} for {u.arch}", file=log)
+    return manifest
+
+
+def _reuse_previous(target: Path, staging: Path) -> None:
+    """Hard-link an earlier bundle's verified files into the staging tree."""
+    manifest = target / MANIFEST
+    if not manifest.exists():
+        return
+    for entry in json.loads(manifest.read_text())["artifacts"]:
+        src, dst = target / entry["file"], staging / entry["file"]
+        if src.exists() and not dst.exists():
+            dst.parent.mkdir(parents=True, exist_ok=True)
+            os.link(src, dst)
+
+
+def _drop_unlisted(staging: Path, keep: set[str]) -> None:
+    for path in sorted(staging.rglob("*"), reverse=True):
+        rel = path.relative_to(staging).as_posix()
+        if path.is_file() and rel not in keep:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+
+
+def _swap_into_place(staging: Path, target: Path) -> None:
+    old = target.with_name(f".{target.name}.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    staging.rename(target)
+    shutil.rmtree(old, ignore_errors=True)

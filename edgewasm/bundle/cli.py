@@ -1,0 +1,82 @@
+"""``edgewasm-bundle``: build and verify offline bundles.
+
+    edgewasm-bundle build site-a --inventory inventories/edge.py
+    edgewasm-bundle build site-a --arch amd64 --arch arm64 --mirror https://mirror.example
+    edgewasm-bundle verify site-a
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from edgewasm.artifacts import CatalogError, load_catalog
+from edgewasm.bundle.builder import BUNDLES, BundleError, build
+from edgewasm.download import DownloadError
+from edgewasm.manifest import verify
+
+
+def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None]:
+    from edgewasm.config import inventory_hosts
+
+    hosts = inventory_hosts(inventory)
+    arches = sorted({h.data["edgewasm_arch"] for h in hosts if h.data.get("edgewasm_arch")})
+    if len(arches) == 0:
+        raise BundleError(f"{inventory}: no host declares edgewasm_arch; fix: set it or pass --arch")
+    versions: dict[str, str] = {}
+    for h in hosts:
+        for component, version in h.data["artifact_versions"].items():
+            if versions.setdefault(component, version) != version:
+                raise BundleError(f"{inventory}: hosts want {component} {versions[component]} and {version}; "
+                                  "build one bundle per version set")
+    mirrors = {h.data["artifact_mirror"] for h in hosts if h.data.get("artifact_mirror")}
+    if len(mirrors) > 1:
+        raise BundleError(f"{inventory}: hosts name several artifact_mirror values {sorted(mirrors)}; pass --mirror")
+    return arches, versions, next(iter(mirrors), None)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgewasm-bundle", description="Build and verify offline bundles.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="download, verify and write bundles/NAME")
+    b.add_argument("name")
+    b.add_argument("--arch", action="append", choices=["amd64", "arm64", "arm"], help="repeatable")
+    b.add_argument("--inventory", help="take arches (edgewasm_arch) and artifact_versions from an inventory")
+    b.add_argument("--component", action="append", help="only these components (repeatable)")
+    b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
+                   "(default: the inventory's artifact_mirror)")
+    b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
+    b.add_argument("--registry-insecure", action="store_true", help="plain HTTP / unverified TLS to the registry mirror")
+    b.add_argument("--catalog", default=None, help="artifact catalogue (default: edgewasm/artifacts.toml)")
+    b.add_argument("--out", default=str(BUNDLES), type=Path)
+    v = sub.add_parser("verify", help="check every file of a bundle against its manifest")
+    v.add_argument("name")
+    v.add_argument("--out", default=str(BUNDLES), type=Path)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "verify":
+            problems = verify(args.out / args.name)
+            for p in problems:
+                print(p, file=sys.stderr)
+            if not problems:
+                print(f"{args.out / args.name}: every file matches the manifest")
+            return 1 if problems else 0
+        arches, versions, mirror = list(args.arch or []), {}, args.mirror
+        if args.inventory:
+            inv_arches, versions, inv_mirror = _inventory_needs(args.inventory)
+            arches += inv_arches
+            mirror = mirror or inv_mirror
+        if not arches:
+            parser.error("give --arch or --inventory")
+        catalog = load_catalog(args.catalog) if args.catalog else None
+        build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
+              registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out)
+    except (BundleError, CatalogError, DownloadError) as exc:
+        print(f"edgewasm-bundle: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,517 @@
+"""Every setting edgewasm reads from inventory data, declared once: name, type, default,
+check, fix and a one-line doc.
+
+Validation (edgewasm/config.py), the deploys' defaults (pyinfra ``data_defaults``, see
+deploys/__init__.py), the documentation in group_data/all.py and docs/settings.md are
+all derived from ``SETTINGS``; tests/unit/test_settings.py proves that no default lives
+anywhere else. A default of ``None`` means "unset" (the doc line says what happens then).
+"""
+
+from __future__ import annotations
+
+import copy
+import pprint
+import re
+import textwrap
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from packaging.version import InvalidVersion, Version
+
+from edgewasm.arch import K3S_ARCHES
+
+Check = Callable[[Any], "str | None"]
+
+# Data keys edgewasm owns: anything with these prefixes that is not declared is a typo.
+OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_", "k3s_", "gatekeeper_", "policy_")
+
+# Roles are group membership, as in the K3s Ansible playbook's server/agent groups.
+ROLE_GROUPS = {"k3s_servers": "server", "k3s_agents": "agent"}
+
+
+def role(groups: Iterable[str]) -> str | None:
+    """``server`` or ``agent`` from a host's inventory groups (None: not a K3s node)."""
+    found = [r for g, r in ROLE_GROUPS.items() if g in set(groups)]
+    return found[0] if found else None
+
+
+# ------------------------------------------------------------------------------ checks
+
+def _version(value: Any) -> str | None:
+    if not isinstance(value, str):
+        return "must be a version string such as '5.4'"
+    try:
+        Version(value)
+    except InvalidVersion:
+        return "must be a version string such as '5.4'"
+    return None
+
+
+def _positive_number(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+        return "must be a number greater than 0"
+    return None
+
+
+def _positive_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        return "must be a whole number greater than 0"
+    return None
+
+
+def _non_negative_int(value: Any) -> str | None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        return "must be a whole number, 0 or more"
+    return None
+
+
+def _str_list(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and v for v in value):
+        return "must be a list of non-empty strings"
+    return None
+
+
+def _one_of(*choices: str) -> Check:
+    def check(value: Any) -> str | None:
+        return None if value in choices else "must be one of " + ", ".join(repr(c) for c in choices)
+
+    return check
+
+
+_SYSCTL_KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_-]+)+$")
+
+
+def _sysctls(value: Any) -> str | None:
+    if not isinstance(value, Mapping):
+        return "must be a dict of sysctl key -> value"
+    for key, val in value.items():
+        if not isinstance(key, str) or not _SYSCTL_KEY.match(key):
+            return f"has a malformed sysctl key {key!r}"
+        if isinstance(val, bool) or not isinstance(val, (int, str)):
+            return f"has a non-scalar value for {key!r}"
+    return None
+
+
+def _os_versions(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not value:
+        return "must be a dict of os-release ID -> minimum VERSION_ID"
+    for os_id, minimum in value.items():
+        if not isinstance(os_id, str) or _version(minimum):
+            return f"has a bad entry {os_id!r}: {minimum!r}"
+    return None
+
+
+def _arch(value: Any) -> str | None:
+    return None if value in K3S_ARCHES else "is not an architecture K3s ships for (amd64, arm64, arm)"
+
+
+def _bool(value: Any) -> str | None:
+    return None if isinstance(value, bool) else "must be True or False"
+
+
+def _url(value: Any) -> str | None:
+    if not isinstance(value, str) or not re.match(r"^https?://[^/\s]+", value):
+        return "must be an http:// or https:// URL"
+    return None
+
+
+def _bundle(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be the path of a bundle directory"
+    if not (Path(value) / "manifest.json").is_file():
+        return "is not a bundle (no manifest.json there)"
+    return None
+
+
+def _catalog_components() -> set[str]:
+    from edgewasm.artifacts import load_catalog
+
+    return set(load_catalog())
+
+
+def _components(value: Any) -> str | None:
+    error = _str_list(value)
+    if error:
+        return error
+    unknown = sorted(set(value) - _catalog_components())
+    return f"names unknown components {unknown}" if unknown else None
+
+
+def _versions(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(isinstance(v, str) and v for v in value.values()):
+        return "must be a dict of component -> version string"
+    unknown = sorted(set(value) - _catalog_components())
+    return f"names unknown components {unknown}" if unknown else None
+
+
+def _str(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
+
+
+def _str_dict(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(isinstance(k, str) and isinstance(v, str) for k, v in value.items()):
+        return "must be a dict of string -> string"
+    return None
+
+
+_TAINT = re.compile(r"^[\w./-]+(=[\w.-]*)?:(NoSchedule|PreferNoSchedule|NoExecute)$")
+
+
+def _taints(value: Any) -> str | None:
+    error = _str_list(value)
+    if error:
+        return error
+    bad = [t for t in value if not _TAINT.match(t)]
+    return f"has malformed taints {bad} (key=value:NoSchedule|PreferNoSchedule|NoExecute)" if bad else None
+
+
+def _mirrors(value: Any) -> str | None:
+    if not isinstance(value, Mapping) or not all(
+        isinstance(k, str) and isinstance(v, (list, tuple)) and v and all(_url(u) is None for u in v)
+        for k, v in value.items()
+    ):
+        return "must be a dict of registry -> list of http(s) endpoint URLs"
+    return None
+
+
+def _k3s_env(value: Any) -> str | None:
+    error = _str_dict(value)
+    if error:
+        return error
+    if {"K3S_TOKEN", "K3S_AGENT_TOKEN"} & set(value):
+        return "must not hold the token"
+    return None
+
+
+def _abs_path(value: Any) -> str | None:
+    return None if isinstance(value, str) and value.startswith("/") else "must be an absolute path"
+
+
+_RUNTIME_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]*$")
+_RUNTIME_KEYS = {"runtime_type", "binary", "pod_annotations"}
+
+
+def _containerd_runtimes(value: Any) -> str | None:
+    from edgewasm.wasm import K3S_RUNTIMES
+
+    if not isinstance(value, Mapping):
+        return "must be a dict of runtime name -> {'runtime_type': ..., 'binary': ..., 'pod_annotations': [...]}"
+    for name, spec in value.items():
+        if not isinstance(name, str) or not _RUNTIME_NAME.match(name):
+            return f"has a bad runtime name {name!r} (lower-case letters, digits, '.', '-')"
+        if name in K3S_RUNTIMES:
+            return f"redefines {name!r}, which K3s writes into containerd's config itself (containerd would refuse both)"
+        if not isinstance(spec, Mapping) or _str(spec.get("runtime_type")) or _abs_path(spec.get("binary")):
+            return f"needs runtime_type and an absolute binary path for {name!r}"
+        if "pod_annotations" in spec and _str_list(spec["pod_annotations"]):
+            return f"has bad pod_annotations for {name!r} (a list of annotation names)"
+        if set(spec) - _RUNTIME_KEYS:
+            return f"has unknown keys {sorted(set(spec) - _RUNTIME_KEYS)} for {name!r}"
+    return None
+
+
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+_QUANTITY = re.compile(r"^[0-9]+(\.[0-9]+)?(m|Ki|Mi|Gi|k|M|G)?$")
+_TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
+
+
+def _namespaces(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _DNS_LABEL.match(v) for v in value):
+        return "must be a list of namespace names (lower-case DNS labels)"
+    return None
+
+
+def _quantity(value: Any) -> str | None:
+    return None if isinstance(value, str) and _QUANTITY.match(value) else "must be a Kubernetes quantity such as '128Mi' or '50m'"
+
+
+def _repos(value: Any) -> str | None:
+    error = _str_list(value)
+    if error or not value:
+        return "must be a non-empty list of registries or repository prefixes"
+    bad = [r for r in value if any(c.isspace() for c in r) or "*" in r or r.startswith(("http://", "https://"))]
+    return f"has entries that are not image prefixes {bad} (no scheme, spaces or '*')" if bad else None
+
+
+def _tags(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _TAG.match(v) for v in value):
+        return "must be a list of image tags such as 'latest'"
+    return None
+
+
+# ------------------------------------------------------------------------- declaration
+
+@dataclass(frozen=True)
+class Setting:
+    name: str
+    type: str  # for people: docs and group_data/all.py
+    default: Any  # None: unset
+    check: Check
+    fix: str  # how to give a good value, shown with every refusal
+    doc: str  # one line
+    section: str
+
+
+def _section(section: str, *settings: tuple) -> list[Setting]:
+    return [Setting(name, type_, default, check, fix, doc, section)
+            for name, type_, default, check, fix, doc in settings]
+
+
+SETTINGS: dict[str, Setting] = {s.name: s for s in [
+    *_section(
+        "Hosts and artifacts",
+        ("edgewasm_arch", "str", None, _arch,
+         "set it to the host's arch (amd64, arm64 or arm) or remove the host",
+         "The arch the operator expects (amd64, arm64, arm); preflight refuses a host that differs. "
+         "Unset: taken from the host."),
+        ("edgewasm_bundle", "str", None, _bundle,
+         "build one: edgewasm-bundle build NAME --inventory INVENTORY, then set bundles/NAME",
+         "Offline bundle directory on the operator's machine (docs/offline.md). Unset: hosts download "
+         "from upstream or artifact_mirror."),
+        ("edgewasm_require_wasm", "bool", False, _bool,
+         "True refuses hosts that cannot run WebAssembly (armv7)",
+         "Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of warning."),
+        ("artifact_versions", "dict[str, str]", {}, _versions,
+         "e.g. artifact_versions = {'k3s': 'v1.32.2+k3s1'}; components: edgewasm/artifacts.toml",
+         "Versions that differ from the catalogue's pins, by component."),
+        ("artifact_components", "list[str]", None, _components,
+         "list components from edgewasm/artifacts.toml",
+         "Only these catalogue components on the host. Unset: every component."),
+        ("artifact_mirror", "str", None, _url,
+         "e.g. artifact_mirror = 'https://mirror.example/upstream'",
+         "Internal mirror of upstream release trees: MIRROR/<upstream host>/<upstream path>."),
+    ),
+    *_section(
+        "WebAssembly (docs/wasm.md)",
+        ("edgewasm_crun", "bool", False, _bool,
+         "True sets up the crun route (needs a crun >= 1.8.5 with a +WASM: handler)",
+         "The crun route: a crun >= edgewasm_crun_min_version with a +WASM: handler (not Debian's or Ubuntu's)."),
+        ("edgewasm_crun_min_version", "str", "1.8.5", _version,
+         "e.g. edgewasm_crun_min_version = '1.8.5'",
+         "Oldest crun the crun route accepts."),
+        ("edgewasm_crun_binary", "str", "/usr/bin/crun", _abs_path,
+         "the wasm-enabled crun, e.g. '/usr/local/sbin/crun'",
+         "The wasm-enabled crun the crun-wasm runtime runs."),
+        ("edgewasm_crun_packages", "list[str]", [], _str_list,
+         "packages from your own apt repository that bring a wasm-enabled crun",
+         "Packages that bring that crun (judged right after their install)."),
+        ("edgewasm_wasm_pod_annotations", "list[str]", ["module.wasm.image/variant", "run.oci.handler"], _str_list,
+         "e.g. ['module.wasm.image/variant', 'run.oci.handler']",
+         "Annotations containerd passes to crun for the crun-wasm runtime."),
+        ("edgewasm_containerd_runtimes", "dict[str, dict]", {}, _containerd_runtimes,
+         "e.g. {'crun-gpu': {'runtime_type': 'io.containerd.runc.v2', 'binary': '/usr/local/bin/crun'}}",
+         "More containerd runtimes for K3s's template (names K3s emits itself are refused)."),
+    ),
+    *_section(
+        "K3s (docs/k3s.md)",
+        ("k3s_ha", "bool", False, _bool,
+         "True for HA servers with embedded etcd (use an odd number of servers)",
+         "HA servers with embedded etcd: the first server initialises the cluster."),
+        ("k3s_cluster_name", "str", "k3s", _str,
+         "e.g. k3s_cluster_name = 'site-a'",
+         "Names the operator's token file (k3s_token_file)."),
+        ("k3s_token", "str", None, _str,
+         "prefer k3s_token_file (a 0600 file on the operator's machine)",
+         "The join token in data (prefer k3s_token_file: data is printed by debug-inventory)."),
+        ("k3s_token_file", "str", "secrets/{k3s_cluster_name}.token", _str,
+         "a path such as 'secrets/site-a.token'",
+         "The operator's 0600 token file; generated (or read from the first server) when missing."),
+        ("k3s_node_ip", "str", None, _str,
+         "the node's address, e.g. '10.20.0.11'",
+         "The node's address (K3s node-ip)."),
+        ("k3s_api_address", "str", None, _str,
+         "the address agents use to reach the first server",
+         "What agents dial. Unset: the first server's k3s_node_ip, then its ssh_hostname."),
+        ("k3s_tls_san", "list[str]", [], _str_list,
+         "e.g. k3s_tls_san = ['k3s.site-a.example']",
+         "Extra names in the servers' API certificate."),
+        ("k3s_disable", "list[str]", [], _str_list,
+         "e.g. k3s_disable = ['traefik', 'servicelb']",
+         "K3s packaged components not to deploy."),
+        ("k3s_node_labels", "dict[str, str]", {}, _str_dict,
+         "e.g. k3s_node_labels = {'edge.example/site': 'a'}",
+         "Node labels (edgewasm adds runtime.edgewasm.io/<handler> labels itself)."),
+        ("k3s_node_taints", "list[str]", [], _taints,
+         "e.g. k3s_node_taints = ['dedicated=edge:NoSchedule']",
+         "Node taints, key=value:Effect."),
+        ("k3s_default_runtime", "str", None, _str,
+         "a containerd runtime name, e.g. 'crun'",
+         "containerd runtime for pods without a RuntimeClass. Unset: K3s's (runc)."),
+        ("k3s_kubelet_args", "list[str]", [], _str_list,
+         "e.g. k3s_kubelet_args = ['max-pods=50']",
+         "Extra kubelet arguments."),
+        ("k3s_registry_mirrors", "dict[str, list[str]]", {}, _mirrors,
+         "e.g. {'docker.io': ['https://registry.site-a.example']}",
+         "registries.yaml mirrors by registry; empty removes the file."),
+        ("k3s_env", "dict[str, str]", {}, _k3s_env,
+         "proxy settings and the like; the token goes in k3s_token or k3s_token_file",
+         "Environment for the K3s service (a 0600 env file), e.g. proxies."),
+        ("k3s_ready_timeout", "int", 300, _positive_int,
+         "seconds, e.g. k3s_ready_timeout = 300",
+         "Seconds a (re)started K3s may take to get ready before the host fails."),
+        ("k3s_kubeconfig_fetch", "str", None, _str,
+         "a local path, e.g. 'kubeconfig/site-a.yaml'",
+         "Copy the first server's kubeconfig here (0600), naming the server."),
+    ),
+    *_section(
+        "Gatekeeper and image policies (docs/policies.md); one value per cluster",
+        ("gatekeeper_enabled", "bool", True, _bool,
+         "False leaves Gatekeeper and the image policies off this cluster",
+         "Gatekeeper and the image policies on the cluster's servers."),
+        ("gatekeeper_namespace", "str", "gatekeeper-system", _str,
+         "e.g. gatekeeper_namespace = 'gatekeeper-system'",
+         "Namespace Gatekeeper runs in."),
+        ("gatekeeper_replicas", "int", 1, _positive_int,
+         "1 fits a 2 GB Raspberry Pi; 3 for HA on larger servers",
+         "Controller replicas: 1 fits a 2 GB Raspberry Pi beside K3s; upstream's 3 do not."),
+        ("gatekeeper_cpu_request", "str", "50m", _quantity, "e.g. '50m'",
+         "CPU request of the controller and audit pods."),
+        ("gatekeeper_memory_request", "str", "128Mi", _quantity, "e.g. '128Mi'",
+         "Memory request of the controller and audit pods."),
+        ("gatekeeper_memory_limit", "str", "384Mi", _quantity, "e.g. '384Mi'",
+         "Memory limit of the controller and audit pods."),
+        ("gatekeeper_failure_policy", "str", "Fail", _one_of("Fail", "Ignore"),
+         "'Fail' (closed: nothing unchecked gets in) or 'Ignore' (open)",
+         "Fail: while Gatekeeper is down nothing outside the exempt namespaces is admitted; "
+         "Ignore (upstream's): admitted unchecked."),
+        ("gatekeeper_webhook_timeout", "int", 3, _positive_int, "seconds, 1-30, e.g. 3",
+         "Seconds the API server waits for the webhook."),
+        ("gatekeeper_audit_interval", "int", 300, _positive_int, "seconds between audits, e.g. 300",
+         "Seconds between audits of existing objects."),
+        ("gatekeeper_exempt_namespaces", "list[str]", ["kube-system", "kube-public", "kube-node-lease"], _namespaces,
+         "e.g. ['kube-system', 'kube-public', 'kube-node-lease']",
+         "Never checked (and labelled so the webhook is not even called): the cluster's own pods."),
+        ("policy_allowed_repos", "list[str]", ["docker.io/edgewasm/"], _repos,
+         "e.g. ['registry.site-a.example', 'docker.io/edgewasm/']",
+         "Trusted registries or repository prefixes: 'yourhub' trusts yourhub/..., yourhub:5000/... "
+         "and yourhub@sha256:..., never yourhub-evil/..."),
+        ("policy_disallowed_tags", "list[str]", ["latest"], _tags, "e.g. ['latest']",
+         "Image tags refused everywhere the policies apply."),
+        ("policy_namespaces", "list[str]", [], _namespaces,
+         "namespaces the image policies apply to; [] for all but the exempt ones",
+         "Namespaces the policies apply to; [] means every namespace but the exempt ones."),
+    ),
+    *_section(
+        "Preflight",
+        ("preflight_min_kernel", "str", "5.4", _version, "e.g. preflight_min_kernel = '5.4'",
+         "Oldest kernel accepted (Ubuntu 20.04 ships 5.4; Pi OS bookworm 6.1+)."),
+        ("preflight_min_disk_gb", "number", 4, _positive_number, "e.g. preflight_min_disk_gb = 4",
+         "Free GiB needed where /var/lib/rancher lives (binary, images, containerd state)."),
+        ("preflight_supported_os", "dict[str, str]", {"debian": "11", "ubuntu": "20.04", "raspbian": "11"},
+         _os_versions, "e.g. preflight_supported_os = {'debian': '11'}",
+         "os-release ID -> oldest VERSION_ID."),
+        ("preflight_packages", "list[str]", ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils"],
+         _str_list, "e.g. preflight_packages = ['ca-certificates', 'iptables']",
+         "What K3s needs from the distribution beside its own binary (xz-utils: Wasmtime is a .tar.xz)."),
+        ("preflight_apt_cache_time", "int", 86400, _non_negative_int,
+         "seconds, e.g. 86400; 0 never refreshes apt lists",
+         "Refresh apt lists before installing when older than this (0: never)."),
+        ("preflight_kernel_modules", "list[str]", ["overlay", "br_netfilter"], _str_list,
+         "e.g. preflight_kernel_modules = ['overlay', 'br_netfilter']",
+         "Kernel modules loaded now and at every boot."),
+        ("preflight_sysctls", "dict[str, int|str]", {
+            "net.ipv4.ip_forward": 1,
+            "net.bridge.bridge-nf-call-iptables": 1,
+            "net.bridge.bridge-nf-call-ip6tables": 1,
+        }, _sysctls, "e.g. preflight_sysctls = {'net.ipv4.ip_forward': 1}",
+         "sysctls set now and at every boot."),
+        ("preflight_swap", "str", "keep", _one_of("keep", "disable"),
+         "use 'keep' (K3s tolerates swap) or 'disable'",
+         "keep: the kubelet runs with fail-swap-on=false; disable: swapoff, fstab lines commented, "
+         "dphys-swapfile stopped."),
+        ("preflight_pi_cgroup_flags", "list[str]", ["cgroup_memory=1", "cgroup_enable=memory"], _str_list,
+         "e.g. ['cgroup_memory=1', 'cgroup_enable=memory']",
+         "Appended once to a Raspberry Pi's boot line; the Pi is then rebooted."),
+        ("preflight_reboot_timeout", "int", 600, _positive_int,
+         "seconds, e.g. preflight_reboot_timeout = 600",
+         "Seconds a rebooted host may take to come back."),
+    ),
+]}
+
+
+def defaults() -> dict[str, Any]:
+    """Every declared default (a fresh copy: callers may change theirs)."""
+    return copy.deepcopy({s.name: s.default for s in SETTINGS.values()})
+
+
+def merged(data: Mapping) -> dict[str, Any]:
+    """A host's data over the defaults, for code that reads another host's data or works
+    outside a deploy (deploys get the defaults from pyinfra's data_defaults)."""
+    return {**defaults(), **{k: v for k, v in data.items() if v is not None}}
+
+
+def value(data: Mapping, key: str) -> Any:
+    """One setting: the host's value, else the declared default."""
+    found = data.get(key)
+    return copy.deepcopy(SETTINGS[key].default) if found is None else found
+
+
+def problem(host: str, key: str, found: Any) -> str | None:
+    """What is wrong with one value, naming host, key, value and fix; None when fine."""
+    setting = SETTINGS.get(key)
+    if setting is None:
+        if key.startswith(OWNED_PREFIXES):
+            return (f"{host}: unknown setting {key!r}; fix: check the spelling against the settings "
+                    "in docs/settings.md")
+        return None
+    error = setting.check(found)
+    return f"{host}: {key} = {found!r} {error}; fix: {setting.fix}" if error else None
+
+
+# ------------------------------------------------------------------------ documentation
+
+def group_data_all() -> str:
+    """group_data/all.py: every setting with its default, commented out (a test keeps the
+    file equal to this)."""
+    lines = [
+        "# Every edgewasm setting with its default, generated from edgewasm/settings.py",
+        "# (python -m edgewasm.settings all.py). The defaults apply without this file;",
+        "# uncomment a line here (every host), in group_data/<group>.py or in the inventory",
+        "# to change it. Every value is checked before any host is contacted.",
+    ]
+    section = None
+    for s in SETTINGS.values():
+        if s.section != section:
+            section = s.section
+            lines += ["", f"# --- {section} ---"]
+        lines += [f"# {line}" for line in textwrap.wrap(s.doc, 86)]
+        shown = pprint.pformat(s.default, width=80 - len(s.name) - 5, sort_dicts=False)
+        lines += [f"# {s.name} = {shown.splitlines()[0]}", *(f"#{' ' * (len(s.name) + 4)}{line}"
+                                                           for line in shown.splitlines()[1:])]
+    return "\n".join(lines) + "\n"
+
+
+def settings_table() -> str:
+    """docs/settings.md (a test keeps the file equal to this)."""
+    lines = [
+        "# Settings",
+        "",
+        "Generated from `edgewasm/settings.py` (`python -m edgewasm.settings settings.md`), the one",
+        "declaration of every setting: validation, the deploys' defaults and this page come from",
+        "it. Set them per host, per group (`group_data/<group>.py`) or for every host",
+        "(`group_data/all.py` or the inventory's `all` group). Roles are groups: `k3s_servers`,",
+        "`k3s_agents`.",
+    ]
+    section = None
+    for s in SETTINGS.values():
+        if s.section != section:
+            section = s.section
+            lines += ["", f"## {section}", "", "| setting | type | default | what |", "| --- | --- | --- | --- |"]
+        default = "unset" if s.default is None else f"`{s.default!r}`"
+        lines.append(f"| `{s.name}` | {s.type} | {default} | {s.doc.replace('|', '/')} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edgewasm.settings all.py|settings.md``: print a generated file."""
+    import sys
+
+    which = (argv if argv is not None else sys.argv[1:]) or ["settings.md"]
+    print({"all.py": group_data_all, "settings.md": settings_table}[which[0]](), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

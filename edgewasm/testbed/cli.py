@@ -1,0 +1,49 @@
+"""``edgewasm-testbed``: the local test bed's command line."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+
+from edgewasm.arch import K3S_ARCHES
+from edgewasm.testbed import (DEFAULT_TOPOLOGY, TestbedError, _nspawn_pids, boot_count, down, hosts_dir,
+                              running_hosts, up)
+from edgewasm.testbed.images import build_base
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="edgewasm-testbed", description="The local test bed of edge hosts.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    b = sub.add_parser("build", help="build and cache the base root filesystems")
+    b.add_argument("--arch", action="append", choices=sorted(K3S_ARCHES - {"arm"}))
+    u = sub.add_parser("up", help="start fresh hosts")
+    u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
+    u.add_argument("--reuse", action="store_true", help="keep a running test bed of the same topology")
+    sub.add_parser("down", help="stop all hosts and remove their state")
+    sub.add_parser("status", help="list running hosts")
+    args = parser.parse_args(argv)
+    if os.geteuid() != 0:
+        print("edgewasm-testbed: must run as root (debootstrap, mounts, systemd-nspawn)", file=sys.stderr)
+        return 2
+    try:
+        if args.command == "build":
+            for arch in args.arch or ["amd64", "arm64"]:
+                print(build_base(arch))
+        elif args.command == "up":
+            up(args.topology, reuse=args.reuse)
+        elif args.command == "down":
+            down()
+        else:
+            for h in running_hosts():
+                alive = "up" if _nspawn_pids(hosts_dir() / h.name) else "DOWN"
+                print(f"{h.name}\t{h.address}\t{h.arch}\t{h.role}\t{h.board or '-'}\t{alive}\tboots={boot_count(h.name)}")
+    except (TestbedError, subprocess.CalledProcessError) as exc:
+        print(f"edgewasm-testbed: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,87 @@
+"""Base root filesystems of the test bed: one Debian rootfs per arch, built once with
+debootstrap (arm64 through qemu-user binfmt) and cached under /var/cache/edgewasm."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+from edgewasm.settings import SETTINGS
+
+CACHE = Path(os.environ.get("EDGEWASM_TESTBED_DIR", "/var/cache/edgewasm/testbed"))
+MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
+SUITE = "bookworm"
+
+# What a minimal Debian edge box has before edgewasm touches it.
+BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps",
+                 # Only for the K3s stand-in (tests/fixtures/k3s_standin.py); real K3s needs no Python.
+                 "python3-minimal"]
+# preflight_packages, fetched into each base's apt cache (not installed) so that
+# preflight's package step installs them for real without the hosts reaching any network.
+PREFETCH_PACKAGES = SETTINGS["preflight_packages"].default
+
+def base_dir(arch: str) -> Path:
+    digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, *PREFETCH_PACKAGES]).encode()).hexdigest()[:10]
+    return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
+
+
+def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, check=True, **kw)
+
+
+def ensure_binfmt(arch: str) -> None:
+    if arch != "arm64" or os.uname().machine == "aarch64":
+        return
+    misc = Path("/proc/sys/fs/binfmt_misc")
+    if not (misc / "register").exists():
+        _run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(misc)])
+    entry = misc / "qemu-aarch64"
+    if not entry.exists() or "enabled" not in entry.read_text():
+        _run(["update-binfmts", "--enable", "qemu-aarch64"])
+    flags = next((l.split()[1] for l in entry.read_text().splitlines() if l.startswith("flags:")), "")
+    if "F" not in flags:
+        raise TestbedError("qemu-aarch64 binfmt lacks the F flag: install qemu-user-static")
+
+
+def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
+    """Build (once) and cache the Debian root filesystem for ``arch``; ``in_use()`` says
+    whether running hosts may still sit on an older base."""
+    target = base_dir(arch)
+    if (target / ".edgewasm-complete").exists():
+        return target
+    ensure_binfmt(arch)
+    tmp = target.with_name(target.name + ".partial")
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmp.parent.mkdir(parents=True, exist_ok=True)
+    print(f"testbed: building {SUITE} {arch} rootfs (once; cached in {target})", file=log)
+    _run(
+        ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=" + ",".join(BASE_PACKAGES),
+         SUITE, str(tmp), MIRROR],
+        stdout=subprocess.DEVNULL,
+    )
+    shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
+    chroot = ["chroot", str(tmp), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
+    _run([*chroot, "apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)
+    _run([*chroot, "apt-get", "install", "-qq", "--download-only", "-y", *PREFETCH_PACKAGES],
+         stdout=subprocess.DEVNULL)
+    (tmp / "etc/resolv.conf").unlink()
+    for key in (tmp / "etc/ssh").glob("ssh_host_*"):
+        key.unlink()  # each host gets its own key at start
+    (tmp / "etc/machine-id").write_text("")
+    # A passive console has no tty to serve; a getty would restart forever.
+    for unit in ("console-getty.service", "getty@tty1.service"):
+        link = tmp / "etc/systemd/system" / unit
+        link.unlink(missing_ok=True)
+        link.symlink_to("/dev/null")
+    (tmp / ".edgewasm-complete").write_text(f"{SUITE} {arch}\n")
+    tmp.rename(target)
+    # Bases of earlier package lists are not used again; running hosts hold no old base
+    # (every `up` starts from the current one).
+    for old in target.parent.glob(f"{SUITE}-{arch}-*"):
+        if old != target and not in_use():
+            shutil.rmtree(old, ignore_errors=True)
+    return target

@@ -1,1 +1,0 @@
-edgewasm_role = "agent"

@@ -1,0 +1,30 @@
+"""Jinja2 templates for every file edgewasm puts on a host, installed with edgewasm as the
+package ``edgewasm.templates`` (pyproject.toml maps it here), so deploys find them from
+any working directory.
+
+    files.template(src=templates.path("k3s/config.yaml.j2"), ...)   # on a host
+    templates.render("policies/constraints.yaml.j2", **values)       # in memory
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import jinja2
+
+DIR = Path(__file__).resolve().parent
+
+_env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(DIR)), undefined=jinja2.StrictUndefined,
+                          keep_trailing_newline=True)
+
+
+def path(template: str) -> str:
+    """Absolute path of a template, for pyinfra's ``files.template`` / ``files.put``."""
+    found = DIR / template
+    if not found.is_file():
+        raise FileNotFoundError(f"no template {template} in {DIR}")
+    return str(found)
+
+
+def render(template: str, /, **values) -> str:
+    return _env.get_template(template).render(**values)
