@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgewasm.testbed.images import CACHE, SUITE, base_dir, build_base  # noqa: F401 (the test bed's API)
+from edgewasm.testbed.images import CACHE, TestbedError, base_dir, build_base
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (
@@ -47,10 +47,6 @@ class TestbedHost:
     arch: str
     address: str
     board: str | None = None
-
-
-class TestbedError(RuntimeError):
-    __test__ = False  # not a pytest test class
 
 
 def parse_topology(spec: str) -> list[TestbedHost]:

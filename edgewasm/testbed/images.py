@@ -24,6 +24,11 @@ BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2"
 # preflight's package step installs them for real without the hosts reaching any network.
 PREFETCH_PACKAGES = SETTINGS["preflight_packages"].default
 
+
+class TestbedError(RuntimeError):
+    __test__ = False  # not a pytest test class
+
+
 def base_dir(arch: str) -> Path:
     digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, *PREFETCH_PACKAGES]).encode()).hexdigest()[:10]
     return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
