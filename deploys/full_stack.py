@@ -10,7 +10,12 @@ from pyinfra import host
 
 from deploys import artifacts, containerd, crun, gatekeeper, k3s, runtime_classes, runwasi, wasmedge, wasmtime
 from deploys.preflight import preflight
+from edgewasm.config import check_running_inventory
 from edgewasm.wasm import containerd_runtimes, node_labels
+
+# The inventory as pyinfra runs it (--data included) is checked here too: a problem stops
+# the run before any operation, also for an inventory that never called check_inventory.
+check_running_inventory()
 
 # Every check (K3s's needs, the crun route's) judges the host before anything on it changes.
 if preflight(crun.gate):

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import time
 from typing import IO
 
@@ -15,6 +17,7 @@ from edgewasm.arch import k3s_arch
 from edgewasm.runtimes import extract_script
 from facts.host import BootId, KernelModuleStates
 from facts.runtimes import ExtractedFrom
+from facts.secrets import SaltedSha256File
 
 _FACTS: dict = {}
 
@@ -182,30 +185,52 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
     yield _verified_rename(partial, dest, sha256, f"{dest}: upload does not match sha256 {sha256}")
 
 
+# A random salt per run for digests of secrets (see facts/secrets.py).
+SECRET_SALT = secrets.token_hex(16)
+
+
+def salted_sha256(data: bytes) -> str:
+    return hashlib.sha256(SECRET_SALT.encode() + data).hexdigest()
+
+
+# $1 salt, $2 the uploaded file, $3 its destination; the expected salted digest arrives on
+# stdin, so no secret-derived value is ever on a command line.
+_SECRET_RENAME = ('read -r want; got=$( { printf %s "$1"; cat "$2"; } | sha256sum | cut -d" " -f1); '
+                  'if [ "$got" = "$want" ]; then mv -f "$2" "$3"; '
+                  'else rm -f "$2"; echo "$3: upload does not match what was sent" >&2; exit 1; fi')
+
+
 @operation()
-def secret_file(content: IO[bytes], dest: str, sha256: str):
+def secret_file(content: IO[bytes], dest: str):
     """
     Put a secret on the host with mode 0600 from the first byte, only when it differs.
 
-    The secret travels over SFTP from memory: it is never on a command line, and
-    pyinfra prints neither it nor a diff of it.
+    The secret travels over SFTP from memory: it is never on a command line, and pyinfra
+    prints neither it, nor a diff of it, nor its plain digest: the host's copy is compared
+    by a digest salted afresh every run, whose expected value reaches the host on stdin.
 
     **Example:**
 
     .. code:: python
 
-        host_ops.secret_file(content=io.BytesIO(token), dest="/etc/rancher/k3s/cluster-token",
-                             sha256=hashlib.sha256(token).hexdigest())
+        host_ops.secret_file(content=io.BytesIO(token), dest="/etc/rancher/k3s/agent-token")
     """
-    if host.get_fact(Sha256File, path=dest) == sha256:
-        yield from _mode_kept(dest, sha256, "600")
+    data = content.read()
+    content.seek(0)
+    if host.get_fact(SaltedSha256File, path=dest, salt=SECRET_SALT) == salted_sha256(data):
+        info = host.get_fact(File, path=dest)
+        if info and str(info["mode"]) != "600":  # a secret chmod-ed open by hand is closed again
+            yield StringCommand("chmod", "600", QuoteString(dest))
+        else:
+            host.noop(f"{dest} is current, mode 600")
         return
     directory, partial = _upload_name(dest)
     # Created 0600 before any byte of the secret is written into it.
     yield StringCommand("mkdir", "-p", QuoteString(directory), "&&", "(", "umask", "077", "&&",
                         "rm", "-f", QuoteString(partial), "&&", ":", ">", QuoteString(partial), ")")
     yield FileUploadCommand(content, partial, remote_temp_filename=partial)
-    yield _verified_rename(partial, dest, sha256, f"{dest}: upload does not match its sha256")
+    yield StringCommand("sh", "-c", QuoteString(_SECRET_RENAME), "secret", SECRET_SALT, QuoteString(partial),
+                        QuoteString(dest), _stdin=salted_sha256(data) + "\n")
 
 
 @operation()

@@ -2,8 +2,9 @@
 
 Roles come from the groups: ``k3s_servers`` (the first one initialises the cluster,
 with embedded etcd when ``k3s_ha``), ``k3s_agents``. Everyone else joins
-``https://<first server>:6443`` with the cluster token, which reaches hosts only as a
-0600 file (``token-file``), never on a command line or in pyinfra's output.
+``https://<first server>:6443``: servers with the server token, agents with the agent
+token (they never hold the server token). Tokens reach hosts only as 0600 files
+(``token-file``, ``agent-token-file``), never on a command line or in pyinfra's output.
 Restarts are rolling (``_serial``): servers in inventory order, then agents, each
 waiting until it is ready, so a changed pinned version is an upgrade.
 """
@@ -24,6 +25,7 @@ from pyinfra.operations import files, python, systemd
 from deploys import edgewasm_deploy, host_ops
 from edgewasm import templates
 from edgewasm.k3s import (
+    AGENT_TOKEN_FILE,
     CONFIG_DIR,
     K3S_BIN,
     KUBECONFIG,
@@ -33,11 +35,11 @@ from edgewasm.k3s import (
     config_values,
     join_url,
     rewrite_kubeconfig,
+    service_env,
     sha256,
     unit_name,
 )
 from edgewasm.plan import Plan
-from facts.k3s import K3sServerToken
 
 _TOKEN_LOCK = BoundedSemaphore()
 
@@ -104,6 +106,36 @@ def _fetch_kubeconfig(local: str, server_url: str) -> None:
     python.call(name=f"Fetch kubeconfig to {local}", function=fetch)
 
 
+def _read_secret(server, path: str) -> str:
+    """A secret file on ``server``, read over SFTP into memory ("" when absent): never a
+    fact, whose output pyinfra prints at -vvv."""
+    buffer = io.BytesIO()
+    try:
+        server.get_file(path, buffer)
+    except OSError:
+        return ""
+    return buffer.getvalue().decode().strip()
+
+
+def _tokens(first, role: str) -> list:
+    """Put this host's tokens: the agent token on every node, the server token on servers
+    only (an agent holding it could join as a server); returns the operations."""
+    data = host.data.dict()
+    # pyinfra prepares hosts concurrently (gevent): one host at a time decides the tokens,
+    # or two hosts could each generate one.
+    with _TOKEN_LOCK:
+        agent = cluster_token(data, lambda: _read_secret(first, AGENT_TOKEN_FILE), kind="agent")
+        server = cluster_token(data, lambda: _read_secret(first, SERVER_TOKEN)) if role == "server" else None
+    ops = [host_ops.secret_file(name="Put the agent token", content=io.BytesIO(agent + b"\n"),
+                                dest=AGENT_TOKEN_FILE)]
+    if server:
+        ops.append(host_ops.secret_file(name="Put the server token", content=io.BytesIO(server + b"\n"),
+                                        dest=TOKEN_FILE))
+    else:
+        ops.append(files.file(name="No server token on an agent", path=TOKEN_FILE, present=False))
+    return ops
+
+
 @edgewasm_deploy("K3s")
 def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = False) -> None:
     """``plan``: the host's artifact plan (the binary); ``runtime_labels``: node labels for
@@ -122,15 +154,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
     binary = host_ops.installed_copy(name="Install the K3s binary", src=k3s_binary.dest, dest=K3S_BIN,
                                      sha256=k3s_binary.sha256)
 
-    def read_server_token() -> str:
-        return first.get_fact(K3sServerToken)
-
-    # pyinfra prepares hosts concurrently (gevent): one host at a time decides the token,
-    # or two hosts could each generate one.
-    with _TOKEN_LOCK:
-        token = cluster_token(host.data.dict(), read_server_token)
-    token_file = host_ops.secret_file(name="Put the cluster token", content=io.BytesIO(token + b"\n"),
-                                      dest=TOKEN_FILE, sha256=sha256(token + b"\n"))
+    tokens = _tokens(first, role)
     files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
     values = config_values(host.name, host.data.dict(), role, is_first, server_url)
     # K3s merges node-label into the node's labels at every start, so these follow the runtimes.
@@ -148,9 +172,10 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
                                     dest=f"{CONFIG_DIR}/registries.yaml", mode="600", mirrors=mirrors)
     else:
         registries = files.file(name="No K3s registry mirrors", path=f"{CONFIG_DIR}/registries.yaml", present=False)
-    env = files.template(name="Write the K3s environment file", src=templates.path("k3s/k3s.env.j2"),
-                         dest=f"/etc/systemd/system/{unit}.service.env", mode="600",
-                         unit=unit, env=host.data.k3s_env)
+    # Proxy credentials may be in it: a secret upload, never a template pyinfra can diff.
+    env_text = templates.render("k3s/k3s.env.j2", unit=unit, env=service_env(host.data.dict()))
+    env = host_ops.secret_file(name="Write the K3s environment file", content=io.BytesIO(env_text.encode()),
+                               dest=f"/etc/systemd/system/{unit}.service.env")
     unit_file = files.template(name="Write the K3s unit", src=templates.path("k3s/k3s.service.j2"),
                                dest=f"/etc/systemd/system/{unit}.service", mode="644",
                                unit=unit, command="server" if role == "server" else "agent")
@@ -159,7 +184,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
     service = {
         "unit": unit,
         "restart": runtimes_changed
-        or any(op.will_change for op in (binary, token_file, config, registries, env, unit_file)),
+        or any(op.will_change for op in (binary, *tokens, config, registries, env, unit_file)),
         "timeout": host.data.k3s_ready_timeout,
         "server": role == "server",
         "_serial": True,

@@ -9,6 +9,7 @@ What each setting may hold is declared in edgewasm/settings.py.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -18,6 +19,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from pyinfra import logger
 from pyinfra.api.exceptions import PyinfraError
 
 from edgewasm import settings
@@ -32,11 +34,107 @@ def check_host_data(name: str, data: Mapping[str, Any]) -> list[str]:
     return [p for key, value in data.items() if (p := settings.problem(name, key, value))]
 
 
+def _digest(value: Any) -> str:
+    return hashlib.sha256(repr(value).encode()).hexdigest()
+
+
+def _disagreement(key: str, hosts: list, scope: str) -> str | None:
+    values = {h.name: settings.value(h.data, key) for h in hosts}
+    if len({_digest(v) for v in values.values()}) <= 1:
+        return None
+    shown = ", ".join(f"{name}={settings.shown(key, v)}" for name, v in values.items())
+    where = "every K3s node" if scope == "cluster" else "every server"
+    return (f"{where} must agree on {key}, but: {shown}; fix: set it once for the cluster "
+            "(the inventory's all group, or group_data/all.py)")
+
+
+def topology_problems(hosts: list, source: str) -> tuple[list[str], list[str]]:
+    """(problems, warnings) of the inventory as one cluster: roles, duplicate addresses,
+    HA, settings that every node or every server must agree on."""
+    problems, warnings = [], []
+    for h in hosts:
+        groups = set(h.groups) & set(settings.ROLE_GROUPS)
+        if len(groups) > 1:
+            problems.append(f"{h.name}: is in both k3s_servers and k3s_agents; fix: keep it in one of them")
+        elif not groups:
+            problems.append(f"{h.name}: is in neither k3s_servers nor k3s_agents; fix: put it in one, "
+                            "or leave it out of this inventory")
+    nodes = [h for h in hosts if h.role]
+    servers = [h for h in nodes if h.role == "server"]
+    if nodes and not servers:
+        problems.append(f"inventory {source}: no host is in k3s_servers (no host has role 'server'); "
+                        "fix: add one to k3s_servers")
+    for what, address in (("ssh_hostname", lambda h: f"{h.address}:{h.data.get('ssh_port') or 22}"),
+                          ("k3s_node_ip", lambda h: h.data.get("k3s_node_ip"))):
+        seen: dict[str, list[str]] = {}
+        for h in nodes:
+            if address(h):
+                seen.setdefault(address(h), []).append(h.name)
+        problems += [f"{', '.join(names)}: share {what} {value}; fix: give each host its own"
+                     for value, names in seen.items() if len(names) > 1]
+    ha = any(settings.value(h.data, "k3s_ha") for h in servers)
+    if len(servers) > 1 and not ha:
+        problems.append(f"{', '.join(h.name for h in servers)}: several servers without k3s_ha; fix: set "
+                        "k3s_ha = True for the cluster (embedded etcd), or keep one server")
+    if ha and len(servers) % 2 == 0:
+        warnings.append(f"{len(servers)} HA servers: etcd keeps quorum with a majority, so an even number "
+                        "tolerates no more failures than one fewer; use 3 or 5")
+    for h in servers:
+        if settings.value(h.data, "gatekeeper_enabled") and not settings.value(h.data, "policy_allowed_repos"):
+            problems.append(f"{h.name}: Gatekeeper is on but policy_allowed_repos is empty, so no registry "
+                            "is trusted; fix: " + settings.SETTINGS["policy_allowed_repos"].fix
+                            + ", or gatekeeper_enabled = False")
+    for key, setting in settings.SETTINGS.items():
+        scope_hosts = {"cluster": nodes, "servers": servers}.get(setting.scope)
+        disagreement = _disagreement(key, scope_hosts, setting.scope) if scope_hosts else None
+        if disagreement:
+            problems.append(disagreement)
+    return problems, warnings
+
+
+def validate(hosts: list, source: str, outcome: str = "no host was contacted") -> None:
+    """Check every host's data and the inventory as one cluster, and every bundle it names;
+    raise InventoryError listing all problems (secrets redacted)."""
+    problems: list[str] = []
+    for h in hosts:
+        problems.extend(check_host_data(h.name, h.data))
+    topology, warnings = topology_problems(hosts, source)
+    problems += topology
+    for warning in warnings:
+        logger.warning(f"inventory {source}: {warning}")
+    problems.extend(_bundle_problems(hosts))
+    if problems:
+        raise InventoryError(
+            f"inventory {source} is invalid, {outcome}:\n  " + "\n  ".join(problems)
+        )
+
+
+def _cli_data(argv: list[str] | None = None) -> dict[str, Any]:
+    """``--data key=value`` overrides on the pyinfra command line, parsed as pyinfra does,
+    so they are checked with the rest before any host is contacted."""
+    from pyinfra_cli.util import parse_cli_arg
+
+    args = sys.argv[1:] if argv is None else argv
+    items = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data"]
+    items += [a.removeprefix("--data=") for a in args if a.startswith("--data=")]
+    return {k: parse_cli_arg(v) for k, _, v in (item.partition("=") for item in items if "=" in item)}
+
+
+def _hosts_of(inventory, override: Mapping[str, Any] | None = None) -> list["InventoryHost"]:
+    return [InventoryHost(h.name, list(h.groups), {**h.data.dict(), **(override or {})}) for h in inventory]
+
+
+def _fingerprint(hosts: list) -> str:
+    return _digest(sorted((h.name, sorted(h.groups), sorted(h.data.items(), key=repr)) for h in hosts))
+
+
 _checking: set[str] = set()
+_validated: set[str] = set()  # fingerprints of inventories check_inventory passed in this process
 
 
 def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_servers / k3s_agents") -> None:
-    """Validate the inventory in ``inventory_file``; raise InventoryError listing all problems."""
+    """Validate the inventory in ``inventory_file`` (with the command line's ``--data``)
+    before pyinfra contacts any host; raise InventoryError listing all problems."""
     from pyinfra_cli.inventory import make_inventory_from_files
 
     path = str(Path(inventory_file).resolve())
@@ -48,52 +146,47 @@ def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_serv
     finally:
         _checking.discard(path)
 
-    hosts = list(inventory)
+    hosts = _hosts_of(inventory, _cli_data())
     if not hosts:
         raise InventoryError(
             f"inventory {inventory_file} has no hosts; fix: {empty_fix}"
         )
-    problems: list[str] = []
-    for host in hosts:
-        problems.extend(check_host_data(host.name, host.data.dict()))
-    roles = {h.name: settings.role(h.groups) for h in hosts}
-    if any(roles.values()) and "server" not in roles.values():
-        problems.append(f"inventory {inventory_file}: no host is in k3s_servers (no host has role 'server'); "
-                        "fix: add one to k3s_servers")
-    problems.extend(_cluster_wide_problems([h for h in hosts if roles[h.name] == "server"]))
-    if not problems:
-        problems.extend(_bundle_problems(hosts))
-    if problems:
-        raise InventoryError(
-            f"inventory {inventory_file} is invalid, no host was contacted:\n  " + "\n  ".join(problems)
-        )
+    validate(hosts, inventory_file)
+    _validated.add(_fingerprint(hosts))
 
 
-# One Gatekeeper and one set of image policies per cluster: every server must agree.
-CLUSTER_WIDE_PREFIXES = ("gatekeeper_", "policy_")
+def check_running_inventory() -> None:
+    """The deploy's own guard (deploys/full_stack.py): the inventory pyinfra runs, its
+    ``--data`` included, is validated unless its inventory file just did exactly that, so
+    an inventory that forgot ``check_inventory`` is refused before any change."""
+    from pyinfra import state
 
-
-def _cluster_wide_problems(servers) -> list[str]:
-    keys = sorted({k for h in servers for k in h.data.dict() if k.startswith(CLUSTER_WIDE_PREFIXES)})
-    problems = []
-    for key in keys:
-        values = {h.name: settings.value(h.data.dict(), key) for h in servers}
-        if len({repr(v) for v in values.values()}) > 1:
-            problems.append(f"servers disagree on {key}: {values}; fix: set it once for the cluster "
-                            "(group_data/all.py or the k3s_servers group)")
-    return problems
+    hosts = _hosts_of(state.inventory)
+    fingerprint = _fingerprint(hosts)
+    if fingerprint not in _validated:
+        validate(hosts, "given to pyinfra", outcome="no host was changed")
+        _validated.add(fingerprint)
 
 
 def _bundle_problems(hosts) -> list[str]:
-    """Every configured bundle checked file by file against its manifest."""
-    from edgewasm.manifest import Bundle
+    """Every configured bundle checked file by file against its manifest, and the manifest
+    against what lives outside the bundle: its pinned digest (edgewasm_bundle_sha256) and
+    the catalogue's own pins."""
+    from edgewasm.manifest import Bundle, sha256_of
 
     problems = []
     for path in sorted({h.data.get("edgewasm_bundle") for h in hosts} - {None}):
         users = sorted(h.name for h in hosts if h.data.get("edgewasm_bundle") == path)
-        for problem in Bundle.open(path).verify():
-            problems.append(f"bundle {path} (for {', '.join(users)}): {problem}; "
-                            "fix: rebuild it (edgewasm-bundle build) or copy it again")
+        bundle = Bundle.open(path)
+        found = list(bundle.verify())
+        pins = {h.data.get("edgewasm_bundle_sha256") for h in hosts if h.data.get("edgewasm_bundle") == path} - {None}
+        manifest = Path(path) / "manifest.json"
+        if pins and manifest.exists() and sha256_of(manifest) not in pins:
+            found.append(f"{manifest}: sha256 {sha256_of(manifest)} is not the pinned edgewasm_bundle_sha256 "
+                         f"{', '.join(sorted(pins))}")
+        found += bundle.catalogue_mismatches()
+        problems += [f"bundle {path} (for {', '.join(users)}): {problem}; "
+                     "fix: rebuild it (edgewasm-bundle build) or copy it again" for problem in found]
     return problems
 
 
@@ -124,4 +217,5 @@ def inventory_hosts(inventory: str, cwd: str | None = None) -> list[InventoryHos
     if result.returncode != 0:
         raise RuntimeError(f"cannot read inventory {inventory}:\n{result.stderr.strip()}")
     start = result.stdout.find("[")
-    return [InventoryHost(h["name"], h["groups"], settings.merged(h["data"])) for h in json.loads(result.stdout[start:])]
+    return [InventoryHost(h["name"], h["groups"], settings.redacted(settings.merged(h["data"])))
+            for h in json.loads(result.stdout[start:])]

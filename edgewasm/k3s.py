@@ -12,7 +12,8 @@ from edgewasm import settings
 
 K3S_BIN = "/usr/local/bin/k3s"
 CONFIG_DIR = "/etc/rancher/k3s"
-TOKEN_FILE = f"{CONFIG_DIR}/cluster-token"
+TOKEN_FILE = f"{CONFIG_DIR}/cluster-token"  # the server token: servers only
+AGENT_TOKEN_FILE = f"{CONFIG_DIR}/agent-token"  # the agent token: every node
 SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
 KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
 API_PORT = 6443
@@ -39,7 +40,10 @@ def config_values(name: str, data: Mapping, role: str, is_first_server: bool, se
         "cluster_init": role == "server" and is_first_server and ha,
         # Agents and further servers join the first server; a lone server joins nobody.
         "server_url": None if (role == "server" and is_first_server) else server_url,
-        "token_file": TOKEN_FILE,
+        # Least privilege: agents join with the agent token and never hold the server
+        # token (a node holding it can join as a server); servers accept both.
+        "token_file": TOKEN_FILE if role == "server" else AGENT_TOKEN_FILE,
+        "agent_token_file": AGENT_TOKEN_FILE if role == "server" else None,
         "node_name": name,
         "node_ip": data.get("k3s_node_ip"),
         "tls_san": list(settings.value(data, "k3s_tls_san")),
@@ -51,19 +55,24 @@ def config_values(name: str, data: Mapping, role: str, is_first_server: bool, se
     }
 
 
-def token_path(data: Mapping) -> Path:
-    """The operator's token file: k3s_token_file, where {k3s_cluster_name} is filled in."""
-    template = settings.value(data, "k3s_token_file")
+# kind -> (the token in data, the operator's token file)
+TOKEN_SETTINGS = {"server": ("k3s_token", "k3s_token_file"), "agent": ("k3s_agent_token", "k3s_agent_token_file")}
+
+
+def token_path(data: Mapping, kind: str = "server") -> Path:
+    """The operator's token file of ``kind`` (server or agent), {k3s_cluster_name} filled in."""
+    template = settings.value(data, TOKEN_SETTINGS[kind][1])
     return Path(template.replace("{k3s_cluster_name}", settings.value(data, "k3s_cluster_name")))
 
 
-def cluster_token(data: Mapping, read_from_server=None) -> bytes:
-    """The cluster's join token: from data, else the operator's 0600 token file, else read
-    from the first server (``read_from_server()``), else newly generated. Kept in the token
-    file so every host and every later run get the same one."""
-    if data.get("k3s_token"):
-        return str(data["k3s_token"]).strip().encode()
-    path = token_path(data)
+def cluster_token(data: Mapping, read_from_server=None, kind: str = "server") -> bytes:
+    """The cluster's server (or agent) token: from data, else the operator's 0600 token
+    file, else read from the first server (``read_from_server()``), else newly generated.
+    Kept in the token file so every host and every later run get the same one."""
+    in_data = data.get(TOKEN_SETTINGS[kind][0])
+    if in_data:
+        return str(in_data).strip().encode()
+    path = token_path(data, kind)
     if path.exists():
         return path.read_bytes().strip()
     token = (read_from_server() if read_from_server else "") or secrets.token_hex(24)
@@ -73,6 +82,15 @@ def cluster_token(data: Mapping, read_from_server=None) -> bytes:
         f.write(token.strip() + "\n")
     os.replace(path.with_suffix(".tmp"), path)
     return token.strip().encode()
+
+
+def service_env(data: Mapping) -> dict[str, str]:
+    """The K3s service's environment: k3s_env, then the lines of k3s_env_file."""
+    env = dict(settings.value(data, "k3s_env"))
+    path = data.get("k3s_env_file")
+    if path:
+        env.update(settings.parse_env_file(Path(path).read_text()))
+    return env
 
 
 def sha256(data: bytes) -> str:

@@ -62,6 +62,24 @@ class Bundle:
                 problems.append(f"{path}: tampered or corrupt: expected sha256 {entry['sha256']}, actual {actual}")
         return problems
 
+    def catalogue_mismatches(self, catalog=None) -> list[str]:
+        """Manifest entries whose sha256 differs from a pin in the catalogue (pins live
+        outside the bundle: a manifest rewritten to match a swapped file still fails)."""
+        from edgewasm.artifacts import load_catalog, resolve
+
+        catalog = catalog if catalog is not None else load_catalog()
+        problems = []
+        for entry in self.manifest.get("artifacts", []):
+            if entry["component"] not in catalog or entry.get("kind") == "image":
+                continue
+            found, _ = resolve(catalog, [entry["arch"]], {entry["component"]: entry["version"]},
+                               [entry["component"]])
+            pin = next((a.sha256 for a in found if a.name == entry["name"] and a.checksum_kind == "pinned"), None)
+            if pin and pin != entry["sha256"]:
+                problems.append(f"{self.path / entry['file']}: the manifest says sha256 {entry['sha256']}, "
+                                f"the catalogue pins {pin}")
+        return problems
+
 
 @functools.lru_cache(maxsize=16)
 def _open(path: Path, stamp: int | None) -> Bundle:

@@ -14,7 +14,7 @@ import pprint
 import re
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -146,6 +146,10 @@ def _versions(value: Any) -> str | None:
     return f"names unknown components {unknown}" if unknown else None
 
 
+def _sha256(value: Any) -> str | None:
+    return None if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) else "must be 64 hex digits"
+
+
 def _str(value: Any) -> str | None:
     return None if isinstance(value, str) and value.strip() else "must be a non-empty string"
 
@@ -176,13 +180,49 @@ def _mirrors(value: Any) -> str | None:
     return None
 
 
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
 def _k3s_env(value: Any) -> str | None:
     error = _str_dict(value)
     if error:
         return error
     if {"K3S_TOKEN", "K3S_AGENT_TOKEN"} & set(value):
         return "must not hold the token"
-    return None
+    bad = [k for k in value if not _ENV_NAME.match(k)]
+    if bad:
+        return f"has names that are not environment variable names {bad} (letters, digits, '_')"
+    # A line break would start a new line (a new variable) in the systemd environment file.
+    broken = [k for k, v in value.items() if any(c in v for c in "\n\r\0")]
+    return f"has values with line breaks or NUL for {broken}" if broken else None
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """KEY=VALUE lines (blank lines and # comments skipped) of a k3s_env_file; ValueError
+    names the line number, never its value."""
+    found = {}
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        key, sep, value = line.partition("=")
+        if not sep or not _ENV_NAME.match(key.strip()):
+            raise ValueError(f"line {number} is not KEY=VALUE")
+        found[key.strip()] = value
+    return found
+
+
+def _env_file(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be the path of a file on the operator's machine"
+    path = Path(value)
+    if not path.is_file():
+        return "is not a file"
+    if path.stat().st_mode & 0o077:
+        return f"is readable by others (mode {path.stat().st_mode & 0o777:o}); chmod 600 it"
+    try:
+        return _k3s_env(parse_env_file(path.read_text()))
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"cannot be read as KEY=VALUE lines ({exc})"
 
 
 def _abs_path(value: Any) -> str | None:
@@ -228,9 +268,8 @@ def _quantity(value: Any) -> str | None:
 
 
 def _repos(value: Any) -> str | None:
-    error = _str_list(value)
-    if error or not value:
-        return "must be a non-empty list of registries or repository prefixes"
+    if _str_list(value):
+        return "must be a list of registries or repository prefixes"
     bad = [r for r in value if any(c.isspace() for c in r) or "*" in r or r.startswith(("http://", "https://"))]
     return f"has entries that are not image prefixes {bad} (no scheme, spaces or '*')" if bad else None
 
@@ -252,6 +291,10 @@ class Setting:
     fix: str  # how to give a good value, shown with every refusal
     doc: str  # one line
     section: str
+    secret: bool = False  # shown only as <redacted>; compared by digest
+    # host: each host its own value; cluster: every K3s node of the inventory must agree;
+    # servers: every server must agree (one Gatekeeper, one set of policies per cluster)
+    scope: str = "host"
 
 
 def _section(section: str, *settings: tuple) -> list[Setting]:
@@ -270,6 +313,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "build one: edgewasm-bundle build NAME --inventory INVENTORY, then set bundles/NAME",
          "Offline bundle directory on the operator's machine (docs/offline.md). Unset: hosts download "
          "from upstream or artifact_mirror."),
+        ("edgewasm_bundle_sha256", "str", None, _sha256,
+         "sha256sum bundles/NAME/manifest.json on the machine that built it, and set that",
+         "The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was "
+         "rewritten is refused."),
         ("edgewasm_require_wasm", "bool", False, _bool,
          "True refuses hosts that cannot run WebAssembly (armv7)",
          "Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of warning."),
@@ -314,10 +361,17 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "Names the operator's token file (k3s_token_file)."),
         ("k3s_token", "str", None, _str,
          "prefer k3s_token_file (a 0600 file on the operator's machine)",
-         "The join token in data (prefer k3s_token_file: data is printed by debug-inventory)."),
+         "The server token in data (prefer k3s_token_file: data is printed by debug-inventory)."),
         ("k3s_token_file", "str", "secrets/{k3s_cluster_name}.token", _str,
          "a path such as 'secrets/site-a.token'",
-         "The operator's 0600 token file; generated (or read from the first server) when missing."),
+         "The operator's 0600 server-token file (servers only); generated (or read from the first "
+         "server) when missing."),
+        ("k3s_agent_token", "str", None, _str,
+         "prefer k3s_agent_token_file (a 0600 file on the operator's machine)",
+         "The agent token in data (prefer k3s_agent_token_file)."),
+        ("k3s_agent_token_file", "str", "secrets/{k3s_cluster_name}.agent-token", _str,
+         "a path such as 'secrets/site-a.agent-token'",
+         "The operator's 0600 agent-token file: agents join with it and never hold the server token."),
         ("k3s_node_ip", "str", None, _str,
          "the node's address, e.g. '10.20.0.11'",
          "The node's address (K3s node-ip)."),
@@ -348,6 +402,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("k3s_env", "dict[str, str]", {}, _k3s_env,
          "proxy settings and the like; the token goes in k3s_token or k3s_token_file",
          "Environment for the K3s service (a 0600 env file), e.g. proxies."),
+        ("k3s_env_file", "str", None, _env_file,
+         "a 0600 file such as 'secrets/site-a.env' with KEY=VALUE lines",
+         "More environment for the K3s service from a 0600 file on the operator's machine (proxy "
+         "credentials): never in data, which pyinfra's debug-inventory prints."),
         ("k3s_ready_timeout", "int", 300, _positive_int,
          "seconds, e.g. k3s_ready_timeout = 300",
          "Seconds a (re)started K3s may take to get ready before the host fails."),
@@ -383,10 +441,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("gatekeeper_exempt_namespaces", "list[str]", ["kube-system", "kube-public", "kube-node-lease"], _namespaces,
          "e.g. ['kube-system', 'kube-public', 'kube-node-lease']",
          "Never checked (and labelled so the webhook is not even called): the cluster's own pods."),
-        ("policy_allowed_repos", "list[str]", ["docker.io/edgewasm/"], _repos,
-         "e.g. ['registry.site-a.example', 'docker.io/edgewasm/']",
-         "Trusted registries or repository prefixes: 'yourhub' trusts yourhub/..., yourhub:5000/... "
-         "and yourhub@sha256:..., never yourhub-evil/..."),
+        ("policy_allowed_repos", "list[str]", [], _repos,
+         "name the registries you trust, e.g. ['registry.site-a.example', 'docker.io/edgewasm/']",
+         "Trusted registry hosts ('registry.example', 'registry.example:5000', 'localhost') or "
+         "repositories ('ghcr.io/acme/app', 'docker.io/edgewasm/'), matched at their own boundary. "
+         "Empty: Gatekeeper is refused until you name them."),
         ("policy_disallowed_tags", "list[str]", ["latest"], _tags, "e.g. ['latest']",
          "Image tags refused everywhere the policies apply."),
         ("policy_namespaces", "list[str]", [], _namespaces,
@@ -430,6 +489,14 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     ),
 ]}
 
+SECRET = ("k3s_token", "k3s_agent_token", "k3s_env")  # k3s_env holds proxy credentials
+CLUSTER_WIDE = ("k3s_ha", "k3s_cluster_name", "k3s_token", "k3s_token_file", "k3s_agent_token",
+                "k3s_agent_token_file")
+SETTINGS = {name: replace(s, secret=name in SECRET,
+                          scope="cluster" if name in CLUSTER_WIDE
+                          else "servers" if name.startswith(("gatekeeper_", "policy_")) else "host")
+            for name, s in SETTINGS.items()}
+
 
 def defaults() -> dict[str, Any]:
     """Every declared default (a fresh copy: callers may change theirs)."""
@@ -448,16 +515,78 @@ def value(data: Mapping, key: str) -> Any:
     return copy.deepcopy(SETTINGS[key].default) if found is None else found
 
 
-def problem(host: str, key: str, found: Any) -> str | None:
-    """What is wrong with one value, naming host, key, value and fix; None when fine."""
+REDACTED = "<redacted>"
+
+
+def shown(key: str, found: Any) -> str:
+    """A value as errors, logs and reports may show it: secrets redacted (k3s_env keeps
+    its variable names, never their values)."""
     setting = SETTINGS.get(key)
+    if setting is None or not setting.secret:
+        return repr(found)
+    if isinstance(found, Mapping):
+        return "{" + ", ".join(f"{k!r}: {REDACTED!r}" for k in found) + "}"
+    return REDACTED
+
+
+class Secret(str):
+    """A secret setting's value in reports: usable as the string it is, but its repr (what
+    pytest prints for a failed assertion, and so JUnit) is <redacted>."""
+
+    def __repr__(self) -> str:
+        return repr(REDACTED)
+
+
+def redacted(data: Mapping) -> dict[str, Any]:
+    """``data`` with every secret setting's strings wrapped in ``Secret``."""
+    out = dict(data)
+    for key in SECRET:
+        value = out.get(key)
+        if isinstance(value, str):
+            out[key] = Secret(value)
+        elif isinstance(value, Mapping):
+            out[key] = {k: Secret(v) if isinstance(v, str) else v for k, v in value.items()}
+    return out
+
+
+# Data keys that are pyinfra's or SSH's own: never taken for a misspelt setting.
+_FOREIGN = re.compile(r"^(_|ssh_|winrm_|docker_|chroot_|local_|vagrant_|terraform_)")
+
+
+def closest(key: str) -> str | None:
+    """The declared setting ``key`` most likely misspells, if any is close."""
+    import difflib
+
+    found = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.85)
+    return found[0] if found else None
+
+
+# Privilege escalation: edgewasm's secret uploads and the kubeconfig fetch are proven as
+# root over SSH only.
+_ESCALATION = ("_sudo", "_su_user", "_doas")
+
+
+def problem(host: str, key: str, found: Any) -> str | None:
+    """What is wrong with one value, naming host, key, value (redacted if secret) and fix;
+    None when fine."""
+    setting = SETTINGS.get(key)
+    if key in _ESCALATION and found:
+        return (f"{host}: {key} = {found!r}: edgewasm connects as root (its 0600 secret uploads and the "
+                "kubeconfig fetch are not proven through sudo/su/doas); fix: let root log in with a key "
+                "(ssh_user = 'root', PermitRootLogin prohibit-password) and drop " + key)
+    if key == "ssh_user" and found not in (None, "root"):
+        return (f"{host}: ssh_user = {found!r}: edgewasm needs root on the host; fix: ssh_user = 'root' "
+                "with a key (PermitRootLogin prohibit-password)")
     if setting is None:
+        guess = None if _FOREIGN.match(key) else closest(key)
+        if guess:
+            return f"{host}: unknown setting {key!r}; fix: check the spelling: did you mean {guess!r}? (docs/settings.md)"
         if key.startswith(OWNED_PREFIXES):
             return (f"{host}: unknown setting {key!r}; fix: check the spelling against the settings "
                     "in docs/settings.md")
         return None
     error = setting.check(found)
-    return f"{host}: {key} = {found!r} {error}; fix: {setting.fix}" if error else None
+    return f"{host}: {key} = {shown(key, found)} {error}; fix: {setting.fix}" if error else None
 
 
 # ------------------------------------------------------------------------ documentation

@@ -10,6 +10,9 @@
 # Offline bundle directory on the operator's machine (docs/offline.md). Unset: hosts
 # download from upstream or artifact_mirror.
 # edgewasm_bundle = None
+# The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was
+# rewritten is refused.
+# edgewasm_bundle_sha256 = None
 # Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of
 # warning.
 # edgewasm_require_wasm = False
@@ -41,11 +44,16 @@
 # k3s_ha = False
 # Names the operator's token file (k3s_token_file).
 # k3s_cluster_name = 'k3s'
-# The join token in data (prefer k3s_token_file: data is printed by debug-inventory).
+# The server token in data (prefer k3s_token_file: data is printed by debug-inventory).
 # k3s_token = None
-# The operator's 0600 token file; generated (or read from the first server) when
-# missing.
+# The operator's 0600 server-token file (servers only); generated (or read from the
+# first server) when missing.
 # k3s_token_file = 'secrets/{k3s_cluster_name}.token'
+# The agent token in data (prefer k3s_agent_token_file).
+# k3s_agent_token = None
+# The operator's 0600 agent-token file: agents join with it and never hold the server
+# token.
+# k3s_agent_token_file = 'secrets/{k3s_cluster_name}.agent-token'
 # The node's address (K3s node-ip).
 # k3s_node_ip = None
 # What agents dial. Unset: the first server's k3s_node_ip, then its ssh_hostname.
@@ -66,6 +74,9 @@
 # k3s_registry_mirrors = {}
 # Environment for the K3s service (a 0600 env file), e.g. proxies.
 # k3s_env = {}
+# More environment for the K3s service from a 0600 file on the operator's machine (proxy
+# credentials): never in data, which pyinfra's debug-inventory prints.
+# k3s_env_file = None
 # Seconds a (re)started K3s may take to get ready before the host fails.
 # k3s_ready_timeout = 300
 # Copy the first server's kubeconfig here (0600), naming the server.
@@ -96,9 +107,10 @@
 # gatekeeper_exempt_namespaces = ['kube-system',
 #                                 'kube-public',
 #                                 'kube-node-lease']
-# Trusted registries or repository prefixes: 'yourhub' trusts yourhub/...,
-# yourhub:5000/... and yourhub@sha256:..., never yourhub-evil/...
-# policy_allowed_repos = ['docker.io/edgewasm/']
+# Trusted registry hosts ('registry.example', 'registry.example:5000', 'localhost') or
+# repositories ('ghcr.io/acme/app', 'docker.io/edgewasm/'), matched at their own
+# boundary. Empty: Gatekeeper is refused until you name them.
+# policy_allowed_repos = []
 # Image tags refused everywhere the policies apply.
 # policy_disallowed_tags = ['latest']
 # Namespaces the policies apply to; [] means every namespace but the exempt ones.

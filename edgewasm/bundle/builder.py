@@ -97,15 +97,21 @@ def build(
     started = time.monotonic()
     try:
         placements, unavailable = _placements(arches, data, upstream, catalog)
-        _reuse_previous(target, staging)
+        previous = _reuse_previous(target, staging)
         for p in placements:
             artifact = p.artifact
             path = staging / artifact.bundle_path
             if p.source == "registry":
+                source = f"docker://{p.location}"
+                # An earlier build's tarball counts only if it is still what that build
+                # recorded, pulled by the digest pinned now.
+                before = previous.get(artifact.bundle_path, {})
+                if path.exists() and (before.get("source") != source or sha256_of(path) != before.get("sha256")):
+                    path.unlink()
                 if not path.exists():
                     _fetch_image(p, path, registry_mirror, registry_tls_verify)
                     downloaded += path.stat().st_size
-                sha256, source = sha256_of(path), f"docker://{p.location}"
+                sha256 = sha256_of(path)
             elif p.source == "built":
                 path.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(p.location, path)
@@ -141,16 +147,20 @@ def build(
     return manifest
 
 
-def _reuse_previous(target: Path, staging: Path) -> None:
-    """Hard-link an earlier bundle's verified files into the staging tree."""
+def _reuse_previous(target: Path, staging: Path) -> dict[str, dict]:
+    """Hard-link an earlier bundle's files into the staging tree; return its manifest
+    entries by file. Downloads are verified again against their checksums before they
+    count, images against the earlier entry (see build)."""
     manifest = target / MANIFEST
     if not manifest.exists():
-        return
-    for entry in json.loads(manifest.read_text())["artifacts"]:
+        return {}
+    entries = json.loads(manifest.read_text())["artifacts"]
+    for entry in entries:
         src, dst = target / entry["file"], staging / entry["file"]
         if src.exists() and not dst.exists():
             dst.parent.mkdir(parents=True, exist_ok=True)
             os.link(src, dst)
+    return {e["file"]: e for e in entries}
 
 
 def _drop_unlisted(staging: Path, keep: set[str]) -> None:

@@ -318,6 +318,8 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             # Artifacts come from the offline bundle built from the fixture mirror
             # (python -m tests.fixtures.testbed_bundle): the hosts have no internet.
             "edgewasm_bundle": TESTBED_BUNDLE,
+            # The registry of the images the checks run (hello-wasm).
+            "policy_allowed_repos": ["docker.io/edgewasm/"],
             **(common or {}),
             **overrides.get(h.name, {}),
         })

@@ -191,7 +191,7 @@ def test_cli_takes_arches_and_mirror_from_the_inventory(mirror, tmp_path):
     inventory = tmp_path / "site.py"
     inventory.write_text(
         "from edgewasm.config import check_inventory\n"
-        f"_m = {{'artifact_mirror': {mirror.url!r}}}\n"
+        f"_m = {{'artifact_mirror': {mirror.url!r}, 'policy_allowed_repos': ['docker.io/edgewasm/']}}\n"
         "k3s_servers = [('srv', {'ssh_hostname': '192.0.2.1', 'edgewasm_arch': 'amd64', **_m})]\n"
         "k3s_agents = [('pi', {'ssh_hostname': '192.0.2.2', 'edgewasm_arch': 'arm64', **_m})]\n"
         "check_inventory(__file__)\n"
@@ -203,3 +203,13 @@ def test_cli_takes_arches_and_mirror_from_the_inventory(mirror, tmp_path):
                         "--registry-insecure", "--catalog", str(catalog_file), "--out", str(out)]) == 0
     manifest = bundle.load_manifest(out / "inv")
     assert manifest["arches"] == ["amd64", "arm64"] and manifest["mirror"] == mirror.url
+
+
+def test_a_reused_image_tarball_is_verified_again(mirror, tmp_path):
+    manifest = build(mirror, tmp_path, components=["gatekeeper"])
+    image = next(e for e in manifest["artifacts"] if e["kind"] == "image" and e["arch"] == "amd64")
+    path = tmp_path / "site" / image["file"]
+    path.write_bytes(b"tampered while the bundle sat on a shelf")
+    rebuilt = build(mirror, tmp_path, components=["gatekeeper"])
+    again = next(e for e in rebuilt["artifacts"] if e["file"] == image["file"])
+    assert again["sha256"] == image["sha256"] and bundle.sha256_of(path) == image["sha256"]

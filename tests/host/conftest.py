@@ -7,6 +7,9 @@ inventory data over the declared defaults (``host_data``) and its artifact plan
 (``plan``, the same one the deploy placed) to know what it should look like.
 """
 
+import os
+from pathlib import Path
+
 import pytest
 
 from edgewasm import upstream
@@ -15,6 +18,14 @@ from edgewasm.compliance.hosts import testinfra_host
 from edgewasm.config import inventory_hosts
 from edgewasm.manifest import Bundle
 from edgewasm.plan import plan as host_plan
+
+
+def pytest_configure(config):
+    """Reports may name hosts, paths and digests of secrets: only their owner reads them."""
+    os.umask(0o077)
+    junit = getattr(config.option, "xmlpath", None)
+    if junit:
+        Path(junit).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
 
 
 def pytest_addoption(parser):

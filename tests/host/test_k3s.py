@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgewasm.k3s import K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
+from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
 
 pytestmark = pytest.mark.usefixtures("needs_k3s")
 
@@ -34,17 +34,20 @@ def test_unit_and_env_file(host, role):
 
 
 def test_secrets_are_root_only(host, role):
-    for path in (TOKEN_FILE, "/etc/rancher/k3s/config.yaml"):
+    paths = [AGENT_TOKEN_FILE, "/etc/rancher/k3s/config.yaml"]
+    if role == "server":
+        paths += [TOKEN_FILE, KUBECONFIG, SERVER_TOKEN]
+    for path in paths:
         f = host.file(path)
         assert f.mode == 0o600 and f.user == "root", path
-    if role == "server":
-        assert host.file(KUBECONFIG).mode == 0o600
-        assert host.file(SERVER_TOKEN).mode == 0o600
 
 
-def test_config_names_the_right_server_and_token_file(host, host_data, inventory_host, first_server):
+def test_config_names_the_right_server_and_token_files(host, host_data, role, inventory_host, first_server):
     config = host.file("/etc/rancher/k3s/config.yaml").content_string
-    assert f'token-file: "{TOKEN_FILE}"' in config
+    if role == "server":
+        assert f'token-file: "{TOKEN_FILE}"' in config and f'agent-token-file: "{AGENT_TOKEN_FILE}"' in config
+    else:
+        assert f'token-file: "{AGENT_TOKEN_FILE}"' in config and "agent-token-file" not in config
     assert "token:" not in config.replace("token-file:", "")
     if inventory_host.name == first_server.name:
         assert "server:" not in config
@@ -55,10 +58,32 @@ def test_config_names_the_right_server_and_token_file(host, host_data, inventory
         assert f'node-ip: "{host_data["k3s_node_ip"]}"' in config
 
 
-def test_token_matches_the_cluster(host, role, first_server_host):
-    """Every host holds the first server's token; a server's own token file carries its secret."""
-    token = host.file(TOKEN_FILE).content_string.strip()
-    assert token and token == first_server_host.file(TOKEN_FILE).content_string.strip()
+def secret_digest(host, path: str) -> str:
+    """sha256 of the secret part of a token file (after the last ':' of K10...::user:secret),
+    computed on the host: checks compare digests, never token values."""
+    return host.check_output(f"sed 's/.*://' {path} | sha256sum").split()[0]
+
+
+def test_tokens_match_the_cluster(host, role, first_server_host):
+    """Every node holds the first server's agent token, every server its server token, and
+    K3s's own token file on a server carries that secret."""
+    assert host.file(AGENT_TOKEN_FILE).sha256sum == first_server_host.file(AGENT_TOKEN_FILE).sha256sum
     if role == "server":
-        server_token = host.file(SERVER_TOKEN).content_string.strip()
-        assert server_token.startswith("K10") and server_token.endswith(":" + token.rsplit(":", 1)[-1])
+        assert host.file(TOKEN_FILE).sha256sum == first_server_host.file(TOKEN_FILE).sha256sum
+        assert host.file(SERVER_TOKEN).content_string.startswith("K10")
+        assert secret_digest(host, SERVER_TOKEN) == secret_digest(host, TOKEN_FILE)
+
+
+def test_no_agent_holds_the_server_token(host, role, first_server_host):
+    """Least privilege: an agent (a Pi that can be stolen) cannot join as a server. Every
+    line of every small file K3s or edgewasm configures is compared by digest."""
+    if role != "agent":
+        pytest.skip("servers hold the server token")
+    assert not host.file(TOKEN_FILE).exists
+    server_secret = secret_digest(first_server_host, TOKEN_FILE)
+    assert secret_digest(host, AGENT_TOKEN_FILE) != server_secret
+    lines = host.check_output(
+        "find /etc/rancher /etc/systemd/system /var/lib/rancher/k3s/agent/etc -maxdepth 3 -type f -size -64k "
+        "-exec cat {} + 2>/dev/null | sed 's/.*[:=]//' | while IFS= read -r l; do printf '%s\\n' \"$l\" "
+        "| sha256sum; done").split()
+    assert server_secret not in lines

@@ -22,8 +22,9 @@ def ha_testbed():
 def test_ha_cluster_converges_and_checks_pass(ha_testbed, tmp_path):
     # No token yet: the run generates one while pyinfra prepares all hosts at once, and
     # every host must still end up with the same one.
-    token_file = tmp_path / "ha.token"
-    inventory = write_inventory(tmp_path / "ha.py", common={"k3s_ha": True, "k3s_token_file": str(token_file)})
+    token_file, agent_token_file = tmp_path / "ha.token", tmp_path / "ha.agent-token"
+    inventory = write_inventory(tmp_path / "ha.py", common={"k3s_ha": True, "k3s_token_file": str(token_file),
+                                                            "k3s_agent_token_file": str(agent_token_file)})
     code, results, log = deploy(inventory)
     assert code == 0, log[-5000:]
     first, *others = [h for h in ha_testbed if h.role == "server"]
@@ -31,8 +32,12 @@ def test_ha_cluster_converges_and_checks_pass(ha_testbed, tmp_path):
     for h in others + [h for h in ha_testbed if h.role == "agent"]:
         config = tb.ssh(h.address, "cat /etc/rancher/k3s/config.yaml").stdout
         assert f'server: "https://{first.address}:6443"' in config and "cluster-init" not in config
-    tokens = {tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token").stdout for h in ha_testbed}
+    servers = [h for h in ha_testbed if h.role == "server"]
+    tokens = {tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token").stdout for h in servers}
     assert tokens == {token_file.read_text()} and oct(token_file.stat().st_mode)[-3:] == "600"
+    agent_tokens = {tb.ssh(h.address, "cat /etc/rancher/k3s/agent-token").stdout for h in ha_testbed}
+    assert agent_tokens == {agent_token_file.read_text()} and oct(agent_token_file.stat().st_mode)[-3:] == "600"
+    assert agent_tokens != tokens
     result = compliance(ROOT / "reports" / "compliance-testbed-ha.xml", inventory)
     assert result.returncode == 0, result.stdout[-4000:]
     before = main_pids(ha_testbed)

@@ -10,6 +10,7 @@ import secrets
 import subprocess
 import sys
 import threading
+import time
 import xml.etree.ElementTree as ET
 from pathlib import Path
 
@@ -23,6 +24,7 @@ pytestmark = pytest.mark.testbed
 
 REPORTS = ROOT / "reports"
 TOKEN = secrets.token_hex(24)
+AGENT_TOKEN = secrets.token_hex(24)
 seen = {}
 
 
@@ -31,10 +33,10 @@ def pis(hosts):
 
 
 class ArgvWatch:
-    """Scan every process's argv on the machine (containers included) for a secret."""
+    """Scan every process's argv on the machine (containers included) for secrets."""
 
-    def __init__(self, secret: str):
-        self.secret = secret.encode()
+    def __init__(self, *secrets: str):
+        self.secrets = [s.encode() for s in secrets]
         self.hits: list[str] = []
         self.scans = 0
         self._stop = threading.Event()
@@ -46,7 +48,7 @@ class ArgvWatch:
                     argv = cmdline.read_bytes()
                 except OSError:
                     continue
-                if self.secret in argv:
+                if any(secret in argv for secret in self.secrets):
                     self.hits.append(argv.replace(b"\0", b" ").decode(errors="replace"))
             self.scans += 1
             self._stop.wait(0.05)
@@ -63,19 +65,23 @@ class ArgvWatch:
 
 def test_first_run_converges_keeps_the_token_secret_and_reboots_the_pi_once(testbed):
     # The operator's token file for the test-bed cluster (k3s_token_file's default path).
-    token_file = ROOT / "secrets" / "k3s.token"
-    token_file.parent.mkdir(exist_ok=True)
-    token_file.write_text(TOKEN + "\n")
-    token_file.chmod(0o600)
-    with ArgvWatch(TOKEN) as watch:
+    # The operator's token files for the test-bed cluster (the settings' default paths).
+    for name, token in (("k3s.token", TOKEN), ("k3s.agent-token", AGENT_TOKEN)):
+        token_file = ROOT / "secrets" / name
+        token_file.parent.mkdir(exist_ok=True)
+        token_file.write_text(token + "\n")
+        token_file.chmod(0o600)
+    with ArgvWatch(TOKEN, AGENT_TOKEN) as watch:
         code, results, log = deploy()
     assert code == 0, log[-5000:]
     assert results["failed_hosts"] == [] and results["totals"]["error"] == 0
     assert results["totals"]["success"] > 0
     assert watch.scans > 10 and watch.hits == [], "the token showed in a process argument list"
-    assert TOKEN not in log, "the token showed in pyinfra's output"
+    assert TOKEN not in log and AGENT_TOKEN not in log, "a token showed in pyinfra's output"
     for h in testbed:
-        assert tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token").stdout.strip() == TOKEN
+        assert tb.ssh(h.address, "cat /etc/rancher/k3s/agent-token").stdout.strip() == AGENT_TOKEN
+        server_token = tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token", check=False)
+        assert server_token.stdout.strip() == (TOKEN if h.role == "server" else "")
     assert pis(testbed), "the default test bed has a Raspberry Pi"
     for pi in pis(testbed):
         assert tb.boot_count(pi.name) == 2, "one boot at start, one for the new cmdline"
@@ -94,7 +100,8 @@ def test_compliance_checks_pass_on_every_host(testbed):
     assert int(suite.get("failures")) == 0 and int(suite.get("errors")) == 0
     ran = [c.get("name").split("[")[0] for c in suite.iter("testcase") if c.find("skipped") is None]
     assert ran.count("test_raspberry_pi_boot_line_has_cgroup_flags_once") == len(pis(testbed))
-    assert ran.count("test_token_matches_the_cluster") == len(testbed)
+    assert ran.count("test_tokens_match_the_cluster") == len(testbed)
+    assert ran.count("test_no_agent_holds_the_server_token") == len([h for h in testbed if h.role == "agent"])
     servers = [h for h in testbed if h.role == "server"]
     assert ran.count("test_constraints_follow_the_policy_settings") == len(servers)
     assert ran.count("test_helmchart_carries_the_pinned_chart_and_edge_values") == len(servers)
@@ -113,6 +120,94 @@ def test_second_run_changes_nothing_and_restarts_nothing(testbed):
     assert main_pids(testbed) == before
     for pi in pis(testbed):
         assert tb.boot_count(pi.name) == 2, "no second reboot"
+
+
+PROXY_PASSWORD = "pr0xy-" + secrets.token_hex(8)
+
+
+def test_no_secret_reaches_any_output_or_command_line(testbed, tmp_path):
+    """Every output of a run that moves every secret: pyinfra at -vvv while both tokens and
+    a proxy password (k3s_env_file) are uploaded, debug-inventory, the compliance report of
+    a passing run and of a run with a check made to fail, and every process's argv on the
+    machine (the hosts' included) meanwhile. None holds a token or the password."""
+    env_file = tmp_path / "site.env"
+    env_file.write_text(f"HTTPS_PROXY=http://edge:{PROXY_PASSWORD}@proxy.site.invalid:3128\n")
+    env_file.chmod(0o600)
+    inventory = write_inventory(tmp_path / "sweep.py", common={"k3s_env_file": str(env_file)})
+    secret_values = (TOKEN, AGENT_TOKEN, PROXY_PASSWORD)
+    server, agent = (next(h for h in testbed if h.role == r) for r in ("server", "agent"))
+    tb.ssh(server.address, "rm /etc/rancher/k3s/cluster-token /etc/rancher/k3s/agent-token")
+    tb.ssh(agent.address, "rm /etc/rancher/k3s/agent-token")
+    outputs = {}
+    with ArgvWatch(*secret_values) as watch:
+        code, results, outputs["pyinfra -vvv"] = deploy(inventory, "-vvv")
+        assert code == 0, outputs["pyinfra -vvv"][-5000:]
+        assert changed_hosts(results) == {h.name for h in testbed}  # the env file changed everywhere
+        outputs["debug-inventory"] = subprocess.run(
+            [sys.executable, "-m", "pyinfra", str(inventory), "debug-inventory"], cwd=ROOT,
+            capture_output=True, text=True).stdout
+        junit = REPORTS / "compliance-sweep.xml"
+        assert compliance(junit, inventory).returncode == 0
+        outputs["compliance JUnit"] = junit.read_text()
+        assert oct(junit.stat().st_mode)[-3:] == "600" and oct(REPORTS.stat().st_mode)[-3:] == "700"
+        # A check made to fail: an agent holding another agent token.
+        tb.ssh(agent.address, "echo not-the-agent-token > /etc/rancher/k3s/agent-token")
+        failed = compliance(REPORTS / "compliance-sweep-failed.xml", inventory)
+        outputs["failed compliance JUnit"] = (REPORTS / "compliance-sweep-failed.xml").read_text()
+        outputs["failed compliance output"] = failed.stdout + failed.stderr
+        assert failed.returncode != 0 and "test_tokens_match_the_cluster" in outputs["failed compliance output"]
+    assert watch.scans > 10 and watch.hits == [], "a secret showed in a process argument list"
+    for name, text in outputs.items():
+        assert text, name
+        for value in secret_values:
+            assert value not in text, f"a secret showed in {name}"
+    assert "HTTPS_PROXY" in outputs["debug-inventory"] or "k3s_env_file" in outputs["debug-inventory"]
+    assert PROXY_PASSWORD in tb.ssh(agent.address, "cat /etc/systemd/system/k3s-agent.service.env").stdout
+    code, results, log = deploy()  # back to the fleet the later tests expect
+    assert code == 0, log[-5000:]
+
+
+def journal_starts(address: str, unit: str, since: str) -> int:
+    """How often systemd started ``unit`` since ``since`` (a systemd timestamp)."""
+    out = tb.ssh(address, f"journalctl -u {unit} --since '{since}' -o cat --no-pager").stdout
+    return sum(1 for line in out.splitlines() if line.startswith("Started "))
+
+
+def test_a_fleet_whose_agents_hold_the_server_token_migrates_in_one_run(testbed):
+    """What the previous version left (agents joined with the server token, no agent token
+    anywhere, the operator holding only the server token file) re-run once: agents then hold
+    only the agent token, the servers' token is unchanged, and K3s restarts at most once
+    on each host."""
+    agent_token_file = ROOT / "secrets" / "k3s.agent-token"
+    for h in testbed:
+        if h.role == "server":
+            tb.ssh(h.address, "rm /etc/rancher/k3s/agent-token && sed -i '/^agent-token-file:/d' "
+                              "/etc/rancher/k3s/config.yaml && systemctl restart k3s")
+        else:
+            copy_to(h.address, ROOT / "secrets" / "k3s.token", "/etc/rancher/k3s/cluster-token")
+            tb.ssh(h.address, "chmod 600 /etc/rancher/k3s/cluster-token && rm /etc/rancher/k3s/agent-token && "
+                              "sed -i 's#^token-file: .*#token-file: \"/etc/rancher/k3s/cluster-token\"#' "
+                              "/etc/rancher/k3s/config.yaml && systemctl restart k3s-agent")
+    agent_token_file.unlink()
+    since = tb.ssh(testbed[0].address, "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
+    time.sleep(1)
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    new_agent_token = agent_token_file.read_text().strip()
+    assert new_agent_token and new_agent_token not in (TOKEN, AGENT_TOKEN)
+    for h in testbed:
+        unit = "k3s" if h.role == "server" else "k3s-agent"
+        assert journal_starts(h.address, unit, since) <= 1, f"{h.name}: K3s restarted more than once"
+        assert tb.ssh(h.address, "cat /etc/rancher/k3s/agent-token").stdout.strip() == new_agent_token
+        server_token = tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token", check=False).stdout.strip()
+        assert server_token == (TOKEN if h.role == "server" else "")
+        assert tb.ssh(h.address, f"systemctl is-active {unit}").stdout.strip() == "active"
+    code, results, log = deploy()
+    assert code == 0 and results["totals"]["success"] == 0
+    # The later tests expect the test's agent token again.
+    agent_token_file.write_text(AGENT_TOKEN + "\n")
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
 
 
 def test_the_installed_package_deploys_from_any_directory(testbed, tmp_path):

@@ -5,7 +5,6 @@ from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 
 from edgewasm.arch import k3s_arch
 from facts.host import ActiveSwap, BoardModel, BootId, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
-from facts.k3s import K3sServerToken
 from facts.runtimes import ExtractedFrom
 
 PI_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -38,7 +37,6 @@ memory\t0\t60\t0"""
 CASES = [
     (BootId, "4f0a3a6e-2a51-4c3f-9f4e-6a1d2b0c9e11\n", {}, "4f0a3a6e-2a51-4c3f-9f4e-6a1d2b0c9e11"),
     (BootId, "", {}, ""),
-    (K3sServerToken, "K10abc::server:def", {}, "K10abc::server:def"),
     (ExtractedFrom, "a" * 64, {"directory": "/opt/edgewasm/wasmtime/49.0.3"}, "a" * 64),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_V2, {}, {"version": 2, "memory": True}),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_PI_NO_MEMORY, {}, {"version": 2, "memory": False}),

@@ -67,3 +67,25 @@ def test_token_from_data_then_file_then_server_then_new(tmp_path):
 def test_kubeconfig_names_the_server():
     assert "server: https://10.0.0.5:6443" in rewrite_kubeconfig("server: https://127.0.0.1:6443\n",
                                                                 "https://10.0.0.5:6443")
+
+
+def test_agents_join_with_the_agent_token_and_servers_accept_it():
+    server = render(**config_values("s1", {}, "server", True, "https://10.0.0.5:6443"))
+    agent = render(**config_values("a1", {}, "agent", False, "https://10.0.0.5:6443"))
+    assert 'token-file: "/etc/rancher/k3s/cluster-token"' in server
+    assert 'agent-token-file: "/etc/rancher/k3s/agent-token"' in server
+    assert 'token-file: "/etc/rancher/k3s/agent-token"' in agent and "cluster-token" not in agent
+    import yaml
+
+    assert set(yaml.safe_load(agent)) >= {"server", "token-file", "node-name"}
+
+
+def test_agent_token_is_kept_apart_from_the_server_token(tmp_path):
+    data = {"k3s_cluster_name": "site", "k3s_token_file": str(tmp_path / "{k3s_cluster_name}.token"),
+            "k3s_agent_token_file": str(tmp_path / "{k3s_cluster_name}.agent-token")}
+    server = cluster_token(data, lambda: "")
+    agent = cluster_token(data, lambda: "", kind="agent")
+    assert server != agent and len(agent) == 48
+    assert (tmp_path / "site.agent-token").read_bytes().strip() == agent
+    assert stat.S_IMODE(os.stat(tmp_path / "site.agent-token").st_mode) == 0o600
+    assert cluster_token({**data, "k3s_agent_token": "from-data"}, kind="agent") == b"from-data"
