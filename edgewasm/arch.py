@@ -3,7 +3,8 @@ arches it has at all, is data: edgewasm/artifacts.toml.)"""
 
 from __future__ import annotations
 
-# `uname -m` -> the K3s arch (install.sh's mapping). Anything else is unsupported.
+# `uname -m` -> the K3s arch (install.sh's mapping). Anything else is unsupported: K3s's
+# armhf build targets ARMv7, so an ARMv6 board (Pi Zero, Pi 1) is refused.
 UNAME_TO_K3S = {
     "x86_64": "amd64",
     "amd64": "amd64",
@@ -11,7 +12,6 @@ UNAME_TO_K3S = {
     "arm64": "arm64",
     "armv7l": "arm",
     "armv7": "arm",
-    "armv6l": "arm",
     "armhf": "arm",
 }
 K3S_ARCHES = frozenset(UNAME_TO_K3S.values())

@@ -73,6 +73,12 @@ def _str_list(value: Any) -> str | None:
     return None
 
 
+def _module_names(value: Any) -> str | None:
+    if _str_list(value) or not all(re.fullmatch(r"[A-Za-z0-9_-]+", v) for v in value):
+        return "must be a list of kernel module names (letters, digits, '_', '-')"
+    return None
+
+
 def _one_of(*choices: str) -> Check:
     def check(value: Any) -> str | None:
         return None if value in choices else "must be one of " + ", ".join(repr(c) for c in choices)
@@ -467,7 +473,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("preflight_apt_cache_time", "int", 86400, _non_negative_int,
          "seconds, e.g. 86400; 0 never refreshes apt lists",
          "Refresh apt lists before installing when older than this (0: never)."),
-        ("preflight_kernel_modules", "list[str]", ["overlay", "br_netfilter"], _str_list,
+        ("preflight_kernel_modules", "list[str]", ["overlay", "br_netfilter"], _module_names,
          "e.g. preflight_kernel_modules = ['overlay', 'br_netfilter']",
          "Kernel modules loaded now and at every boot."),
         ("preflight_sysctls", "dict[str, int|str]", {

@@ -167,20 +167,21 @@ class KernelModuleStates(FactBase):
     def command(self, modules) -> str:
         checks = []
         for module in modules:
-            name = shlex.quote(module)
+            # The name only ever appears quoted, as one shell word in $m.
             probe = MODULE_PROBES.get(module, "false")
             checks.append(
-                f"if grep -q '^{module} ' /proc/modules 2>/dev/null || [ -d /sys/module/{name} ] || {probe}; "
-                f"then echo {name} active; "
-                f"elif modinfo {name} >/dev/null 2>&1; then echo {name} loadable; "
-                f"else echo {name} missing; fi"
+                f"m={shlex.quote(module)}; "
+                "if awk -v m=\"$m\" '$1 == m {f=1} END {exit !f}' /proc/modules 2>/dev/null "
+                f'|| [ -d "/sys/module/$m" ] || {probe}; then echo "$m active"; '
+                'elif modinfo -- "$m" >/dev/null 2>&1; then echo "$m loadable"; '
+                'else echo "$m missing"; fi'
             )
         return "; ".join(checks)
 
     def process(self, output):
         states = {}
         for line in output:
-            name, _, state = line.strip().partition(" ")
+            name, _, state = line.strip().rpartition(" ")
             if name:
                 states[name] = state
         return states

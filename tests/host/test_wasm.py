@@ -18,10 +18,12 @@ from edgewasm.wasm import (
     SHIM_DIR,
     containerd_template_name,
     crun_problems,
-    runtime_class_specs,
     runtime_label,
 )
 from tests.fixtures.k3s_base import expand
+
+# What K3s's own base emits (tests/fixtures/containerd): anything else is edgewasm's.
+K3S_BASE_RUNTIMES = {"runc", "crun", "wasmedge", "wasmtime", "wasmer", "spin", "nvidia", "nvidia-experimental"}
 
 REMOTE_MODULE = "/var/tmp/edgewasm-hello.wasm"
 CATALOG = load_catalog()
@@ -116,8 +118,16 @@ def test_containerd_template_adds_only_what_k3s_lacks(host, host_data, role, pla
     for name in ("config.toml.tmpl", "config-v3.toml.tmpl"):
         template = host.file(f"{CONTAINERD_DIR}/{name}")
         if name == wanted and adds:
+            # Parses (no table defined twice over K3s's representative base), and holds
+            # exactly the runtimes the data asks for, with the data's binaries.
             config = tomllib.loads(expand(template.content_string, 3 if "v3" in name else 2))
-            assert config  # parsed: no table defined twice over K3s's (representative) base
+            table = ("io.containerd.cri.v1.runtime" if "v3" in name else "io.containerd.grpc.v1.cri")
+            runtimes = config["plugins"][table]["containerd"]["runtimes"]
+            expected = {n: spec["binary"] for n, spec in host_data["edgewasm_containerd_runtimes"].items()}
+            if host_data["edgewasm_crun"]:
+                expected["crun-wasm"] = host_data["edgewasm_crun_binary"]
+            ours = {n: r["options"]["BinaryName"] for n, r in runtimes.items() if n not in K3S_BASE_RUNTIMES}
+            assert ours == expected
         else:
             assert not template.exists, f"{template.path} should not exist"
 
@@ -140,6 +150,9 @@ def test_runtime_classes_on_servers(host, role, fleet):
     handlers = fleet_handlers([h.data for h in fleet])
     assert manifest.mode == 0o600
     docs = validate_manifest(manifest.content_string)
-    assert [(d["metadata"]["name"], d["handler"], d["scheduling"]["nodeSelector"]) for d in docs] == [
-        (s["name"], s["handler"], {s["label"]: "true"}) for s in runtime_class_specs(handlers)]
-    assert CRUN_WASM not in handlers or any(d["metadata"]["name"] == CRUN_WASM for d in docs)
+    # Written out here, not computed by the renderer: K3s ships RuntimeClasses named after
+    # the shims itself, so ours are edgewasm-<handler> (crun-wasm keeps its name).
+    expected = {("crun-wasm" if h == CRUN_WASM else f"edgewasm-{h}", h, f"runtime.edgewasm.io/{h}") for h in handlers}
+    found = {(d["metadata"]["name"], d["handler"], *d["scheduling"]["nodeSelector"]) for d in docs}
+    assert found == expected
+    assert all(list(d["scheduling"]["nodeSelector"].values()) == ["true"] for d in docs)

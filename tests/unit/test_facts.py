@@ -89,15 +89,29 @@ def test_os_release_fields():
 
 
 def test_every_fact_declares_command_requirement_and_default():
-    for fact_cls in {c[0] for c in CASES}:
-        assert fact_cls.default() is not None
+    """Each fact says which command it needs, and its default has the type its parser
+    returns (what callers get on a host where the command is missing)."""
+    for fact_cls, output, kwargs, expected in CASES:
         fact = fact_cls()
-        kwargs = ({"path": "/x"} if fact_cls is FreeDisk else {"modules": ["m"]} if fact_cls is KernelModuleStates
-                  else {"directory": "/d"} if fact_cls is ExtractedFrom else {})
         assert fact.requires_command(**kwargs)
+        assert type(fact_cls.default()) is type(fact.process(output.splitlines())), fact_cls.__name__
 
 
 def test_kernel_module_command_quotes_and_probes():
     command = KernelModuleStates().command(modules=["overlay", "br_netfilter"])
     assert "/proc/filesystems" in command  # built-in overlay counts as active
     assert "bridge-nf-call-iptables" in command  # built-in br_netfilter too
+
+
+def test_kernel_module_names_are_one_quoted_word_each(tmp_path):
+    """Run the real command: hostile names stay data, never become shell or regex."""
+    import subprocess
+
+    witness = tmp_path / "witness"
+    modules = ["overlay", f"x'; touch {witness}; echo '", "a b", "ov.rlay"]
+    result = subprocess.run(["sh", "-c", KernelModuleStates().command(modules=modules)], capture_output=True,
+                            text=True, check=True)
+    states = KernelModuleStates().process(result.stdout.splitlines())
+    assert not witness.exists()
+    assert set(states) == set(modules)
+    assert states["a b"] == "missing" and states["ov.rlay"] == "missing"
