@@ -79,6 +79,10 @@ def topology_problems(hosts: list, source: str) -> tuple[list[str], list[str]]:
     if ha and len(servers) % 2 == 0:
         warnings.append(f"{len(servers)} HA servers: etcd keeps quorum with a majority, so an even number "
                         "tolerates no more failures than one fewer; use 3 or 5")
+    in_data = sorted({k for h in nodes for k in ("k3s_token", "k3s_agent_token") if h.data.get(k)})
+    if in_data:
+        warnings.append(f"{', '.join(in_data)} set in data, which `pyinfra ... debug-inventory` prints; "
+                        "keep tokens in k3s_token_file / k3s_agent_token_file instead")
     for h in servers:
         if settings.value(h.data, "gatekeeper_enabled") and not settings.value(h.data, "policy_allowed_repos"):
             problems.append(f"{h.name}: Gatekeeper is on but policy_allowed_repos is empty, so no registry "

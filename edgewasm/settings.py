@@ -406,7 +406,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "e.g. {'docker.io': ['https://registry.site-a.example']}",
          "registries.yaml mirrors by registry; empty removes the file."),
         ("k3s_env", "dict[str, str]", {}, _k3s_env,
-         "proxy settings and the like; the token goes in k3s_token or k3s_token_file",
+         "KEY: value pairs on one line each, e.g. {'NO_PROXY': '10.0.0.0/8'}; credentials go in "
+         "k3s_env_file, tokens in k3s_token_file",
          "Environment for the K3s service (a 0600 env file), e.g. proxies."),
         ("k3s_env_file", "str", None, _env_file,
          "a 0600 file such as 'secrets/site-a.env' with KEY=VALUE lines",
