@@ -30,8 +30,8 @@ class InventoryError(PyinfraError):
 
 
 def check_host_data(name: str, data: Mapping[str, Any]) -> list[str]:
-    """Problems with one host's data, each naming host, key, value and fix."""
-    return [p for key, value in data.items() if (p := settings.problem(name, key, value))]
+    """Problems with one host's data, each naming host, key, value and fix (None is unset)."""
+    return [p for key, value in data.items() if value is not None and (p := settings.problem(name, key, value))]
 
 
 def _digest(value: Any) -> str:
@@ -129,7 +129,9 @@ def _hosts_of(inventory, override: Mapping[str, Any] | None = None) -> list["Inv
 
 
 def _fingerprint(hosts: list) -> str:
-    return _digest(sorted((h.name, sorted(h.groups), sorted(h.data.items(), key=repr)) for h in hosts))
+    """The same for an inventory with or without pyinfra's deploy defaults merged in."""
+    return _digest(sorted((h.name, sorted(h.groups), sorted(settings.merged(h.data).items(), key=repr))
+                          for h in hosts))
 
 
 _checking: set[str] = set()

@@ -238,3 +238,14 @@ def test_gatekeeper_without_trusted_registries_is_refused_until_named():
                         f"fix: {settings.SETTINGS['policy_allowed_repos'].fix}, or gatekeeper_enabled = False"]
     assert _topology(("s1", S, {"ssh_hostname": "10.0.0.1", "gatekeeper_enabled": False}))[0] == []
     assert _topology(("s1", S, {"ssh_hostname": "10.0.0.1", **REPOS}))[0] == []
+
+
+def test_the_deploys_defaults_are_not_taken_for_new_data():
+    """Inside a deploy pyinfra merges the declared defaults (None for unset) into host data:
+    the deploy's own check must accept that as the inventory check_inventory passed."""
+    from edgewasm.config import _fingerprint
+
+    plain = _hosts(("s1", S, {"ssh_hostname": "10.0.0.1", **REPOS}))
+    with_defaults = _hosts(("s1", S, {**settings.defaults(), "ssh_hostname": "10.0.0.1", **REPOS}))
+    assert _fingerprint(plain) == _fingerprint(with_defaults)
+    assert check_host_data("s1", with_defaults[0].data) == []
