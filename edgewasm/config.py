@@ -2,9 +2,13 @@
 
 pyinfra has no hook between loading an inventory and connecting to it, so each edgewasm
 inventory ends with ``check_inventory(__file__)``. That builds the inventory the way the
-pyinfra CLI does (host data, group data files) and raises ``InventoryError``, which
-pyinfra prints as a plain error and exits on, naming each host, key, value and fix.
-What each setting may hold is declared in edgewasm/settings.py.
+pyinfra CLI does (host data, group data files, the command line's ``--data``) and raises
+``InventoryError``, which pyinfra prints as a plain error and exits on, naming each host,
+key, value (secrets redacted) and fix. ``deploys/full_stack.py`` checks the inventory it
+runs again (``check_running_inventory``), so one that forgot the call is refused before
+any change. What each setting may hold is declared in edgewasm/settings.py; this module
+adds what only the whole inventory shows (roles, addresses, HA, cluster-wide agreement,
+bundles).
 """
 
 from __future__ import annotations
