@@ -1,6 +1,7 @@
 """K3s on each host: binary, unit, config, secrets' modes, service, join token and URL."""
 
 import pytest
+import yaml
 
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
 
@@ -44,11 +45,12 @@ def test_secrets_are_root_only(host, role):
 
 def test_config_names_the_right_server_and_token_files(host, host_data, role, inventory_host, first_server):
     config = host.file("/etc/rancher/k3s/config.yaml").content_string
+    keys = yaml.safe_load(config)
     if role == "server":
-        assert f'token-file: "{TOKEN_FILE}"' in config and f'agent-token-file: "{AGENT_TOKEN_FILE}"' in config
+        assert keys["token-file"] == TOKEN_FILE and keys["agent-token-file"] == AGENT_TOKEN_FILE
     else:
-        assert f'token-file: "{AGENT_TOKEN_FILE}"' in config and "agent-token-file" not in config
-    assert "token:" not in config.replace("token-file:", "")
+        assert keys["token-file"] == AGENT_TOKEN_FILE and "agent-token-file" not in keys
+    assert "token" not in keys and "agent-token" not in keys
     if inventory_host.name == first_server.name:
         assert "server:" not in config
         assert ("cluster-init: true" in config) == bool(host_data.get("k3s_ha"))

@@ -189,8 +189,9 @@ def test_a_fleet_whose_agents_hold_the_server_token_migrates_in_one_run(testbed)
                               "sed -i 's#^token-file: .*#token-file: \"/etc/rancher/k3s/cluster-token\"#' "
                               "/etc/rancher/k3s/config.yaml && systemctl restart k3s-agent")
     agent_token_file.unlink()
+    # The journal's --since has whole seconds: start counting in the next second.
+    time.sleep(1.1)
     since = tb.ssh(testbed[0].address, "date '+%Y-%m-%d %H:%M:%S'").stdout.strip()
-    time.sleep(1)
     code, results, log = deploy()
     assert code == 0, log[-5000:]
     new_agent_token = agent_token_file.read_text().strip()
