@@ -143,9 +143,9 @@ def test_no_secret_reaches_any_output_or_command_line(testbed, tmp_path):
         code, results, outputs["pyinfra -vvv"] = deploy(inventory, "-vvv")
         assert code == 0, outputs["pyinfra -vvv"][-5000:]
         assert changed_hosts(results) == {h.name for h in testbed}  # the env file changed everywhere
-        outputs["debug-inventory"] = subprocess.run(
-            [sys.executable, "-m", "pyinfra", str(inventory), "debug-inventory"], cwd=ROOT,
-            capture_output=True, text=True).stdout
+        shown = subprocess.run([sys.executable, "-m", "pyinfra", str(inventory), "debug-inventory"], cwd=ROOT,
+                               capture_output=True, text=True)
+        outputs["debug-inventory"] = shown.stdout + shown.stderr
         junit = REPORTS / "compliance-sweep.xml"
         assert compliance(junit, inventory).returncode == 0
         outputs["compliance JUnit"] = junit.read_text()
