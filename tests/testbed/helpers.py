@@ -46,7 +46,9 @@ def main_pids(hosts) -> dict[str, str]:
 
 
 def compliance(junit: Path, inventory="inventories/testbed.py") -> subprocess.CompletedProcess:
-    junit.parent.mkdir(exist_ok=True)
+    # Reports are the operator's alone (./run keeps reports/ 0700 too).
+    junit.parent.mkdir(mode=0o700, exist_ok=True)
+    junit.parent.chmod(0o700)
     return subprocess.run(
         [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory),
          f"--junit-xml={junit}", "-p", "no:cacheprovider", "-q"],
