@@ -57,14 +57,15 @@ def _verified_rename(partial: str, dest: str, sha256: str, error: str) -> String
     )
 
 
-def _mode_kept(dest: str, sha256: str, mode: str):
-    """For a file whose content is already right: fix its mode if needed, else no change.
-    (A secret chmod-ed open by hand must be closed again, not left as "current".)"""
+def _mode_kept(dest: str, mode: str, current: str):
+    """For a file whose content is already right (``current`` says how it is known): fix
+    its mode if needed, else no change. (A secret chmod-ed open by hand must be closed
+    again, not left as "current".)"""
     info = host.get_fact(File, path=dest)
     if info and str(info["mode"]) != mode.lstrip("0"):  # the fact gives 644 for 0o644
         yield StringCommand("chmod", mode, QuoteString(dest))
     else:
-        host.noop(f"{dest} has sha256 {sha256[:12]} and mode {mode}")
+        host.noop(f"{dest} {current} and mode {mode}")
 
 
 @operation(is_idempotent=False)
@@ -175,7 +176,7 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
         )
     """
     if host.get_fact(Sha256File, path=dest) == sha256:
-        yield from _mode_kept(dest, sha256, mode)
+        yield from _mode_kept(dest, mode, f"has sha256 {sha256[:12]}")
         return
     directory, partial = _upload_name(dest)
     yield StringCommand("mkdir", "-p", QuoteString(directory))
@@ -218,11 +219,7 @@ def secret_file(content: IO[bytes], dest: str):
     data = content.read()
     content.seek(0)
     if host.get_fact(SaltedSha256File, path=dest, salt=SECRET_SALT) == salted_sha256(data):
-        info = host.get_fact(File, path=dest)
-        if info and str(info["mode"]) != "600":  # a secret chmod-ed open by hand is closed again
-            yield StringCommand("chmod", "600", QuoteString(dest))
-        else:
-            host.noop(f"{dest} is current, mode 600")
+        yield from _mode_kept(dest, "600", "is current")  # no digest of a secret in the output
         return
     directory, partial = _upload_name(dest)
     # Created 0600 before any byte of the secret is written into it.
@@ -246,7 +243,7 @@ def installed_copy(src: str, dest: str, sha256: str, mode: str = "755"):
                                 dest="/usr/local/bin/k3s", sha256="...")
     """
     if host.get_fact(Sha256File, path=dest) == sha256:
-        yield from _mode_kept(dest, sha256, mode)
+        yield from _mode_kept(dest, mode, f"has sha256 {sha256[:12]}")
         return
     partial = f"{dest}.edgewasm-new"
     yield StringCommand("install", "-m", mode, QuoteString(src), QuoteString(partial))

@@ -140,6 +140,7 @@ def _fingerprint(hosts: list) -> str:
 
 _checking: set[str] = set()
 _validated: set[str] = set()  # fingerprints of inventories check_inventory passed in this process
+_running_checked: set[int] = set()  # pyinfra inventories check_running_inventory already looked at
 
 
 def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_servers / k3s_agents") -> None:
@@ -171,6 +172,9 @@ def check_running_inventory() -> None:
     an inventory that forgot ``check_inventory`` is refused before any change."""
     from pyinfra import state
 
+    if id(state.inventory) in _running_checked:  # pyinfra runs the deploy file once per host
+        return
+    _running_checked.add(id(state.inventory))
     hosts = _hosts_of(state.inventory)
     fingerprint = _fingerprint(hosts)
     if fingerprint not in _validated:

@@ -68,13 +68,16 @@ class Bundle:
         from edgewasm.artifacts import load_catalog, resolve
 
         catalog = catalog if catalog is not None else load_catalog()
+        pins: dict[tuple, str] = {}
+        for key in {(e["component"], e["version"], e["arch"]) for e in self.manifest.get("artifacts", [])
+                    if e["component"] in catalog and e.get("kind") != "image"}:
+            component, version, arch = key
+            for a in resolve(catalog, [arch], {component: version}, [component])[0]:
+                if a.checksum_kind == "pinned" and a.sha256 and a.kind == "file":
+                    pins[(component, version, a.arch, a.name)] = a.sha256
         problems = []
         for entry in self.manifest.get("artifacts", []):
-            if entry["component"] not in catalog or entry.get("kind") == "image":
-                continue
-            found, _ = resolve(catalog, [entry["arch"]], {entry["component"]: entry["version"]},
-                               [entry["component"]])
-            pin = next((a.sha256 for a in found if a.name == entry["name"] and a.checksum_kind == "pinned"), None)
+            pin = pins.get((entry["component"], entry["version"], entry["arch"], entry["name"]))
             if pin and pin != entry["sha256"]:
                 problems.append(f"{self.path / entry['file']}: the manifest says sha256 {entry['sha256']}, "
                                 f"the catalogue pins {pin}")

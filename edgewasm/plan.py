@@ -11,7 +11,7 @@ files, pins, local builds).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from edgewasm import settings
 from edgewasm.artifacts import ALL, Artifact, Unavailable, load_catalog, resolve
@@ -65,7 +65,6 @@ class Plan:
     refusals: tuple[str, ...] = ()  # the host must not be touched
     warnings: tuple[str, ...] = ()
     handlers: tuple[str, ...] = ()  # Wasm runtime handlers the host will have
-    bundle: str | None = field(default=None)
 
     @property
     def refused(self) -> bool:
@@ -94,11 +93,13 @@ def wanted_versions(data: Mapping, catalog: Mapping | None = None) -> dict[str, 
     return {c: overrides.get(c, catalog[c]["version"]) for c in components}
 
 
-def handlers(data: Mapping, arch: str | None, catalog: Mapping | None = None) -> list[str]:
+def handlers(data: Mapping, arch: str | None, catalog: Mapping | None = None,
+             versions: Mapping[str, str] | None = None) -> list[str]:
     """Wasm handlers a host with this data is set up for: the runwasi shims it wants that
     upstream builds for ``arch`` (any arch when None), and crun-wasm on the crun route."""
     catalog = catalog if catalog is not None else load_catalog()
-    found = {shim_handler(catalog[c]["shim"]) for c in wanted_versions(data, catalog)
+    versions = versions if versions is not None else wanted_versions(data, catalog)
+    found = {shim_handler(catalog[c]["shim"]) for c in versions
              if catalog[c].get("shim") and (arch is None or arch in catalog[c]["arches"])}
     if settings.value(data, "edgewasm_crun"):
         found.add(CRUN_WASM)
@@ -164,5 +165,5 @@ def plan(
     return Plan(
         host=host, arch=arch, role=role, versions=versions, placements=tuple(placements),
         unavailable=tuple(unavailable), refusals=tuple(refusals), warnings=tuple(warnings),
-        handlers=tuple(handlers(data, arch, catalog)), bundle=str(bundle.path) if bundle else None,
+        handlers=tuple(handlers(data, arch, catalog, versions)),
     )

@@ -24,7 +24,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from edgewasm.testbed.images import CACHE, TestbedError, base_dir, build_base
+from edgewasm.testbed.images import CACHE, TestbedError, _run, base_dir, build_base
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (
@@ -93,9 +93,6 @@ def ssh_key() -> Path:
 def known_hosts() -> Path:
     return ssh_dir() / "known_hosts"
 
-
-def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, check=True, **kw)
 
 
 # --- base images -----------------------------------------------------------------------

@@ -1,5 +1,6 @@
 """Running the main job on the test bed and reading what it did."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -67,3 +68,14 @@ def copy_to(address: str, local: Path, remote: str) -> None:
 
 def changed_hosts(results) -> set[str]:
     return {name for op in results["operations"] for name in op["success"]}
+
+
+def sha256(data: str | bytes) -> str:
+    return hashlib.sha256(data.encode() if isinstance(data, str) else data).hexdigest()
+
+
+def file_digest(address: str, path: str) -> str:
+    """sha256 of a file on a test-bed host, "" when there is none: secrets are compared by
+    digest, so a failing assertion never prints one into a report."""
+    out = tb.ssh(address, f"sha256sum {path}", check=False)
+    return out.stdout.split()[0] if out.returncode == 0 else ""

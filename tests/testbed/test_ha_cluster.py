@@ -6,7 +6,7 @@ import pytest
 
 from edgewasm import testbed as tb
 from tests.testbed.conftest import start_testbed
-from tests.testbed.helpers import ROOT, compliance, deploy, main_pids, write_inventory
+from tests.testbed.helpers import ROOT, compliance, deploy, file_digest, main_pids, sha256, write_inventory
 
 pytestmark = pytest.mark.testbed
 
@@ -33,10 +33,11 @@ def test_ha_cluster_converges_and_checks_pass(ha_testbed, tmp_path):
         config = tb.ssh(h.address, "cat /etc/rancher/k3s/config.yaml").stdout
         assert f'server: "https://{first.address}:6443"' in config and "cluster-init" not in config
     servers = [h for h in ha_testbed if h.role == "server"]
-    tokens = {tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token").stdout for h in servers}
-    assert tokens == {token_file.read_text()} and oct(token_file.stat().st_mode)[-3:] == "600"
-    agent_tokens = {tb.ssh(h.address, "cat /etc/rancher/k3s/agent-token").stdout for h in ha_testbed}
-    assert agent_tokens == {agent_token_file.read_text()} and oct(agent_token_file.stat().st_mode)[-3:] == "600"
+    tokens = {file_digest(h.address, "/etc/rancher/k3s/cluster-token") for h in servers}
+    assert tokens == {sha256(token_file.read_bytes())} and oct(token_file.stat().st_mode)[-3:] == "600"
+    agent_tokens = {file_digest(h.address, "/etc/rancher/k3s/agent-token") for h in ha_testbed}
+    assert agent_tokens == {sha256(agent_token_file.read_bytes())}
+    assert oct(agent_token_file.stat().st_mode)[-3:] == "600"
     assert agent_tokens != tokens
     result = compliance(ROOT / "reports" / "compliance-testbed-ha.xml", inventory)
     assert result.returncode == 0, result.stdout[-4000:]

@@ -18,7 +18,17 @@ import pytest
 
 from edgewasm import testbed as tb
 from tests.fixtures.mirror import UPGRADE_VERSIONS
-from tests.testbed.helpers import ROOT, changed_hosts, compliance, copy_to, deploy, main_pids, write_inventory
+from tests.testbed.helpers import (
+    ROOT,
+    changed_hosts,
+    compliance,
+    copy_to,
+    deploy,
+    file_digest,
+    main_pids,
+    sha256,
+    write_inventory,
+)
 
 pytestmark = pytest.mark.testbed
 
@@ -79,9 +89,9 @@ def test_first_run_converges_keeps_the_token_secret_and_reboots_the_pi_once(test
     assert watch.scans > 10 and watch.hits == [], "the token showed in a process argument list"
     assert TOKEN not in log and AGENT_TOKEN not in log, "a token showed in pyinfra's output"
     for h in testbed:
-        assert tb.ssh(h.address, "cat /etc/rancher/k3s/agent-token").stdout.strip() == AGENT_TOKEN
-        server_token = tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token", check=False)
-        assert server_token.stdout.strip() == (TOKEN if h.role == "server" else "")
+        assert file_digest(h.address, "/etc/rancher/k3s/agent-token") == sha256(AGENT_TOKEN + "\n")
+        assert file_digest(h.address, "/etc/rancher/k3s/cluster-token") == (
+            sha256(TOKEN + "\n") if h.role == "server" else "")
     assert pis(testbed), "the default test bed has a Raspberry Pi"
     for pi in pis(testbed):
         assert tb.boot_count(pi.name) == 2, "one boot at start, one for the new cmdline"
@@ -195,13 +205,13 @@ def test_a_fleet_whose_agents_hold_the_server_token_migrates_in_one_run(testbed)
     code, results, log = deploy()
     assert code == 0, log[-5000:]
     new_agent_token = agent_token_file.read_text().strip()
-    assert new_agent_token and new_agent_token not in (TOKEN, AGENT_TOKEN)
+    assert new_agent_token and sha256(new_agent_token) not in (sha256(TOKEN), sha256(AGENT_TOKEN))
     for h in testbed:
         unit = "k3s" if h.role == "server" else "k3s-agent"
         assert journal_starts(h.address, unit, since) <= 1, f"{h.name}: K3s restarted more than once"
-        assert tb.ssh(h.address, "cat /etc/rancher/k3s/agent-token").stdout.strip() == new_agent_token
-        server_token = tb.ssh(h.address, "cat /etc/rancher/k3s/cluster-token", check=False).stdout.strip()
-        assert server_token == (TOKEN if h.role == "server" else "")
+        assert file_digest(h.address, "/etc/rancher/k3s/agent-token") == sha256(new_agent_token + "\n")
+        assert file_digest(h.address, "/etc/rancher/k3s/cluster-token") == (
+            sha256(TOKEN + "\n") if h.role == "server" else "")
         assert tb.ssh(h.address, f"systemctl is-active {unit}").stdout.strip() == "active"
     code, results, log = deploy()
     assert code == 0 and results["totals"]["success"] == 0
