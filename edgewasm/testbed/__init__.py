@@ -1,9 +1,10 @@
 """Local test bed: Debian "edge boxes" booted with systemd-nspawn, reached over SSH.
 
 Each host is a systemd container on a copy-on-write overlay of a cached debootstrap
-rootfs (one per architecture; arm64 runs through qemu-user binfmt). sshd listens on the
-host's own loopback address, with a host key generated here and written to a
-known_hosts file, so pyinfra and Testinfra connect with host keys checked.
+rootfs (one per architecture; arm64 runs through qemu-user binfmt), in its own network
+namespace on an isolated site network with no route out (network.py). sshd listens on
+the host's site address, with a host key generated here and written to a known_hosts
+file, so pyinfra and Testinfra connect with host keys checked.
 
     edgewasm-testbed up            # default topology, see DEFAULT_TOPOLOGY
     edgewasm-testbed status
@@ -24,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgewasm.testbed import network
 from edgewasm.testbed.images import CACHE, TestbedError, _run, base_dir, build_base
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
@@ -36,7 +38,7 @@ TESTBED_BUNDLE = "bundles/testbed"
 
 # role:arch[:board]
 DEFAULT_TOPOLOGY = "server:amd64,agent:amd64,agent:arm64:rpi4b"
-FIRST_ADDRESS = 11  # 127.0.0.11 and up; .1 stays the machine's own
+FIRST_ADDRESS = 11  # 10.231.0.11 and up on the site network; .1 is the operator's machine
 
 
 @dataclass
@@ -66,7 +68,7 @@ def parse_topology(spec: str) -> list[TestbedHost]:
         kind = "pi" if board else role
         counts[kind] = counts.get(kind, 0) + 1
         name = f"edge-{kind}-{counts[kind]}"
-        hosts.append(TestbedHost(name, role, arch, f"127.0.0.{FIRST_ADDRESS + index}", board))
+        hosts.append(TestbedHost(name, role, arch, f"{network.SUBNET}.{FIRST_ADDRESS + index}", board))
     if not hosts:
         raise TestbedError("empty topology: give at least one role:arch")
     return hosts
@@ -94,10 +96,7 @@ def known_hosts() -> Path:
     return ssh_dir() / "known_hosts"
 
 
-
-# --- base images -----------------------------------------------------------------------
-
-# --- hosts# --- hosts -----------------------------------------------------------------------------
+# --- hosts -----------------------------------------------------------------------------
 
 def ensure_ssh_key() -> None:
     ssh_dir().mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -172,6 +171,7 @@ def down() -> None:
                 roots.add(hosts_dir() / Path(word).relative_to(hosts_dir()).parts[0])
     for root in sorted(roots):
         _stop_host(root)
+    network.down()
     state_file().unlink(missing_ok=True)
     known_hosts().unlink(missing_ok=True)
 
@@ -207,13 +207,14 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
 SUPERVISOR = """
 # edgewasm-testbed-supervisor {root}
 # systemd-nspawn exits 133 when the container reboots: boot it again, like
-# systemd-nspawn@.service does, and count the boots. The hosts share the machine's
-# network namespace (loopback addresses), so CAP_NET_ADMIN and a writable /proc/sys
-# let their sysctls land; they land on the machine's own network stack.
+# systemd-nspawn@.service does, and count the boots. Each host has its own network
+# namespace (made by network.py, kept across reboots); CAP_NET_ADMIN and a writable
+# /proc/sys let its sysctls land there.
 while :; do
   date +%s >> {root}/boots
   SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 systemd-nspawn --quiet -D {root}/merged -M {name} \\
-    --register=no --keep-unit --boot --console=passive --capability=CAP_NET_ADMIN {extra}
+    --register=no --keep-unit --boot --console=passive --capability=CAP_NET_ADMIN \\
+    --network-namespace-path={netns} {extra}
   rc=$?
   [ "$rc" -eq 133 ] || exit "$rc"
 done
@@ -229,7 +230,8 @@ def _start_host(host: TestbedHost) -> None:
           f"lowerdir={base},upperdir={root / 'upper'},workdir={root / 'work'}", str(root / "merged")])
     _prepare_root(host, root, root / "merged")
     extra = f"--bind-ro={root / 'firmware'}:/sys/firmware" if host.board else ""
-    script = SUPERVISOR.format(root=root, name=host.name, extra=extra)
+    netns = network.host_up(host.name, int(host.address.rsplit(".", 1)[1]), host.address)
+    script = SUPERVISOR.format(root=root, name=host.name, netns=netns, extra=extra)
     with open(root / "console.log", "ab") as log:
         subprocess.Popen(["bash", "-c", script, f"edgewasm-testbed-supervisor {root}"],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
@@ -279,6 +281,7 @@ def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) ->
         build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())))
     down()
     ensure_ssh_key()
+    network.site_up()
     for host in hosts:
         _start_host(host)
     known_hosts().write_text("".join(_host_key_line(h) for h in hosts))
@@ -308,9 +311,9 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "ssh_known_hosts_file": str(known_hosts()),
             "ssh_strict_host_key_checking": "yes",
             "edgewasm_arch": h.arch,
-            # Every host shares the machine's network: each binds its own loopback address.
+            # The host's address on the site network, where agents reach their server.
             "k3s_node_ip": h.address,
-            # Packages are cached in the test bed's images; its hosts reach no mirror.
+            # The site network has no route out: there are no apt lists to refresh.
             "preflight_apt_cache_time": 0,
             # Artifacts come from the offline bundle built from the fixture mirror
             # (python -m tests.fixtures.testbed_bundle): the hosts have no internet.

@@ -10,19 +10,17 @@ import subprocess
 import sys
 from pathlib import Path
 
-from edgewasm.settings import SETTINGS
 
 CACHE = Path(os.environ.get("EDGEWASM_TESTBED_DIR", "/var/cache/edgewasm/testbed"))
 MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
 SUITE = "bookworm"
 
-# What a minimal Debian edge box has before edgewasm touches it.
+# What a minimal Debian edge box has before edgewasm touches it. preflight_packages are
+# not here, nor in any apt cache: on the isolated site network (network.py) preflight
+# must install them from the offline bundle.
 BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps",
                  # Only for the K3s stand-in (tests/fixtures/k3s_standin.py); real K3s needs no Python.
                  "python3-minimal"]
-# preflight_packages, fetched into each base's apt cache (not installed) so that
-# preflight's package step installs them for real without the hosts reaching any network.
-PREFETCH_PACKAGES = SETTINGS["preflight_packages"].default
 
 
 class TestbedError(RuntimeError):
@@ -30,7 +28,7 @@ class TestbedError(RuntimeError):
 
 
 def base_dir(arch: str) -> Path:
-    digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES, *PREFETCH_PACKAGES]).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES]).encode()).hexdigest()[:10]
     return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
 
 
@@ -68,12 +66,9 @@ def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
          SUITE, str(tmp), MIRROR],
         stdout=subprocess.DEVNULL,
     )
-    shutil.copy("/etc/resolv.conf", tmp / "etc/resolv.conf")
-    chroot = ["chroot", str(tmp), "env", "DEBIAN_FRONTEND=noninteractive", "LC_ALL=C"]
-    _run([*chroot, "apt-get", "update", "-qq"], stdout=subprocess.DEVNULL)
-    _run([*chroot, "apt-get", "install", "-qq", "--download-only", "-y", *PREFETCH_PACKAGES],
-         stdout=subprocess.DEVNULL)
-    (tmp / "etc/resolv.conf").unlink()
+    # debootstrap's own package cache would let apt install without a bundle.
+    for deb in (tmp / "var/cache/apt/archives").glob("*.deb"):
+        deb.unlink()
     for key in (tmp / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # each host gets its own key at start
     (tmp / "etc/machine-id").write_text("")

@@ -10,7 +10,7 @@ def test_default_topology_has_server_agent_and_pi():
         ("edge-agent-1", "agent", "amd64", None),
         ("edge-pi-1", "agent", "arm64", "rpi4b"),
     ]
-    assert [h.address for h in hosts] == ["127.0.0.11", "127.0.0.12", "127.0.0.13"]
+    assert [h.address for h in hosts] == ["10.231.0.11", "10.231.0.12", "10.231.0.13"]
 
 
 def test_ha_topology_numbers_hosts_per_kind():
