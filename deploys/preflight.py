@@ -6,13 +6,17 @@ hosts go on (pyinfra drops only the failed host).
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from pyinfra import host
+from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, files, server, systemd
 
 from deploys import edgewasm_deploy, host_ops
-from edgewasm import templates
+from edgewasm import os_packages, templates
+from edgewasm.manifest import Bundle
 from edgewasm.preflight import (
     FSTAB_SWAP_COMMENTED,
     FSTAB_SWAP_LINE,
@@ -41,12 +45,35 @@ def _problems() -> list[str]:
         is_pi=pi,
         settings=host.data.dict(),
     )
+    problems += _package_problems()
     if pi and not host_ops.fact_once(PiBootCmdline):
         problems.append(
             f"{host.name}: {board!r} has no cmdline.txt in /boot/firmware or /boot; "
             "fix: mount the boot partition there"
         )
     return problems
+
+
+def _bundle_packages() -> tuple[list[str], os_packages.ReleasePackages | None, str]:
+    """(preflight_packages the host lacks, what its bundle carries for its release, the
+    release) for a host deployed from a bundle."""
+    release = os_packages.release_of(host.get_fact(LinuxDistribution)["release_meta"])
+    dpkg_arch = os_packages.DPKG_ARCH.get(host_ops.arch() or "", "?")
+    lacking = os_packages.missing(host.data.preflight_packages, host.get_fact(DebPackages))
+    manifest = Bundle.open(host.data.edgewasm_bundle).manifest
+    return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release
+
+
+def _package_problems() -> list[str]:
+    """A host with no route out must get what it lacks from its bundle: refuse it before
+    any change when the bundle has nothing for its OS release and arch."""
+    if not host.data.edgewasm_bundle or not host_ops.arch():
+        return []
+    lacking, carried, release = _bundle_packages()
+    reason = os_packages.refusal(
+        host.name, host.data.edgewasm_bundle, release, os_packages.DPKG_ARCH[host_ops.arch()], lacking, carried,
+        os_packages.carried(Bundle.open(host.data.edgewasm_bundle).manifest))
+    return [reason] if reason else []
 
 
 @edgewasm_deploy("Preflight checks")
@@ -58,15 +85,39 @@ def check() -> bool:
     return not problems
 
 
+def _packages_from_bundle() -> None:
+    """Install what the host lacks from the bundle's packages for its release: the .debs
+    and their index, verified on the host, as a flat repository only these apt calls read."""
+    lacking, carried, release = _bundle_packages()
+    if not lacking:
+        host.noop(f"packages {', '.join(host.data.preflight_packages)} are installed")
+        return
+    for entry in (*carried.files, carried.index):
+        host_ops.verified_file(name=f"Bundle package {entry['name']}", src=str(Path(host.data.edgewasm_bundle) / entry["file"]),
+                               dest=entry["dest"], sha256=entry["sha256"])
+    files.template(
+        name=f"apt source of the bundle's {release} packages",
+        src=templates.path("debs/edgewasm-debs.list.j2"),
+        dest=f"{carried.repo}/sources.list",
+        release=release, dpkg_arch=carried.dpkg_arch, repo=carried.repo,
+        mode="644",
+    )
+    server.shell(name=f"Install {', '.join(lacking)} from the bundle",
+                 commands=os_packages.apt_commands(carried.repo, lacking))
+
+
 @edgewasm_deploy("Prepare host for K3s")
 def prepare() -> None:
-    apt.packages(
-        name="Install packages K3s needs",
-        packages=host.data.preflight_packages,
-        # 0 means never refresh; pyinfra says that with None.
-        cache_time=host.data.preflight_apt_cache_time if host.data.preflight_apt_cache_time > 0 else None,
-        no_recommends=True,
-    )
+    if host.data.edgewasm_bundle:
+        _packages_from_bundle()
+    else:
+        apt.packages(
+            name="Install packages K3s needs",
+            packages=host.data.preflight_packages,
+            # 0 means never refresh; pyinfra says that with None.
+            cache_time=host.data.preflight_apt_cache_time if host.data.preflight_apt_cache_time > 0 else None,
+            no_recommends=True,
+        )
 
     modules = host.data.preflight_kernel_modules
     files.template(

@@ -73,6 +73,15 @@ def _str_list(value: Any) -> str | None:
     return None
 
 
+def _os_releases(value: Any) -> str | None:
+    from edgewasm.os_packages import releases
+
+    if _str_list(value):
+        return _str_list(value)
+    unknown = [v for v in value if v not in releases()]
+    return f"names releases edgewasm/os_releases.toml lacks: {unknown}" if unknown else None
+
+
 def _module_names(value: Any) -> str | None:
     if _str_list(value) or not all(re.fullmatch(r"[A-Za-z0-9_-]+", v) for v in value):
         return "must be a list of kernel module names (letters, digits, '_', '-')"
@@ -323,6 +332,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "sha256sum bundles/NAME/manifest.json on the machine that built it, and set that",
          "The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was "
          "rewritten is refused."),
+        ("edgewasm_os_releases", "list[str]", ["debian-bookworm"], _os_releases,
+         "list the ID-VERSION_CODENAME of the hosts' /etc/os-release, e.g. ['debian-bookworm', "
+         "'ubuntu-noble']; releases: edgewasm/os_releases.toml",
+         "OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-resolved). "
+         "Raspberry Pi OS 64-bit is debian-bookworm."),
         ("edgewasm_require_wasm", "bool", False, _bool,
          "True refuses hosts that cannot run WebAssembly (armv7)",
          "Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of warning."),

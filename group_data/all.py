@@ -13,6 +13,9 @@
 # The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was
 # rewritten is refused.
 # edgewasm_bundle_sha256 = None
+# OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-
+# resolved). Raspberry Pi OS 64-bit is debian-bookworm.
+# edgewasm_os_releases = ['debian-bookworm']
 # Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of
 # warning.
 # edgewasm_require_wasm = False

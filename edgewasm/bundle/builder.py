@@ -1,7 +1,8 @@
 """Offline bundles: every pinned artifact a site needs, verified, with a manifest.
 
 A bundle holds the artifact plans (edgewasm/plan.py) of the arches it is built for, every
-role's files included. It is built in ``bundles/.NAME.partial`` and renamed into place
+role's files included, and, per OS release it is built for, the .deb closure of
+preflight_packages (os_packages.py), so that hosts with no route out can be prepared. It is built in ``bundles/.NAME.partial`` and renamed into place
 only when every file is downloaded and verified, so ``bundles/NAME`` is never
 half-written. Files of an earlier build (or an interrupted one) whose hashes match are
 reused, not downloaded.
@@ -20,8 +21,10 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgewasm.artifacts import load_catalog
+from edgewasm.bundle.os_packages import ResolveError, bundle_os_packages
 from edgewasm.download import DownloadError, fetch_verified
 from edgewasm.manifest import MANIFEST, sha256_of
+from edgewasm.os_packages import DPKG_ARCH, releases
 from edgewasm.plan import ANY_ROLE, Placement, plan
 from edgewasm.upstream import Upstream, UpstreamError
 
@@ -82,8 +85,11 @@ def build(
     out: Path = BUNDLES,
     progress: bool = True,
     log=None,
+    os_releases: Iterable[str] = (),
+    os_packages: Iterable[str] = (),
 ) -> dict:
-    """Build ``out/name`` and return its manifest."""
+    """Build ``out/name`` and return its manifest; with ``os_releases``, also the .deb
+    closure of ``os_packages`` for each of them and each arch."""
     log = log or sys.stderr
     catalog = catalog or load_catalog()
     arches = sorted(set(arches))
@@ -125,7 +131,16 @@ def build(
                 "size": path.stat().st_size, "sha256": sha256, "source": source,
                 "dest": artifact.dest, "roles": list(artifact.roles) if artifact.roles else None,
             })
-    except (DownloadError, UpstreamError) as exc:
+        known = releases()
+        for release in sorted(set(os_releases)):
+            if release not in known:
+                raise BundleError(f"no OS release {release!r} in edgewasm/os_releases.toml (it has "
+                                  f"{', '.join(sorted(known))}); fix: add its archives there or drop it")
+            for arch in arches:
+                if DPKG_ARCH[arch] in known[release]["arches"]:
+                    entries += bundle_os_packages(staging, release, known[release], DPKG_ARCH[arch],
+                                                  list(os_packages), log)
+    except (DownloadError, UpstreamError, ResolveError) as exc:
         if "disk full" in str(exc):
             shutil.rmtree(staging, ignore_errors=True)
         raise BundleError(str(exc)) from None
@@ -133,6 +148,7 @@ def build(
         "name": name,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "arches": arches,
+        "os_releases": sorted(set(os_releases)),
         "mirror": mirror,
         "artifacts": entries,
         "unavailable": [asdict(u) for u in unavailable],

@@ -2,6 +2,7 @@
 
     edgewasm-bundle build site-a --inventory inventories/edge.py
     edgewasm-bundle build site-a --arch amd64 --arch arm64 --mirror https://mirror.example
+    edgewasm-bundle build site-a --arch arm64 --os debian-bookworm --os ubuntu-noble
     edgewasm-bundle verify site-a
 """
 
@@ -11,13 +12,14 @@ import argparse
 import sys
 from pathlib import Path
 
+from edgewasm import settings
 from edgewasm.artifacts import CatalogError, load_catalog
 from edgewasm.bundle.builder import BUNDLES, BundleError, build
 from edgewasm.download import DownloadError
 from edgewasm.manifest import verify
 
 
-def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None]:
+def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str]]:
     from edgewasm.config import inventory_hosts
 
     hosts = inventory_hosts(inventory)
@@ -33,7 +35,9 @@ def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | N
     mirrors = {h.data["artifact_mirror"] for h in hosts if h.data.get("artifact_mirror")}
     if len(mirrors) > 1:
         raise BundleError(f"{inventory}: hosts name several artifact_mirror values {sorted(mirrors)}; pass --mirror")
-    return arches, versions, next(iter(mirrors), None)
+    releases = sorted({r for h in hosts for r in h.data["edgewasm_os_releases"]})
+    packages = sorted({p for h in hosts for p in h.data["preflight_packages"]})
+    return arches, versions, next(iter(mirrors), None), releases, packages
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -44,6 +48,10 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--arch", action="append", choices=["amd64", "arm64", "arm"], help="repeatable")
     b.add_argument("--inventory", help="take arches (edgewasm_arch) and artifact_versions from an inventory")
     b.add_argument("--component", action="append", help="only these components (repeatable)")
+    b.add_argument("--os", action="append", dest="os_releases", metavar="RELEASE",
+                   help="carry preflight_packages for this OS release, e.g. debian-bookworm (repeatable; "
+                   "default: the inventory's edgewasm_os_releases, else the setting's default)")
+    b.add_argument("--no-os-packages", action="store_true", help="carry no distribution packages")
     b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
                    "(default: the inventory's artifact_mirror)")
     b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
@@ -63,15 +71,21 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{args.out / args.name}: every file matches the manifest")
             return 1 if problems else 0
         arches, versions, mirror = list(args.arch or []), {}, args.mirror
+        os_releases, os_packages = settings.value({}, "edgewasm_os_releases"), settings.value({}, "preflight_packages")
         if args.inventory:
-            inv_arches, versions, inv_mirror = _inventory_needs(args.inventory)
+            inv_arches, versions, inv_mirror, os_releases, os_packages = _inventory_needs(args.inventory)
             arches += inv_arches
             mirror = mirror or inv_mirror
+        if args.os_releases:
+            os_releases = args.os_releases
+        if args.no_os_packages:
+            os_releases = []
         if not arches:
             parser.error("give --arch or --inventory")
         catalog = load_catalog(args.catalog) if args.catalog else None
         build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
-              registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out)
+              registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out,
+              os_releases=os_releases, os_packages=os_packages)
     except (BundleError, CatalogError, DownloadError) as exc:
         print(f"edgewasm-bundle: {exc}", file=sys.stderr)
         return 1

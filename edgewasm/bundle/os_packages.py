@@ -1,0 +1,219 @@
+"""Resolve and fetch the .deb closure of preflight_packages for one OS release and arch,
+with apt's own resolver against the release's real archives.
+
+apt runs with private state (lists, dpkg status, package cache) under CACHE, so the
+operator's own system is never touched, but with the operator's apt configuration
+(proxies, Acquire settings). Each archive's InRelease is checked against the keyring
+os_releases.toml names; apt refuses an unsigned or wrongly signed one, and checks every
+.deb against the signed Packages index. The closure is what a *minimal* host lacks: the
+dpkg status apt resolves against holds every Priority: required / Essential: yes
+package and its dependencies (debootstrap's minbase), resolved by apt from the same
+archives. A real host with more installed simply takes fewer of the files.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import unquote
+
+from edgewasm import templates
+from edgewasm.manifest import sha256_of
+from edgewasm.os_packages import COMPONENT, INDEX, repo_dir
+
+CACHE = Path.home() / ".cache" / "edgewasm" / "apt"
+
+
+class ResolveError(RuntimeError):
+    pass
+
+
+@dataclass(frozen=True)
+class Deb:
+    package: str
+    version: str
+    filename: str  # the pool file's name, e.g. socat_1.7.4.4-2_arm64.deb
+    size: int
+    sha256: str  # from the signed Packages index
+    url: str
+    saved_as: str  # the name apt saves it under (an epoch as %3a)
+    paragraph: tuple[tuple[str, str], ...]  # its Packages paragraph, fields in order
+
+
+def parse_deb822(text: str) -> list[list[tuple[str, str]]]:
+    """Paragraphs of ``Field: value`` lines (continuation lines kept, with their newline)."""
+    paragraphs: list[list[tuple[str, str]]] = []
+    current: list[tuple[str, str]] = []
+    for line in text.splitlines():
+        if not line.strip():
+            if current:
+                paragraphs.append(current)
+                current = []
+        elif line[0] in " \t" and current:
+            field, value = current[-1]
+            current[-1] = (field, f"{value}\n{line}")
+        else:
+            field, _, value = line.partition(":")
+            current.append((field, value.strip()))
+    if current:
+        paragraphs.append(current)
+    return paragraphs
+
+
+def parse_print_uris(text: str) -> list[tuple[str, str]]:
+    """``apt-get --print-uris`` lines -> [(URL, file name)]."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) >= 2 and fields[0].startswith("'"):
+            found.append((fields[0].strip("'"), fields[1]))
+    return found
+
+
+def required_names(paragraphs: list[list[tuple[str, str]]]) -> list[str]:
+    """Packages every minimal host has: Priority: required or Essential: yes."""
+    names = []
+    for p in paragraphs:
+        fields = dict(p)
+        if fields.get("Priority") == "required" or fields.get("Essential") == "yes":
+            names.append(fields["Package"])
+    return names
+
+
+def index_paragraph(deb: Deb) -> list[tuple[str, str]]:
+    """The Packages paragraph of ``deb`` in the host's flat repository (file beside it)."""
+    return [(f, f"./{deb.filename}" if f == "Filename" else v) for f, v in deb.paragraph]
+
+
+class Resolver:
+    """apt with private state for one release (os_releases.toml entry) and dpkg arch."""
+
+    def __init__(self, release: str, spec: dict, dpkg_arch: str, cache: Path = CACHE):
+        self.release, self.spec, self.dpkg_arch = release, spec, dpkg_arch
+        self.dir = cache / f"{release}-{dpkg_arch}"
+        self._available: dict[str, list[tuple[str, str]]] | None = None
+
+    def _options(self, status: Path) -> list[str]:
+        d = self.dir
+        return [
+            "-o", f"Dir::Etc::SourceList={d / 'sources.list'}", "-o", f"Dir::Etc::SourceParts={d / 'sources.list.d'}",
+            "-o", f"Dir::Etc::Preferences={d / 'preferences'}", "-o", f"Dir::Etc::PreferencesParts={d / 'preferences.d'}",
+            "-o", f"Dir::State::Lists={d / 'lists'}", "-o", f"Dir::State::status={status}",
+            "-o", f"Dir::Cache={d / 'cache'}", "-o", f"Dir::Cache::archives={d / 'archives'}",
+            "-o", f"APT::Architecture={self.dpkg_arch}", "-o", f"APT::Architectures::={self.dpkg_arch}",
+            "-o", "Acquire::Languages=none", "-o", "Debug::NoLocking=1", "-o", "APT::Sandbox::User=root",
+            "-o", "APT::Install-Recommends=0",
+        ]
+
+    def _apt(self, tool: str, *args: str, status: Path | None = None) -> str:
+        status = status or self.dir / "empty-status"
+        result = subprocess.run([tool, *self._options(status), *args], capture_output=True, text=True,
+                                env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
+        if result.returncode != 0:
+            raise ResolveError(f"{self.release} {self.dpkg_arch}: {tool} {' '.join(args[:3])}...: "
+                               f"{result.stderr.strip() or result.stdout.strip()}")
+        return result.stdout
+
+    def update(self) -> None:
+        """Fetch the archives' indexes; apt checks each InRelease against the keyring."""
+        keyring = self.spec["keyring"]
+        if not Path(keyring).exists():
+            raise ResolveError(f"{self.release}: keyring {keyring} is missing on this machine; fix: "
+                               f"apt-get install {self.spec['keyring_package']}")
+        for sub in ("sources.list.d", "preferences.d", "lists/partial", "cache", "archives/partial"):
+            (self.dir / sub).mkdir(parents=True, exist_ok=True)
+        (self.dir / "empty-status").touch()
+        sources = [{**s, "uri": s["uri"][self.dpkg_arch] if isinstance(s["uri"], dict) else s["uri"]}
+                   for s in self.spec["sources"]]
+        (self.dir / "sources.list").write_text(templates.render(
+            "debs/sources.list.j2", sources=sources, dpkg_arch=self.dpkg_arch, keyring=keyring))
+        out = self._apt("apt-get", "update", "-q")
+        # apt only warns (exit 0) when an index cannot be fetched or verified: an
+        # archive must not silently drop out of the resolution.
+        for line in out.splitlines() + [""]:
+            if line.startswith(("Err:", "W:", "E:")):
+                raise ResolveError(f"{self.release} {self.dpkg_arch}: apt-get update: {line}")
+        self._available = None
+
+    def available(self) -> dict[str, list[tuple[str, str]]]:
+        """Package -> the Packages paragraph of its candidate version."""
+        if self._available is None:
+            text = self._apt("apt-cache", "dumpavail")
+            self._available = {dict(p)["Package"]: p for p in parse_deb822(text)}
+        return self._available
+
+    def _debs(self, uris: list[tuple[str, str]]) -> list[Deb]:
+        debs = []
+        for url, name in uris:
+            package = unquote(url.rsplit("/", 1)[1]).split("_", 1)[0]
+            paragraph = self.available().get(package)
+            fields = dict(paragraph or [])
+            if not paragraph or not unquote(url).endswith("/" + fields.get("Filename", "?")):
+                raise ResolveError(f"{self.release} {self.dpkg_arch}: apt chose {url}, which is not the "
+                                   f"candidate {package} in the indexes")
+            debs.append(Deb(package, fields["Version"], fields["Filename"].rsplit("/", 1)[1],
+                            int(fields["Size"]), fields["SHA256"], url, name, tuple(paragraph)))
+        return debs
+
+    def minimal_status(self) -> Path:
+        """A dpkg status of a minimal host of this release (see the module docstring)."""
+        base = self._debs(parse_print_uris(self._apt(
+            "apt-get", "install", "--print-uris", "-qq", *required_names(list(self.available().values())))))
+        status = self.dir / "minimal-status"
+        paragraphs = [[("Package", d.package), ("Status", "install ok installed"),
+                       *[(f, v) for f, v in d.paragraph if f != "Package"]] for d in base]
+        status.write_text(templates.render("debs/Packages.j2", paragraphs=paragraphs))
+        return status
+
+    def closure(self, packages: list[str]) -> list[Deb]:
+        """The .debs a minimal host needs to install ``packages``."""
+        status = self.minimal_status()
+        return self._debs(parse_print_uris(self._apt("apt-get", "install", "--print-uris", "-qq", *packages,
+                                                     status=status)))
+
+    def download(self, packages: list[str], debs: list[Deb], dest: Path) -> None:
+        """Let apt fetch ``debs`` into ``dest`` (files already there with the right hash
+        are kept) and check each against its signed index hash."""
+        dest = dest.resolve()  # apt reads a relative path as relative to Dir::Cache
+        (dest / "partial").mkdir(parents=True, exist_ok=True)
+        self._apt("apt-get", "install", "--download-only", "-y", "-qq", "-o", f"Dir::Cache::archives={dest}",
+                  *packages, status=self.dir / "minimal-status")
+        (dest / "partial").rmdir()
+        for deb in debs:
+            saved = dest / deb.saved_as
+            if saved.exists() and saved.name != deb.filename:
+                saved.replace(dest / deb.filename)
+            path = dest / deb.filename
+            if not path.exists() or sha256_of(path) != deb.sha256:
+                raise ResolveError(f"{self.release} {self.dpkg_arch}: {deb.filename} does not match the sha256 "
+                                   f"{deb.sha256} of its signed index")
+
+
+def bundle_os_packages(staging: Path, release: str, spec: dict, dpkg_arch: str, packages: list[str],
+                       log) -> list[dict]:
+    """Resolve, fetch and index the closure into ``staging``; return its manifest entries."""
+    resolver = Resolver(release, spec, dpkg_arch)
+    resolver.update()
+    debs = resolver.closure(packages)
+    folder = Path(COMPONENT) / release / dpkg_arch
+    resolver.download(packages, debs, staging / folder)
+    index = staging / folder / INDEX
+    index.write_text(templates.render("debs/Packages.j2", paragraphs=[index_paragraph(d) for d in debs]))
+    repo = repo_dir(release, dpkg_arch)
+    entries = [{
+        "component": COMPONENT, "version": release, "arch": dpkg_arch, "name": d.package, "kind": "deb",
+        "file": (folder / d.filename).as_posix(), "size": d.size, "sha256": d.sha256,
+        "source": f"{d.url} (sha256 from the {release} Packages index, InRelease signed)",
+        "dest": f"{repo}/{d.filename}", "roles": None, "package": d.package, "package_version": d.version,
+    } for d in debs]
+    entries.append({
+        "component": COMPONENT, "version": release, "arch": dpkg_arch, "name": INDEX, "kind": "deb-index",
+        "file": (folder / INDEX).as_posix(), "size": index.stat().st_size, "sha256": sha256_of(index),
+        "source": f"built by edgewasm from the {release} {dpkg_arch} indexes", "dest": f"{repo}/{INDEX}",
+        "roles": None, "package": None, "package_version": None,
+    })
+    print(f"bundle: {release} {dpkg_arch}: {len(debs)} packages for {', '.join(packages)} "
+          f"({sum(d.size for d in debs)} bytes)", file=log)
+    return entries
