@@ -66,29 +66,36 @@ def lock_path(catalog: Path | str = CATALOG) -> Path:
 def load_catalog(path: Path | str = CATALOG, lock: bool = True) -> dict:
     """The catalogue as a fresh dict (callers may change their copy), with the pins of
     the lock file beside it (``edgewasm-bundle lock``) merged in unless ``lock`` is False."""
+    stamp = _stamp(Path(path))
     if not lock:
-        return copy.deepcopy(_read_toml(str(path), None))
+        return copy.deepcopy(_read_toml(str(path), stamp))
     lock_file = lock_path(path)
-    stamp = lock_file.stat().st_mtime_ns if lock_file.exists() else None
-    return copy.deepcopy(_read_catalog(str(path), str(lock_file), stamp))
+    lock_stamp = _stamp(lock_file) if lock_file.exists() else None
+    return copy.deepcopy(_read_catalog(str(path), stamp, str(lock_file), lock_stamp))
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is rewritten (the lock is replaced by a rename: a new
+    inode), so a catalogue or lock rewritten in this process is read again."""
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_toml(path: str, _stamp: int | None) -> dict:
+def _read_toml(path: str, _stamp: tuple | None) -> dict:
     with open(path, "rb") as f:
         return tomllib.load(f)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_catalog(path: str, lock_file: str, stamp: int | None) -> dict:
-    """Keyed by the lock's mtime: a lock rewritten in this process is read again."""
-    catalog = copy.deepcopy(_read_toml(path, None))
-    if stamp is None:
+def _read_catalog(path: str, stamp: tuple, lock_file: str, lock_stamp: tuple | None) -> dict:
+    catalog = copy.deepcopy(_read_toml(path, stamp))
+    if lock_stamp is None:
         return catalog
     from edgewasm.pins import LockError, pins_from_document
 
     try:
-        pins = pins_from_document(_read_toml(lock_file, stamp), lock_file)
+        pins = pins_from_document(_read_toml(lock_file, lock_stamp), lock_file)
     except (LockError, tomllib.TOMLDecodeError) as exc:
         raise CatalogError(f"{lock_file}: {exc}") from None
     merge_pins(catalog, pins, path, lock_file)

@@ -15,7 +15,7 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, unquote, urlsplit
 
@@ -295,6 +295,3 @@ def write_lock(path: Path, pins: Iterable[Pin], catalog_name: str) -> None:
         Path(tmp).unlink(missing_ok=True)
         raise
 
-
-def as_dicts(pins: Iterable[Pin]) -> list[dict]:
-    return [asdict(p) for p in pins]
