@@ -58,15 +58,71 @@ class Unavailable:
     wasm: bool = False  # a WebAssembly runtime
 
 
-def load_catalog(path: Path | str = CATALOG) -> dict:
-    """The catalogue as a fresh dict (callers may change their copy)."""
-    return copy.deepcopy(_read_catalog(str(path)))
+def lock_path(catalog: Path | str = CATALOG) -> Path:
+    """The lock file beside a catalogue: ``artifacts.toml`` -> ``artifacts.lock.toml``."""
+    return Path(catalog).with_suffix(".lock.toml")
+
+
+def load_catalog(path: Path | str = CATALOG, lock: bool = True) -> dict:
+    """The catalogue as a fresh dict (callers may change their copy), with the pins of
+    the lock file beside it (``edgewasm-bundle lock``) merged in unless ``lock`` is False."""
+    stamp = _stamp(Path(path))
+    if not lock:
+        return copy.deepcopy(_read_toml(str(path), stamp))
+    lock_file = lock_path(path)
+    lock_stamp = _stamp(lock_file) if lock_file.exists() else None
+    return copy.deepcopy(_read_catalog(str(path), stamp, str(lock_file), lock_stamp))
+
+
+def _stamp(path: Path) -> tuple[int, int, int]:
+    """What changes when a file is rewritten (the lock is replaced by a rename: a new
+    inode), so a catalogue or lock rewritten in this process is read again."""
+    st = path.stat()
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
 
 
 @functools.lru_cache(maxsize=8)
-def _read_catalog(path: str) -> dict:
+def _read_toml(path: str, _stamp: tuple | None) -> dict:
     with open(path, "rb") as f:
         return tomllib.load(f)
+
+
+@functools.lru_cache(maxsize=8)
+def _read_catalog(path: str, stamp: tuple, lock_file: str, lock_stamp: tuple | None) -> dict:
+    catalog = copy.deepcopy(_read_toml(path, stamp))
+    if lock_stamp is None:
+        return catalog
+    from edgewasm.pins import LockError, pins_from_document
+
+    try:
+        pins = pins_from_document(_read_toml(lock_file, lock_stamp), lock_file)
+    except (LockError, tomllib.TOMLDecodeError) as exc:
+        raise CatalogError(f"{lock_file}: {exc}") from None
+    merge_pins(catalog, pins, path, lock_file)
+    return catalog
+
+
+def merge_pins(catalog: dict, pins: Iterable, catalog_name: str, lock_name: str) -> None:
+    """Put a lock's pins where a hand pin would go ([[C.files]] sha256, [[C.images]]
+    digest), so everything that reads the catalogue sees them. A pin is only for the
+    version it was made for: pins of another version are ignored, as are pins of files
+    or images the catalogue no longer names."""
+    for pin in pins:
+        entry = catalog.get(pin.component)
+        if not entry or entry.get("version") != pin.version:
+            continue
+        table_name, field = ("images", "digest") if pin.kind == "image" else ("files", "sha256")
+        spec = next((s for s in entry.get(table_name, []) if s.get("name") == pin.name), None)
+        if spec is None:
+            continue
+        table = spec.setdefault(field, {})
+        hand = table.get(pin.arch)
+        if hand and hand != pin.value:
+            raise CatalogError(
+                f"{pin.component} {pin.version} {pin.arch} {pin.name}: {catalog_name} pins {field} {hand} by hand, "
+                f"{lock_name} pins {pin.value}; fix: remove the hand pin from {catalog_name} (the lock holds "
+                "pins), or find out which is right and run edgewasm-bundle lock again")
+        table[pin.arch] = pin.value
 
 
 def mirror_url(url: str, mirror: str | None) -> str:

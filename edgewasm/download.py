@@ -23,20 +23,27 @@ def _session() -> requests.Session:
     return session
 
 
-def fetch_text(url: str, retries: int = 4, timeout: float = 30) -> str:
-    """A small file (checksum list, Helm index) in memory."""
+def http_get(url: str, headers: dict[str, str] | None = None, retries: int = 4, timeout: float = 30
+             ) -> requests.Response:
+    """One GET, retried on connection errors only; any HTTP answer is returned (a
+    registry's 401 is the start of its token flow, not a failure)."""
     last = None
     for attempt in range(retries):
         try:
-            response = _session().get(url, timeout=timeout)
+            return _session().get(url, headers=headers or {}, timeout=timeout)
         except requests.RequestException as exc:
             last = exc
             time.sleep(min(2**attempt, 10) * 0.25)
-            continue
-        if response.status_code >= 400:
-            raise DownloadError(f"HTTP {response.status_code} for {url}")
-        return response.text
     raise DownloadError(f"cannot fetch {url} after {retries} tries: {last}")
+
+
+def fetch_text(url: str, retries: int = 4, timeout: float = 30, headers: dict[str, str] | None = None) -> str:
+    """A small file (checksum list, Helm index, API answer) in memory. Errors name the
+    URL, never the headers (they may carry a token)."""
+    response = http_get(url, headers, retries, timeout)
+    if response.status_code >= 400:
+        raise DownloadError(f"HTTP {response.status_code} for {url}")
+    return response.text
 
 
 def fetch_file(url: str, dest: Path, retries: int = 4, timeout: float = 30, progress: bool = True) -> int:

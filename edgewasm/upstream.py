@@ -88,8 +88,10 @@ class Upstream:
             if not artifact.sha256:
                 raise UpstreamError(
                     f"{artifact.component} {artifact.version} {artifact.arch}: no pinned sha256 for "
-                    f"{artifact.file}; fix: download it on a trusted connection, check its signature, "
-                    f"and pin it in edgewasm/artifacts.toml ([[{artifact.component}.files]] sha256)"
+                    f"{artifact.file}; fix: run `edgewasm-bundle lock` (pins what upstream publishes into the "
+                    f"lock file beside the catalogue, edgewasm/artifacts.lock.toml), or download it on a trusted "
+                    f"connection, check its signature and pin it in edgewasm/artifacts.toml "
+                    f"([[{artifact.component}.files]] sha256)"
                 )
             return Source(artifact.sha256, "url", artifact.url)
         if artifact.checksum_kind == "sha256sum":
@@ -98,7 +100,8 @@ class Upstream:
                 raise UpstreamError(f"{artifact.checksum_url} lists no checksum for {artifact.file}")
             if artifact.sha256 and artifact.sha256 != sums[artifact.file]:
                 raise UpstreamError(f"{artifact.file}: upstream checksum {sums[artifact.file]} differs "
-                                    f"from the pin {artifact.sha256}")
+                                    f"from the pin {artifact.sha256}; fix: find out why upstream changed, "
+                                    "then run edgewasm-bundle lock")
             return Source(sums[artifact.file], "url", artifact.url)
         if artifact.checksum_kind == "helm-index":
             index = yaml.safe_load(self._text(artifact.checksum_url))
@@ -111,6 +114,10 @@ class Upstream:
                 url = artifact.checksum_url.rsplit("/", 1)[0] + "/" + url
             elif self.mirror and not url.startswith(self.mirror):
                 url = mirror_url(url, self.mirror)
+            if artifact.sha256 and artifact.sha256 != entry["digest"]:
+                raise UpstreamError(f"{artifact.file}: {artifact.checksum_url} says digest {entry['digest']}, "
+                                    f"the pin is {artifact.sha256}; fix: find out why upstream changed, then "
+                                    "run edgewasm-bundle lock")
             return Source(entry["digest"], "url", url)
         raise UpstreamError(f"{artifact.component}: unknown checksum kind {artifact.checksum_kind!r}")
 

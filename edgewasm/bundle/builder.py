@@ -40,7 +40,8 @@ def _fetch_image(placement: Placement, dest: Path, registry_mirror: str | None, 
     if not artifact.sha256:
         raise BundleError(
             f"{artifact.component} image {artifact.image_ref} ({artifact.arch}): no pinned digest; "
-            "fix: pin the per-arch manifest digest in edgewasm/artifacts.toml ([[C.images]] digest)"
+            "fix: run `edgewasm-bundle lock` (reads the per-arch manifest digests from the registry into "
+            "edgewasm/artifacts.lock.toml), or pin it in edgewasm/artifacts.toml ([[C.images]] digest)"
         )
     name, _, _tag = artifact.image_ref.rpartition(":")
     source = name

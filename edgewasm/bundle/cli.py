@@ -4,6 +4,8 @@
     edgewasm-bundle build site-a --arch amd64 --arch arm64 --mirror https://mirror.example
     edgewasm-bundle build site-a --arch arm64 --os debian-bookworm --os ubuntu-noble
     edgewasm-bundle verify site-a
+    edgewasm-bundle lock                     # pin what upstream publishes: edgewasm/artifacts.lock.toml
+    edgewasm-bundle lock --check             # exit 1 when the lock lacks a pin or upstream changed one
 """
 
 from __future__ import annotations
@@ -13,10 +15,11 @@ import sys
 from pathlib import Path
 
 from edgewasm import settings
-from edgewasm.artifacts import CatalogError, load_catalog
+from edgewasm.artifacts import CATALOG, CatalogError, load_catalog
 from edgewasm.bundle.builder import BUNDLES, BundleError, build
 from edgewasm.download import DownloadError
 from edgewasm.manifest import verify
+from edgewasm.pins import LockError
 
 
 def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str]]:
@@ -61,8 +64,25 @@ def main(argv: list[str] | None = None) -> int:
     v = sub.add_parser("verify", help="check every file of a bundle against its manifest")
     v.add_argument("name")
     v.add_argument("--out", default=str(BUNDLES), type=Path)
+    lk = sub.add_parser("lock", help="pin upstream's published digests into the lock file beside the catalogue")
+    lk.add_argument("--catalog", default=str(CATALOG), type=Path, help="artifact catalogue (default: %(default)s)")
+    lk.add_argument("--lock", type=Path, help="lock file (default: the catalogue with suffix .lock.toml)")
+    lk.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
+                    "(GitHub's API as MIRROR/api.github.com/...)")
+    lk.add_argument("--registry-mirror", help="registry that mirrors image repositories by path (HOST:PORT)")
+    lk.add_argument("--registry-insecure", action="store_true", help="plain HTTP to the registry mirror")
+    lk.add_argument("--component", action="append", help="only these components (repeatable)")
+    lk.add_argument("--arch", action="append", choices=["amd64", "arm64", "arm"],
+                    help="repeatable (default: every arch the catalogue names)")
+    lk.add_argument("--check", action="store_true",
+                    help="write nothing; exit 1 when a pin is missing from the lock or upstream changed it")
     args = parser.parse_args(argv)
     try:
+        if args.command == "lock":
+            from edgewasm.bundle import lock
+
+            return lock.run(args.catalog, args.lock, args.mirror, args.registry_mirror, args.registry_insecure,
+                            args.component, args.arch, args.check)
         if args.command == "verify":
             problems = verify(args.out / args.name)
             for p in problems:
@@ -86,7 +106,7 @@ def main(argv: list[str] | None = None) -> int:
         build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
               registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out,
               os_releases=os_releases, os_packages=os_packages)
-    except (BundleError, CatalogError, DownloadError) as exc:
+    except (BundleError, CatalogError, DownloadError, LockError) as exc:
         print(f"edgewasm-bundle: {exc}", file=sys.stderr)
         return 1
     return 0
