@@ -84,9 +84,10 @@ def test_truncated_download_is_resumed(mirror, tmp_path):
 
 
 def test_checksum_mismatch_fails_and_leaves_no_bundle(mirror, tmp_path):
-    mirror.handler.faults["/github.com/WasmEdge/WasmEdge/releases/download/0.14.1/"
-                          "WasmEdge-0.14.1-manylinux2014_aarch64.tar.gz"] = "corrupt"
-    with pytest.raises(BundleError, match=r"checksum mismatch for WasmEdge-0.14.1-manylinux2014_aarch64.tar.gz.*expected [0-9a-f]{64}, got [0-9a-f]{64}"):
+    version = mirror.catalog["wasmedge"]["version"]
+    file = f"WasmEdge-{version}-manylinux_2_28_aarch64.tar.gz"
+    mirror.handler.faults[f"/github.com/WasmEdge/WasmEdge/releases/download/{version}/{file}"] = "corrupt"
+    with pytest.raises(BundleError, match=rf"checksum mismatch for {file}.*expected [0-9a-f]{{64}}, got [0-9a-f]{{64}}"):
         build(mirror, tmp_path)
     assert not (tmp_path / "site").exists()
 
@@ -172,11 +173,12 @@ def test_images_are_docker_archives_k3s_can_import(mirror, tmp_path):
 
     manifest = build(mirror, tmp_path, components=["gatekeeper"])
     image = next(e for e in manifest["artifacts"] if e["name"] == "gatekeeper" and e["arch"] == "arm64")
-    assert image["dest"] == "/var/lib/rancher/k3s/agent/images/gatekeeper-3.23.0-arm64.tar"
+    gatekeeper = mirror.catalog["gatekeeper"]["version"]
+    assert image["dest"] == f"/var/lib/rancher/k3s/agent/images/gatekeeper-{gatekeeper}-arm64.tar"
     with tarfile.open(tmp_path / "site" / image["file"]) as tar:
         index = json.load(tar.extractfile("manifest.json"))
         config = json.load(tar.extractfile(index[0]["Config"]))
-    assert index[0]["RepoTags"] == ["docker.io/openpolicyagent/gatekeeper:v3.23.0"]
+    assert index[0]["RepoTags"] == [f"docker.io/openpolicyagent/gatekeeper:v{gatekeeper}"]
     assert config["architecture"] == "arm64"
 
 

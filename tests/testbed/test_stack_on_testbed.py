@@ -7,6 +7,7 @@ The tests run in file order against one fresh test bed.
 import json
 import os
 import secrets
+import socket
 import subprocess
 import sys
 import threading
@@ -16,6 +17,7 @@ from pathlib import Path
 
 import pytest
 
+from edgewasm import settings
 from edgewasm import testbed as tb
 from tests.fixtures.mirror import UPGRADE_VERSIONS
 from tests.testbed.helpers import (
@@ -33,8 +35,10 @@ from tests.testbed.helpers import (
 pytestmark = pytest.mark.testbed
 
 REPORTS = ROOT / "reports"
+PREFLIGHT_PACKAGES = settings.value({}, "preflight_packages")
 TOKEN = secrets.token_hex(24)
-AGENT_TOKEN = secrets.token_hex(24)
+AGENT_PREFLIGHT_PACKAGES = settings.value({}, "preflight_packages")
+TOKEN = secrets.token_hex(24)
 seen = {}
 
 
@@ -92,6 +96,11 @@ def test_first_run_converges_keeps_the_token_secret_and_reboots_the_pi_once(test
         assert file_digest(h.address, "/etc/rancher/k3s/agent-token") == sha256(AGENT_TOKEN + "\n")
         assert file_digest(h.address, "/etc/rancher/k3s/cluster-token") == (
             sha256(TOKEN + "\n") if h.role == "server" else "")
+    installed = next(op for op in results["operations"] if op["name"].endswith(" from the bundle"))
+    assert sorted(installed["success"]) == sorted(h.name for h in testbed), "every host took its packages from the bundle"
+    for h in testbed:
+        assert tb.ssh(h.address, "dpkg-query -W -f='${Status}\\n' " + " ".join(PREFLIGHT_PACKAGES)).stdout.split("\n")[:-1] == [
+            "install ok installed"] * len(PREFLIGHT_PACKAGES)
     assert pis(testbed), "the default test bed has a Raspberry Pi"
     for pi in pis(testbed):
         assert tb.boot_count(pi.name) == 2, "one boot at start, one for the new cmdline"
@@ -130,6 +139,103 @@ def test_second_run_changes_nothing_and_restarts_nothing(testbed):
     assert main_pids(testbed) == before
     for pi in pis(testbed):
         assert tb.boot_count(pi.name) == 2, "no second reboot"
+
+
+PROBE = """
+import socket, sys
+for address, port in {targets}:
+    try:
+        socket.create_connection((address, port), timeout=5).close()
+        print(f"REACHED {{address}}:{{port}}")
+    except OSError as exc:
+        print(f"unreachable {{address}}:{{port}}: {{exc}}")
+"""
+
+
+def test_the_site_network_has_no_route_out(testbed):
+    """From inside every host: the package archive, the registries and the operator's
+    machine are unreachable, and names do not resolve; the same probe from the machine
+    reaches the archive (so the probe can tell), and agents reach their server."""
+    archive = socket.gethostbyname("deb.debian.org")
+    with socket.create_server(("0.0.0.0", 0)) as listener:
+        port = listener.getsockname()[1]
+        targets = [(archive, 80), ("10.231.0.1", port), ("10.231.0.1", 22)]
+        control = subprocess.run([sys.executable, "-c", PROBE.format(targets=json.dumps(targets[:1]))],
+                                 capture_output=True, text=True)
+        assert f"REACHED {archive}:80" in control.stdout, "the probe must be able to succeed"
+        for h in testbed:
+            out = tb.ssh(h.address, f"python3 -c '{PROBE.format(targets=json.dumps(targets))}'").stdout
+            assert "REACHED" not in out, (h.name, out)
+            assert out.count("unreachable") == len(targets)
+            update = tb.ssh(h.address, "timeout 120 apt-get update", check=False)
+            said = update.stdout + update.stderr
+            assert "Temporary failure resolving 'deb.debian.org'" in said and "Get:" not in said, said
+            assert tb.ssh(h.address, "ip route show default").stdout.strip() == "", "no default route"
+    server = next(h for h in testbed if h.role == "server")
+    for agent in (h for h in testbed if h.role == "agent"):
+        out = tb.ssh(agent.address, f"python3 -c '{PROBE.format(targets=json.dumps([(server.address, 6443)]))}'").stdout
+        assert f"REACHED {server.address}:6443" in out, "agents reach their server across the site"
+
+
+def _bundle_copy(tmp_path, keep=lambda entry: True, manifest_edit=None):
+    """bundles/testbed hard-linked into tmp_path, with only the entries ``keep`` keeps."""
+    source = ROOT / "bundles" / "testbed"
+    copy = tmp_path / "bundle"
+    manifest = json.loads((source / "manifest.json").read_text())
+    manifest["artifacts"] = [e for e in manifest["artifacts"] if keep(e)]
+    for entry in manifest["artifacts"]:
+        (copy / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
+        os.link(source / entry["file"], copy / entry["file"])
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    return copy
+
+
+@pytest.mark.parametrize("damage", ["removed", "corrupted"])
+def test_a_bundle_with_a_damaged_deb_is_refused_before_any_host_changes(testbed, tmp_path, damage):
+    copy = _bundle_copy(tmp_path)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    deb = next(e for e in manifest["artifacts"] if e["kind"] == "deb" and e["arch"] == "arm64")
+    path = copy / deb["file"]
+    path.unlink()  # a hard link: never write through it into bundles/testbed
+    if damage == "corrupted":
+        data = bytearray((ROOT / "bundles" / "testbed" / deb["file"]).read_bytes())
+        data[len(data) // 2] ^= 0xFF
+        path.write_bytes(bytes(data))
+    before = main_pids(testbed)
+    inventory = write_inventory(tmp_path / "damaged.py", common={"edgewasm_bundle": str(copy)})
+    code, results, log = deploy(inventory)
+    assert code != 0
+    assert str(path) in log and ("missing" if damage == "removed" else "tampered or corrupt") in log
+    assert "fix: rebuild it" in log
+    assert not results or results["totals"]["success"] == 0, "no host was changed"
+    assert main_pids(testbed) == before
+
+
+def test_a_host_lacking_a_package_its_bundle_has_no_release_for_is_refused(testbed, tmp_path):
+    """An agent without socat, and a bundle with no Debian packages: that agent is refused
+    before any change, naming the package and the fix; the others go on. With the full
+    bundle the next run installs socat from it, and the run after changes nothing."""
+    by_name = {h.name: h for h in testbed}
+    refused, other = by_name["edge-agent-1"], by_name["edge-server-1"]
+    tb.ssh(refused.address, "dpkg --purge socat >/dev/null")
+    for h in (refused, other):
+        tb.ssh(h.address, "rm -f /etc/sysctl.d/90-k3s.conf")
+    no_debs = _bundle_copy(tmp_path, keep=lambda e: e["component"] != "os-packages")
+    inventory = write_inventory(tmp_path / "no_debs.py", common={"edgewasm_bundle": str(no_debs)})
+    code, results, log = deploy(inventory)
+    assert code != 0
+    assert results["failed_hosts"] == [refused.name]
+    assert f"{refused.name}: lacks packages socat and bundle {no_debs} carries no packages for debian-bookworm amd64" in log
+    assert "fix: add 'debian-bookworm' to edgewasm_os_releases and rebuild the bundle" in log
+    assert refused.name not in changed_hosts(results) and other.name in changed_hosts(results)
+    assert tb.ssh(refused.address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 1
+
+    code, results, log = deploy()
+    assert code == 0, log[-4000:]
+    installed = next(op for op in results["operations"] if op["name"].endswith("Install socat from the bundle"))
+    assert installed["success"] == [refused.name]
+    code, results, log = deploy()
+    assert code == 0 and results["totals"]["success"] == 0
 
 
 PROXY_PASSWORD = "pr0xy-" + secrets.token_hex(8)

@@ -11,7 +11,8 @@ def pick(artifacts, component, name, arch):
 
 def test_k3s_urls_follow_upstream_asset_names():
     found, _ = resolve(CATALOG, ["amd64", "arm64", "arm"], components=["k3s"])
-    base = "https://github.com/k3s-io/k3s/releases/download/v1.32.2%2Bk3s1"
+    version = CATALOG["k3s"]["version"]
+    base = f"https://github.com/k3s-io/k3s/releases/download/{version.replace('+', '%2B')}"
     assert pick(found, "k3s", "binary", "amd64").url == f"{base}/k3s"
     assert pick(found, "k3s", "binary", "arm64").url == f"{base}/k3s-arm64"
     assert pick(found, "k3s", "binary", "arm").url == f"{base}/k3s-armhf"
@@ -19,7 +20,7 @@ def test_k3s_urls_follow_upstream_asset_names():
     assert images.file == "k3s-airgap-images-arm64.tar.zst"
     assert images.checksum_url == f"{base}/sha256sum-arm64.txt"
     assert images.dest == "/var/lib/rancher/k3s/agent/images/k3s-airgap-images-arm64.tar.zst"
-    assert pick(found, "k3s", "binary", "amd64").dest == "/var/lib/edgewasm/artifacts/k3s/v1.32.2+k3s1/k3s"
+    assert pick(found, "k3s", "binary", "amd64").dest == f"/var/lib/edgewasm/artifacts/k3s/{version}/k3s"
 
 
 def test_each_host_arch_gets_only_its_own_files():
@@ -47,9 +48,10 @@ def test_mirror_keeps_upstream_host_and_path():
     assert mirror_url("https://github.com/k3s-io/k3s/releases/download/v1%2Bk3s1/k3s", "http://m.local/gh/") == \
         "http://m.local/gh/github.com/k3s-io/k3s/releases/download/v1%2Bk3s1/k3s"
     assert mirror_url("https://x/y", None) == "https://x/y"
-    found, _ = resolve(CATALOG, ["amd64"], components=["wasmedge"], mirror="http://m")
-    assert pick(found, "wasmedge", "tarball", "amd64").checksum_url == \
-        "http://m/github.com/WasmEdge/WasmEdge/releases/download/0.14.1/SHA256SUM"
+    found, _ = resolve(CATALOG, ["amd64"], components=["k3s"], mirror="http://m")
+    version = CATALOG["k3s"]["version"].replace("+", "%2B")
+    assert pick(found, "k3s", "binary", "amd64").checksum_url == \
+        f"http://m/github.com/k3s-io/k3s/releases/download/{version}/sha256sum-amd64.txt"
 
 
 def test_unknown_component_is_refused():
