@@ -1,10 +1,12 @@
 """The test bed itself: hosts are separate machines, host keys are checked, teardown is clean."""
 
 import os
+import subprocess
 
 import pytest
 
 from edgewasm import testbed as tb
+from edgewasm.testbed import network
 
 pytestmark = pytest.mark.testbed
 
@@ -20,6 +22,10 @@ def test_hosts_are_distinct_and_keys_are_checked(testbed):
     assert len(ids) == len(testbed) and names == {h.name for h in testbed}
     arches = {h.arch: tb.ssh(h.address, "uname -m").stdout.strip() for h in testbed}
     assert arches == {"amd64": "x86_64", "arm64": "aarch64"}
+    # Each host has its own network stack: its own address on the site, nothing else.
+    for h in testbed:
+        addresses = tb.ssh(h.address, "ip -4 -o addr show scope global").stdout.split()
+        assert [a for a in addresses if "/" in a] == [f"{h.address}/{network.PREFIX}"]
     # A host answering with another host's key is refused.
     first, second = testbed[0], testbed[1]
     wrong = tb.known_hosts().with_name("known_hosts.swapped")
@@ -44,4 +50,8 @@ def test_up_after_a_crash_recovers_and_down_leaves_nothing(testbed):
     tb.down()
     assert tb.stray_processes() == []
     assert _mounts() == []
+    # Namespaces, links and firewall rules of the site network are gone with the hosts.
+    assert [n for n in network.namespaces() if n.startswith("edgewasm-")] == []
+    assert subprocess.run(["ip", "link", "show", network.OPERATOR_LINK], capture_output=True).returncode != 0
+    assert network.CHAIN not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     assert not tb.hosts_dir().exists() or list(tb.hosts_dir().iterdir()) == []
