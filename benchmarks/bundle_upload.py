@@ -1,4 +1,6 @@
-"""Benchmark: bytes sent to each host and wall time, first deploy and re-run, from a bundle.
+"""Benchmark: bundle size per arch with and without distribution packages; bytes sent to
+each host and wall time, first deploy and re-run, from the bundle, on the isolated site
+network (hosts lack preflight_packages and install them from the bundle).
 
     python benchmarks/bundle_upload.py        # as root; starts a fresh test bed
 
@@ -21,9 +23,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
+from edgewasm import os_packages  # noqa: E402
 from edgewasm import testbed as tb  # noqa: E402
 from edgewasm.manifest import Bundle  # noqa: E402
 from edgewasm.plan import plan  # noqa: E402
+from edgewasm.testbed import network  # noqa: E402
 from tests.fixtures.testbed_bundle import ensure  # noqa: E402
 
 CHAIN = "EDGEWASM_BENCH"
@@ -38,9 +42,23 @@ def counters() -> dict[str, int]:
     result = {}
     for line in iptables("-L", CHAIN, "-v", "-x", "-n").splitlines()[2:]:
         fields = line.split()
-        destination = next(f for f in fields if f.startswith("127."))
+        destination = next(f for f in fields if f.startswith(network.SUBNET + "."))
         result[destination] = int(fields[1])
     return result
+
+
+def bundle_sizes(manifest: dict) -> dict[str, dict[str, int]]:
+    """Per arch: bytes of the files a host of that arch can take, without and with the
+    distribution packages (arch-independent files counted in every arch)."""
+    sizes = {}
+    for arch in manifest["arches"]:
+        dpkg = os_packages.DPKG_ARCH[arch]
+        base = sum(e["size"] for e in manifest["artifacts"]
+                   if e["component"] != os_packages.COMPONENT and e["arch"] in (arch, "all"))
+        debs = sum(e["size"] for e in manifest["artifacts"] if e["component"] == os_packages.COMPONENT
+                   and e["arch"] == dpkg)
+        sizes[arch] = {"without_packages": base, "with_packages": base + debs, "packages": debs}
+    return sizes
 
 
 def deploy() -> tuple[float, dict]:
@@ -78,17 +96,24 @@ def main() -> int:
                 "bytes_to_host": {h.name: sent.get(h.address, 0) for h in hosts},
             }
         # What each host's plan takes from the bundle (as the deploy computes it).
-        payload = {h.name: sum(p.size for p in plan(h.name, {}, h.arch, h.role, bundle=opened).placements
-                               if p.dest) for h in hosts}
+        # A fresh host lacks preflight_packages: it takes its release's whole closure too.
+        payload = {h.name: sum(p.size for p in plan(h.name, {}, h.arch, h.role, bundle=opened).placements if p.dest)
+                   + sum(e["size"] for e in opened.manifest["artifacts"] if e["component"] == os_packages.COMPONENT
+                         and e["arch"] == os_packages.DPKG_ARCH[h.arch])
+                   for h in hosts}
     finally:
         iptables("-D", "OUTPUT", "-j", CHAIN, check=False)
         iptables("-F", CHAIN, check=False)
         iptables("-X", CHAIN, check=False)
         if not os.environ.get("EDGEWASM_KEEP_TESTBED"):
             tb.down()
-    report = {"bundle_payload_bytes": payload, **runs}
+    sizes = bundle_sizes(opened.manifest)
+    report = {"bundle_bytes_per_arch": sizes, "bundle_payload_bytes": payload, **runs}
     Path("reports").mkdir(exist_ok=True)
     Path("reports/bench-bundle-upload.json").write_text(json.dumps(report, indent=2) + "\n")
+    for arch, size in sizes.items():
+        print(f"bundle {arch}: {size['without_packages']:,} bytes without packages, "
+              f"{size['with_packages']:,} with ({size['packages']:,} of .debs)")
     print(f"{'host':<16}{'payload':>14}{'first run':>14}{'re-run':>12}")
     for h in hosts:
         print(f"{h.name:<16}{payload[h.name]:>14,}{runs['first']['bytes_to_host'][h.name]:>14,}"
