@@ -37,8 +37,7 @@ pytestmark = pytest.mark.testbed
 REPORTS = ROOT / "reports"
 PREFLIGHT_PACKAGES = settings.value({}, "preflight_packages")
 TOKEN = secrets.token_hex(24)
-AGENT_PREFLIGHT_PACKAGES = settings.value({}, "preflight_packages")
-TOKEN = secrets.token_hex(24)
+AGENT_TOKEN = secrets.token_hex(24)
 seen = {}
 
 
