@@ -59,7 +59,8 @@ def _bundle_packages() -> tuple[list[str], os_packages.ReleasePackages | None, s
     release) for a host deployed from a bundle."""
     release = os_packages.release_of(host.get_fact(LinuxDistribution)["release_meta"])
     dpkg_arch = os_packages.DPKG_ARCH.get(host_ops.arch() or "", "?")
-    lacking = os_packages.missing(host.data.preflight_packages, host.get_fact(DebPackages))
+    # Read once: check() and prepare() both ask, and nothing installs in between.
+    lacking = os_packages.missing(host.data.preflight_packages, host_ops.fact_once(DebPackages))
     manifest = Bundle.open(host.data.edgewasm_bundle).manifest
     return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release
 
@@ -92,8 +93,9 @@ def _packages_from_bundle() -> None:
     if not lacking:
         host.noop(f"packages {', '.join(host.data.preflight_packages)} are installed")
         return
+    bundle = Path(host.data.edgewasm_bundle)
     for entry in (*carried.files, carried.index):
-        host_ops.verified_file(name=f"Bundle package {entry['name']}", src=str(Path(host.data.edgewasm_bundle) / entry["file"]),
+        host_ops.verified_file(name=f"Bundle package {entry['name']}", src=str(bundle / entry["file"]),
                                dest=entry["dest"], sha256=entry["sha256"])
     files.template(
         name=f"apt source of the bundle's {release} packages",
