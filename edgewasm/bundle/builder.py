@@ -2,9 +2,9 @@
 
 A bundle holds the artifact plans (edgewasm/plan.py) of the arches it is built for, every
 role's files included, and, per OS release it is built for, the .deb closure of
-preflight_packages (os_packages.py), so that hosts with no route out can be prepared. It is built in ``bundles/.NAME.partial`` and renamed into place
-only when every file is downloaded and verified, so ``bundles/NAME`` is never
-half-written. Files of an earlier build (or an interrupted one) whose hashes match are
+preflight_packages (os_packages.py), so that hosts with no route out can be prepared.
+It is built in ``bundles/.NAME.partial`` and renamed into place only when every file is
+downloaded and verified, so ``bundles/NAME`` is never half-written. Files of an earlier build (or an interrupted one) whose hashes match are
 reused, not downloaded.
 """
 
