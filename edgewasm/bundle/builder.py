@@ -4,8 +4,8 @@ A bundle holds the artifact plans (edgewasm/plan.py) of the arches it is built f
 role's files included, and, per OS release it is built for, the .deb closure of
 preflight_packages (os_packages.py), so that hosts with no route out can be prepared.
 It is built in ``bundles/.NAME.partial`` and renamed into place only when every file is
-downloaded and verified, so ``bundles/NAME`` is never half-written. Files of an earlier build (or an interrupted one) whose hashes match are
-reused, not downloaded.
+downloaded and verified, so ``bundles/NAME`` is never half-written. Files of an earlier
+build (or an interrupted one) whose hashes match are reused, not downloaded.
 """
 
 from __future__ import annotations
@@ -139,8 +139,10 @@ def build(
                                   f"{', '.join(sorted(known))}); fix: add its archives there or drop it")
             for arch in arches:
                 if DPKG_ARCH[arch] in known[release]["arches"]:
-                    entries += bundle_os_packages(staging, release, known[release], DPKG_ARCH[arch],
-                                                  list(os_packages), log)
+                    debs, fetched = bundle_os_packages(staging, release, known[release], DPKG_ARCH[arch],
+                                                       list(os_packages), log)
+                    entries += debs
+                    downloaded += fetched
     except (DownloadError, UpstreamError, ResolveError) as exc:
         if "disk full" in str(exc):
             shutil.rmtree(staging, ignore_errors=True)

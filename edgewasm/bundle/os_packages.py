@@ -173,11 +173,19 @@ class Resolver:
         return self._debs(parse_print_uris(self._apt("apt-get", "install", "--print-uris", "-qq", *packages,
                                                      status=status)))
 
-    def download(self, packages: list[str], debs: list[Deb], dest: Path) -> None:
-        """Let apt fetch ``debs`` into ``dest`` (files already there with the right hash
-        are kept) and check each against its signed index hash."""
+    def download(self, packages: list[str], debs: list[Deb], dest: Path) -> int:
+        """Let apt fetch ``debs`` into ``dest`` and check each against its signed index
+        hash; return the bytes fetched. Files already there with the right hash (an earlier
+        build's, linked in) are kept."""
         dest = dest.resolve()  # apt reads a relative path as relative to Dir::Cache
         (dest / "partial").mkdir(parents=True, exist_ok=True)
+        kept = set()
+        for deb in debs:
+            pool, saved = dest / deb.filename, dest / deb.saved_as
+            if pool.exists() and sha256_of(pool) == deb.sha256:
+                kept.add(deb.filename)
+                if saved != pool and not saved.exists():
+                    os.link(pool, saved)  # apt looks for its own name (an epoch as %3a)
         self._apt("apt-get", "install", "--download-only", "-y", "-qq", "-o", f"Dir::Cache::archives={dest}",
                   *packages, status=self.dir / "minimal-status")
         (dest / "partial").rmdir()
@@ -189,16 +197,18 @@ class Resolver:
             if not path.exists() or sha256_of(path) != deb.sha256:
                 raise ResolveError(f"{self.release} {self.dpkg_arch}: {deb.filename} does not match the sha256 "
                                    f"{deb.sha256} of its signed index")
+        return sum(d.size for d in debs if d.filename not in kept)
 
 
 def bundle_os_packages(staging: Path, release: str, spec: dict, dpkg_arch: str, packages: list[str],
-                       log) -> list[dict]:
-    """Resolve, fetch and index the closure into ``staging``; return its manifest entries."""
+                       log) -> tuple[list[dict], int]:
+    """Resolve, fetch and index the closure into ``staging``; return its manifest entries
+    and the bytes downloaded."""
     resolver = Resolver(release, spec, dpkg_arch)
     resolver.update()
     debs = resolver.closure(packages)
     folder = Path(COMPONENT) / release / dpkg_arch
-    resolver.download(packages, debs, staging / folder)
+    downloaded = resolver.download(packages, debs, staging / folder)
     index = staging / folder / INDEX
     index.write_text(templates.render("debs/Packages.j2", paragraphs=[index_paragraph(d) for d in debs]))
     repo = repo_dir(release, dpkg_arch)
@@ -215,5 +225,5 @@ def bundle_os_packages(staging: Path, release: str, spec: dict, dpkg_arch: str, 
         "roles": None, "package": None, "package_version": None,
     })
     print(f"bundle: {release} {dpkg_arch}: {len(debs)} packages for {', '.join(packages)} "
-          f"({sum(d.size for d in debs)} bytes)", file=log)
-    return entries
+          f"({sum(d.size for d in debs)} bytes, {downloaded} downloaded)", file=log)
+    return entries, downloaded

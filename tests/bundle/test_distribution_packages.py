@@ -2,6 +2,7 @@
 (this machine's Debian registry), InRelease signatures checked."""
 
 import hashlib
+import io
 import shutil
 import sys
 
@@ -69,3 +70,14 @@ def test_an_unknown_release_or_package_is_refused_and_leaves_no_bundle(tmp_path)
         bundle.build("site", ["amd64"], components=["hello-wasm"], out=tmp_path, progress=False,
                      os_releases=["debian-bookworm"], os_packages=["no-such-package"])
     assert not (tmp_path / "site").exists()
+
+
+def test_a_rebuild_downloads_no_package_again(with_debs):
+    site, manifest = with_debs
+    log = io.StringIO()
+    again = bundle.build("site", ["amd64", "arm64"], components=["hello-wasm"], out=site.parent, progress=False,
+                         os_releases=["debian-bookworm"], os_packages=PACKAGES, log=log)
+    assert [e for e in again["artifacts"] if e["component"] == COMPONENT] == \
+        [e for e in manifest["artifacts"] if e["component"] == COMPONENT]
+    assert log.getvalue().count(" 0 downloaded)") == 2, log.getvalue()
+    assert bundle.verify(site) == []
