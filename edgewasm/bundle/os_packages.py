@@ -107,13 +107,17 @@ class Resolver:
             "-o", "APT::Install-Recommends=0",
         ]
 
-    def _apt(self, tool: str, *args: str, status: Path | None = None) -> str:
+    def _apt(self, tool: str, *args: str, status: Path | None = None, warnings_fail: bool = False) -> str:
         status = status or self.dir / "empty-status"
         result = subprocess.run([tool, *self._options(status), *args], capture_output=True, text=True,
                                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
-        if result.returncode != 0:
+        # apt-get update exits 0 when an index cannot be fetched or verified, and says so
+        # only in W:/Err: lines: an archive must not silently drop out of the resolution.
+        said = [line for line in (result.stdout + result.stderr).splitlines()
+                if line.startswith(("W:", "E:", "Err:"))]
+        if result.returncode != 0 or (warnings_fail and said):
             raise ResolveError(f"{self.release} {self.dpkg_arch}: {tool} {' '.join(args[:3])}...: "
-                               f"{result.stderr.strip() or result.stdout.strip()}")
+                               + ("\n".join(said) or result.stderr.strip() or result.stdout.strip()))
         return result.stdout
 
     def update(self) -> None:
@@ -129,12 +133,7 @@ class Resolver:
                    for s in self.spec["sources"]]
         (self.dir / "sources.list").write_text(templates.render(
             "debs/sources.list.j2", sources=sources, dpkg_arch=self.dpkg_arch, keyring=keyring))
-        out = self._apt("apt-get", "update", "-q")
-        # apt only warns (exit 0) when an index cannot be fetched or verified: an
-        # archive must not silently drop out of the resolution.
-        for line in out.splitlines() + [""]:
-            if line.startswith(("Err:", "W:", "E:")):
-                raise ResolveError(f"{self.release} {self.dpkg_arch}: apt-get update: {line}")
+        self._apt("apt-get", "update", "-q", warnings_fail=True)
         self._available = None
 
     def available(self) -> dict[str, list[tuple[str, str]]]:

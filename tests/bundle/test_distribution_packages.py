@@ -81,3 +81,13 @@ def test_a_rebuild_downloads_no_package_again(with_debs):
         [e for e in manifest["artifacts"] if e["component"] == COMPONENT]
     assert log.getvalue().count(" 0 downloaded)") == 2, log.getvalue()
     assert bundle.verify(site) == []
+
+
+def test_an_archive_that_cannot_be_fetched_is_refused_not_skipped(tmp_path):
+    """apt-get update exits 0 when one archive fails; the builder must not resolve
+    against the others as if nothing happened."""
+    spec = releases()["debian-bookworm"]
+    spec = {**spec, "sources": [*spec["sources"],
+                                {"uri": "http://127.0.0.1:9/debian", "suites": ["bookworm"], "components": ["main"]}]}
+    with pytest.raises(ResolveError, match=r"debian-bookworm amd64: apt-get update.*127.0.0.1:9"):
+        Resolver("debian-bookworm", spec, "amd64", cache=tmp_path).update()
