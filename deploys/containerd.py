@@ -17,6 +17,7 @@ from edgewasm.plan import Plan
 from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name
 
 TEMPLATE_NAMES = ("config.toml.tmpl", "config-v3.toml.tmpl")
+TEMPLATE_PATHS = tuple(f"{CONTAINERD_DIR}/{name}" for name in TEMPLATE_NAMES)
 
 
 @edgewasm_deploy("containerd template")

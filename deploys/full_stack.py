@@ -32,4 +32,5 @@ if preflight(crun.gate):
         runtime_classes.runtime_classes()
         gatekeeper.gatekeeper(plan)
         k3s.k3s(plan, runtime_labels=node_labels(plan.handlers),
-                runtimes_changed=shims_changed or template_changed)
+                runtimes_changed=shims_changed or template_changed,
+                runtime_inputs=(*runwasi.shim_paths(), *containerd.TEMPLATE_PATHS))

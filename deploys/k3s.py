@@ -5,8 +5,18 @@ with embedded etcd when ``k3s_ha``), ``k3s_agents``. Everyone else joins
 ``https://<first server>:6443``: servers with the server token, agents with the agent
 token (they never hold the server token). Tokens reach hosts only as 0600 files
 (``token-file``, ``agent-token-file``), never on a command line or in pyinfra's output.
-Restarts are rolling (``_serial``): servers in inventory order, then agents, each
-waiting until it is ready, so a changed pinned version is an upgrade.
+Starting and restarting (``service_running``):
+- servers one at a time in inventory order, each ready before the next;
+- agents K3s never ran on start all at once (a first install has nothing to protect);
+- running agents that must restart go in batches of ``k3s_rollout_batch``, each ready
+  before the next;
+- the first node that does not get ready in a rolling restart stops the rollout: every
+  later restart in the run is refused, naming that node;
+- "must restart" is decided from the running state too: the digest of K3s's inputs is
+  recorded each time K3s gets ready, so a run that wrote an input and never restarted
+  (interrupted, or its rollout stopped) is finished by the next run;
+- readiness waits for the new service instance (a new InvocationID), not the old one
+  still active for a moment after ``restart --no-block``.
 """
 
 from __future__ import annotations
@@ -16,8 +26,8 @@ import os
 from pathlib import Path
 
 from gevent.lock import BoundedSemaphore
-from pyinfra import host, inventory
-from pyinfra.api import QuoteString, StringCommand, operation
+from pyinfra import host, inventory, logger
+from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Sha256File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import files, python, systemd
@@ -30,16 +40,20 @@ from edgewasm.k3s import (
     K3S_BIN,
     KUBECONFIG,
     SERVER_TOKEN,
+    STARTED_INPUTS,
     TOKEN_FILE,
     cluster_token,
     config_values,
+    inputs_digest_script,
     join_url,
     rewrite_kubeconfig,
+    rollout_batch,
     service_env,
     sha256,
     unit_name,
 )
 from edgewasm.plan import Plan
+from facts.k3s import InputsDigest, StartedInputs
 
 _TOKEN_LOCK = BoundedSemaphore()
 
@@ -49,39 +63,73 @@ def _first_server():
     return servers[0] if servers else None
 
 
+# Nodes that did not get ready in this run's rolling restarts: once one is here, no
+# later restart runs (pyinfra alone would fail only that host and go on restarting).
+_ROLLOUT_STOPPED: list[str] = []
+
+
+def _rollout_open(state, host) -> bool:
+    if _ROLLOUT_STOPPED:
+        host.log_styled(f"{host.name}: rollout stopped: {', '.join(_ROLLOUT_STOPPED)} did not get ready; "
+                        "this node was not restarted. Fix that node, then run again", fg="red", log_func=logger.error)
+        return False
+    return True
+
+
+def _wait_ready(state, host, script: str, rolling: bool) -> bool:
+    ok, output = host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)))
+    if not ok:
+        for line in output.stderr_lines:
+            host.log_styled(line, fg="red", log_func=logger.error)
+        if rolling:
+            _ROLLOUT_STOPPED.append(host.name)
+    return ok
+
+
 @operation()
-def service_running(unit: str, restart: bool, timeout: int, server: bool):
+def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs: list[str], rolling: bool):
     """
-    Enable and start ``unit``, restarting it only when ``restart``, then wait until it is
-    ready, or fail naming the host with the last lines of its journal.
+    Enable and start ``unit``, restarting it when ``restart`` or when its inputs changed
+    since it last got ready, then wait until the new instance is ready, or fail naming the
+    host with the last lines of its journal. ``rolling``: a restart of a running node,
+    refused once an earlier one in this run did not get ready, and stopping later ones
+    when it does not.
 
     **Example:**
 
     .. code:: python
 
-        service_running(unit="k3s-agent", restart=config.will_change, timeout=300, server=False)
+        service_running(unit="k3s-agent", restart=config.will_change, timeout=300, server=False,
+                        inputs=["/usr/local/bin/k3s", "/etc/rancher/k3s/config.yaml"], rolling=True)
     """
     service = f"{unit}.service"
     running = host.get_fact(SystemdStatus).get(service)
     enabled = host.get_fact(SystemdEnabled).get(service)
     if not enabled:
         yield StringCommand("systemctl", "enable", "--quiet", service)
-    if running and not restart:
+    stale = running and host.get_fact(InputsDigest, paths=inputs) != host.get_fact(StartedInputs)
+    if running and not restart and not stale:
         if enabled:
             host.noop(f"{service} is running and nothing it reads changed")
         return
-    # --no-block: a unit that never gets ready must fail here with its journal, not hang.
-    yield StringCommand("systemctl", "restart", "--no-block", service)
+    if rolling:
+        yield FunctionCommand(_rollout_open, (), {})
     ready = f"systemctl is-active --quiet {service}"
     if server:
         ready += f" && [ -s {SERVER_TOKEN} ] && [ -s {KUBECONFIG} ]"
-    yield StringCommand(
-        "sh", "-c", QuoteString(
-            f"sleep 1; t=0; until {ready}; do t=$((t+1)); if [ $t -gt {timeout} ]; then "
-            f"echo '{host.name}: {service} not ready after {timeout}s; last journal lines:' >&2; "
-            f"journalctl -u {service} -n 15 --no-pager -o cat >&2; exit 1; fi; sleep 1; done"
-        ),
+    # --no-block: a unit that never gets ready must fail here with its journal, not hang.
+    # The old instance stays active for a moment after the restart is queued: wait for a
+    # new InvocationID.
+    script = (
+        f"old=$(systemctl show -p InvocationID --value {service}); "
+        f"systemctl restart --no-block {service}; t=0; "
+        f'until [ "$(systemctl show -p InvocationID --value {service})" != "$old" ] && {ready}; do '
+        f"t=$((t+1)); if [ $t -gt {timeout} ]; then "
+        f"echo '{host.name}: {service} not ready after {timeout}s; last journal lines:' >&2; "
+        f"journalctl -u {service} -n 15 --no-pager -o cat >&2; exit 1; fi; sleep 1; done; "
+        f"mkdir -p {STARTED_INPUTS.rsplit('/', 1)[0]}; ({inputs_digest_script(inputs)}) > {STARTED_INPUTS}"
     )
+    yield FunctionCommand(_wait_ready, (script, rolling), {})
 
 
 def _fetch_kubeconfig(local: str, server_url: str) -> None:
@@ -137,10 +185,12 @@ def _tokens(first, role: str) -> list:
 
 
 @edgewasm_deploy("K3s")
-def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = False) -> None:
+def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_changed: bool = False,
+        runtime_inputs: tuple[str, ...] = ()) -> None:
     """``plan``: the host's artifact plan (the binary); ``runtime_labels``: node labels for
     the Wasm runtimes this host really has; ``runtimes_changed``: a shim or the
-    containerd template changed, which K3s only reads at start."""
+    containerd template changed, which K3s only reads at start; ``runtime_inputs``: those
+    files' paths, part of what K3s read when it last got ready."""
     role = host_ops.role()
     unit = unit_name(role)
     first = _first_server()
@@ -181,22 +231,30 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
                                unit=unit, command="server" if role == "server" else "agent")
     if unit_file.will_change:
         systemd.daemon_reload(name="Reload systemd units")
+    inputs = [K3S_BIN, f"{CONFIG_DIR}/config.yaml", f"{CONFIG_DIR}/registries.yaml", AGENT_TOKEN_FILE, TOKEN_FILE,
+              f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env", *runtime_inputs]
     service = {
         "unit": unit,
         "restart": runtimes_changed
         or any(op.will_change for op in (binary, *tokens, config, registries, env, unit_file)),
         "timeout": host.data.k3s_ready_timeout,
         "server": role == "server",
-        "_serial": True,
+        "inputs": inputs,
     }
-    # pyinfra orders operations by where they are called: three call sites make the
-    # first server start first, then the other servers, then the agents, one at a time.
+    running = host.get_fact(SystemdStatus).get(f"{unit}.service")
+    # pyinfra orders operations by where they are called: these call sites make the
+    # first server start first, then the other servers one at a time, then the agents.
     if is_first:
-        service_running(name="Start the first K3s server and wait until it is ready", **service)
+        service_running(name="Start the first K3s server and wait until it is ready", rolling=bool(running),
+                        _serial=True, **service)
     elif role == "server":
-        service_running(name="Start K3s servers one at a time", **service)
+        service_running(name="Start K3s servers one at a time", rolling=bool(running), _serial=True, **service)
+    elif not running:
+        service_running(name="Start new K3s agents, all at once", rolling=False, **service)
     else:
-        service_running(name="Start K3s agents one at a time", **service)
+        agents = len(inventory.get_group("k3s_agents", []))
+        service_running(name="Restart K3s agents in batches", rolling=True,
+                        _parallel=rollout_batch(host.data.k3s_rollout_batch, agents), **service)
     local = host.data.get("k3s_kubeconfig_fetch")
     if local and is_first:
         _fetch_kubeconfig(local, server_url)

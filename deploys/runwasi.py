@@ -18,6 +18,11 @@ from edgewasm.plan import Plan
 from edgewasm.wasm import SHIM_DIR
 
 
+def shim_paths() -> tuple[str, ...]:
+    """Where every shim K3s could find sits (present or not): part of what K3s reads at start."""
+    return tuple(f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim"))
+
+
 @edgewasm_deploy("runwasi shims")
 def shims(plan: Plan) -> bool:
     """Link the shims the plan ships here, unlink the others; True when a link changed."""

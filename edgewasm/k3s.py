@@ -19,6 +19,29 @@ KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
 API_PORT = 6443
 
 
+# The digest of everything K3s reads at start, as it was when K3s last got ready here:
+# a run that wrote an input but never restarted (interrupted, or its rollout stopped)
+# leaves it stale, and the next run restarts K3s on that alone.
+STARTED_INPUTS = "/var/lib/edgewasm/k3s-started-inputs"
+
+
+def rollout_batch(value: int | str, agents: int) -> int:
+    """How many agents restart at once: a count, or a percentage of ``agents`` rounded
+    down (Kubernetes' maxUnavailable), never less than 1."""
+    if isinstance(value, str) and value.endswith("%"):
+        return max(1, agents * int(value[:-1]) // 100)
+    return max(1, int(value))
+
+
+def inputs_digest_script(paths: list[str]) -> str:
+    """A sh script printing one sha256 over ``paths``: each file's content, each link's
+    target, each absence, so a removed file or a moved link changes it too."""
+    quoted = " ".join(f"'{p}'" for p in paths)
+    return (f"for f in {quoted}; do if [ -L \"$f\" ]; then echo \"link $f $(readlink \"$f\")\"; "
+            "elif [ -f \"$f\" ]; then sha256sum \"$f\"; else echo \"absent $f\"; fi; done "
+            "| sha256sum | cut -d' ' -f1")
+
+
 def unit_name(role: str) -> str:
     """install.sh's unit names: k3s for servers, k3s-agent for agents."""
     return "k3s" if role == "server" else "k3s-agent"

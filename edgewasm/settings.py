@@ -73,6 +73,14 @@ def _str_list(value: Any) -> str | None:
     return None
 
 
+def _rollout_batch(value: Any) -> str | None:
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return None
+    if isinstance(value, str) and re.fullmatch(r"([1-9][0-9]?|100)%", value):
+        return None
+    return "must be a number of agents (1 or more) or a percentage of them, '1%' to '100%'"
+
+
 def _os_releases(value: Any) -> str | None:
     from edgewasm.os_packages import releases
 
@@ -427,6 +435,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "a 0600 file such as 'secrets/site-a.env' with KEY=VALUE lines",
          "More environment for the K3s service from a 0600 file on the operator's machine (proxy "
          "credentials): never in data, which pyinfra's debug-inventory prints."),
+        ("k3s_rollout_batch", "int|str", "25%", _rollout_batch,
+         "a number of agents or a percentage of them, e.g. k3s_rollout_batch = 5 or '25%'",
+         "Agents restarted at once when running nodes must restart (an upgrade, a config change), "
+         "each batch ready before the next; servers always restart one at a time. "
+         "Default as Kubernetes' maxUnavailable (25%, rounded down, at least 1)."),
         ("k3s_ready_timeout", "int", 300, _positive_int,
          "seconds, e.g. k3s_ready_timeout = 300",
          "Seconds a (re)started K3s may take to get ready before the host fails."),
@@ -511,7 +524,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 ]}
 
 SECRET = ("k3s_token", "k3s_agent_token", "k3s_env")  # k3s_env holds proxy credentials
-CLUSTER_WIDE = ("k3s_ha", "k3s_cluster_name", "k3s_token", "k3s_token_file", "k3s_agent_token",
+CLUSTER_WIDE = ("k3s_ha", "k3s_cluster_name", "k3s_rollout_batch", "k3s_token", "k3s_token_file", "k3s_agent_token",
                 "k3s_agent_token_file")
 SETTINGS = {name: replace(s, secret=name in SECRET,
                           scope="cluster" if name in CLUSTER_WIDE

@@ -80,6 +80,10 @@
 # More environment for the K3s service from a 0600 file on the operator's machine (proxy
 # credentials): never in data, which pyinfra's debug-inventory prints.
 # k3s_env_file = None
+# Agents restarted at once when running nodes must restart (an upgrade, a config
+# change), each batch ready before the next; servers always restart one at a time.
+# Default as Kubernetes' maxUnavailable (25%, rounded down, at least 1).
+# k3s_rollout_batch = '25%'
 # Seconds a (re)started K3s may take to get ready before the host fails.
 # k3s_ready_timeout = 300
 # Copy the first server's kubeconfig here (0600), naming the server.
