@@ -474,6 +474,40 @@ def test_a_new_pinned_version_upgrades_servers_then_agents_one_at_a_time(testbed
     assert code == 0 and results["totals"]["success"] == 0
 
 
+def test_a_node_that_does_not_get_ready_stops_the_rolling_restart(testbed, tmp_path):
+    """A change every node must restart for, with the first server unable to get ready: it
+    fails its readiness wait and no other node restarts. Once it is repaired, the next run
+    restarts every node (their inputs changed since they last got ready, though the files
+    already say so), and the run after changes nothing."""
+    server = next(h for h in testbed if h.role == "server")
+    agents = [h for h in testbed if h.role == "agent"]
+    before = main_pids(testbed)
+    broken = "/etc/rancher/k3s/config.yaml.d/99-broken.yaml"
+    tb.ssh(server.address, f"printf 'token-file: /nonexistent\\n' > {broken}")
+    inventory = write_inventory(tmp_path / "zone.py", common={"k3s_node_labels": {"edge.example/zone": "c"},
+                                                               "k3s_ready_timeout": 20})
+    code, results, log = deploy(inventory)
+    assert code != 0
+    assert f"{server.name}: k3s.service not ready after 20s" in log
+    for agent in agents:
+        assert f"{agent.name}: rollout stopped: {server.name} did not get ready" in log
+    after = main_pids(testbed)
+    assert [after[a.name] for a in agents] == [before[a.name] for a in agents], "no agent restarted"
+
+    tb.ssh(server.address, f"rm {broken}")
+    code, results, log = deploy(inventory)
+    assert code == 0, log[-4000:]
+    repaired = main_pids(testbed)
+    assert all(repaired[a.name] != before[a.name] for a in agents), "the stopped restarts are finished"
+    for h in testbed:
+        assert '"edge.example/zone=c"' in tb.ssh(h.address, "cat /etc/rancher/k3s/config.yaml").stdout
+    code, results, log = deploy(inventory)
+    assert code == 0 and results["totals"]["success"] == 0
+    assert main_pids(testbed) == repaired
+    code, results, log = deploy()  # back to the test bed's own labels
+    assert code == 0, log[-4000:]
+
+
 def test_refused_host_is_untouched_and_the_others_go_on(testbed, tmp_path):
     refused, other = "edge-agent-1", "edge-server-1"
     by_name = {h.name: h for h in testbed}
