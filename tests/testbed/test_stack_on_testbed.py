@@ -56,9 +56,11 @@ class ArgvWatch:
 
     def _run(self):
         while not self._stop.is_set():
-            for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+            # os.listdir, not Path.glob: glob stats each entry and dies when a process
+            # exits mid-scan, which would end the watch silently.
+            for pid in (p for p in os.listdir("/proc") if p.isdigit()):
                 try:
-                    argv = cmdline.read_bytes()
+                    argv = Path(f"/proc/{pid}/cmdline").read_bytes()
                 except OSError:
                     continue
                 if any(secret in argv for secret in self.secrets):
