@@ -103,7 +103,7 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
                         inputs=["/usr/local/bin/k3s", "/etc/rancher/k3s/config.yaml"], rolling=True)
     """
     service = f"{unit}.service"
-    running = host.get_fact(SystemdStatus).get(service)
+    running = host_ops.fact_once(SystemdStatus).get(service)
     enabled = host.get_fact(SystemdEnabled).get(service)
     if not enabled:
         yield StringCommand("systemctl", "enable", "--quiet", service)
@@ -241,7 +241,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
         "server": role == "server",
         "inputs": inputs,
     }
-    running = host.get_fact(SystemdStatus).get(f"{unit}.service")
+    running = host_ops.fact_once(SystemdStatus).get(f"{unit}.service")
     # pyinfra orders operations by where they are called: these call sites make the
     # first server start first, then the other servers one at a time, then the agents.
     if is_first:

@@ -37,7 +37,7 @@ def _problems() -> list[str]:
     problems = host_problems(
         name=host.name,
         arch={"machine": host_ops.fact_once(Arch) or "", "k3s": host_ops.arch()},
-        os_release=host.get_fact(LinuxDistribution)["release_meta"],
+        os_release=host_ops.fact_once(LinuxDistribution)["release_meta"],
         kernel_release=host.get_fact(KernelVersion) or "",
         free_disk=host.get_fact(FreeDisk, path=RANCHER_DIR),
         module_states=host_ops.fact_once(KernelModuleStates, modules=host.data.preflight_kernel_modules),
@@ -54,15 +54,15 @@ def _problems() -> list[str]:
     return problems
 
 
-def _bundle_packages() -> tuple[list[str], os_packages.ReleasePackages | None, str]:
+def _bundle_packages() -> tuple[list[str], os_packages.ReleasePackages | None, str, str, dict]:
     """(preflight_packages the host lacks, what its bundle carries for its release, the
-    release) for a host deployed from a bundle."""
-    release = os_packages.release_of(host.get_fact(LinuxDistribution)["release_meta"])
+    release, its dpkg arch, the bundle's manifest) for a host deployed from a bundle."""
+    release = os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
     dpkg_arch = os_packages.DPKG_ARCH.get(host_ops.arch() or "", "?")
     # Read once: check() and prepare() both ask, and nothing installs in between.
     lacking = os_packages.missing(host.data.preflight_packages, host_ops.fact_once(DebPackages))
     manifest = Bundle.open(host.data.edgewasm_bundle).manifest
-    return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release
+    return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release, dpkg_arch, manifest
 
 
 def _package_problems() -> list[str]:
@@ -70,10 +70,9 @@ def _package_problems() -> list[str]:
     any change when the bundle has nothing for its OS release and arch."""
     if not host.data.edgewasm_bundle or not host_ops.arch():
         return []
-    lacking, carried, release = _bundle_packages()
-    reason = os_packages.refusal(
-        host.name, host.data.edgewasm_bundle, release, os_packages.DPKG_ARCH[host_ops.arch()], lacking, carried,
-        os_packages.carried(Bundle.open(host.data.edgewasm_bundle).manifest))
+    lacking, carried, release, dpkg_arch, manifest = _bundle_packages()
+    reason = os_packages.refusal(host.name, host.data.edgewasm_bundle, release, dpkg_arch, lacking, carried,
+                                 os_packages.carried(manifest))
     return [reason] if reason else []
 
 
@@ -89,7 +88,7 @@ def check() -> bool:
 def _packages_from_bundle() -> None:
     """Install what the host lacks from the bundle's packages for its release: the .debs
     and their index, verified on the host, as a flat repository only these apt calls read."""
-    lacking, carried, release = _bundle_packages()
+    lacking, carried, release, _, _ = _bundle_packages()
     if not lacking:
         host.noop(f"packages {', '.join(host.data.preflight_packages)} are installed")
         return

@@ -69,6 +69,12 @@ def namespaces() -> list[str]:
     return [line.split()[0] for line in out.splitlines() if line.strip()]
 
 
+# Where the machine's own chains send site traffic: into CHAIN, or nowhere.
+_JUMPS = (("INPUT", ["-i", OPERATOR_LINK, "-j", CHAIN]),
+          ("FORWARD", ["-i", OPERATOR_LINK, "-j", "DROP"]),
+          ("FORWARD", ["-o", OPERATOR_LINK, "-j", "DROP"]))
+
+
 def _firewall_up() -> None:
     """Hosts may answer the operator's connections; they may start none of their own."""
     if not _iptables("-n", "-L", CHAIN, check=False):
@@ -76,17 +82,13 @@ def _firewall_up() -> None:
     _iptables("-F", CHAIN)
     _iptables("-A", CHAIN, "-m", "conntrack", "--ctstate", "ESTABLISHED,RELATED", "-j", "ACCEPT")
     _iptables("-A", CHAIN, "-j", "DROP")
-    for table_chain, rule in (("INPUT", ["-i", OPERATOR_LINK, "-j", CHAIN]),
-                              ("FORWARD", ["-i", OPERATOR_LINK, "-j", "DROP"]),
-                              ("FORWARD", ["-o", OPERATOR_LINK, "-j", "DROP"])):
+    for table_chain, rule in _JUMPS:
         if not _iptables("-C", table_chain, *rule, check=False):
             _iptables("-I", table_chain, "1", *rule)
 
 
 def _firewall_down() -> None:
-    for table_chain, rule in (("INPUT", ["-i", OPERATOR_LINK, "-j", CHAIN]),
-                              ("FORWARD", ["-i", OPERATOR_LINK, "-j", "DROP"]),
-                              ("FORWARD", ["-o", OPERATOR_LINK, "-j", "DROP"])):
+    for table_chain, rule in _JUMPS:
         while _iptables("-D", table_chain, *rule, check=False):
             pass
     if _iptables("-n", "-L", CHAIN, check=False):
