@@ -13,17 +13,22 @@ and stops there for a host whose plan refuses it.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 from gevent.lock import BoundedSemaphore
 from pyinfra import host, logger
+from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files
 
 from deploys import edgewasm_deploy, host_ops
 from edgewasm import upstream
+from edgewasm.artifacts import HOST_CACHE
 from edgewasm.download import fetch_verified
 from edgewasm.manifest import Bundle
 from edgewasm.plan import Placement, Plan, plan
+from edgewasm.preflight import cache_space_problem
+from facts.host import FreeDisk
 
 # Unpacked releases: /opt/edgewasm/<component>/<version>/ (see unpacked()).
 OPT = "/opt/edgewasm"
@@ -48,9 +53,16 @@ def place() -> Plan:
         return the_plan
     for warning in the_plan.warnings:
         logger.warning(warning)
-    for p in the_plan.placements:
-        if not p.dest or p.source == "registry":  # operator-side only; an online node pulls its images itself
-            continue
+    placements = [p for p in the_plan.placements
+                  if p.dest and p.source != "registry"]  # operator-side only; an online node pulls its images itself
+    missing = [p for p in placements if host_ops.fact_once(Sha256File, path=p.dest) != p.sha256]
+    need = sum(p.size or 0 for p in missing)
+    if need:
+        problem = cache_space_problem(host.name, host.get_fact(FreeDisk, path=HOST_CACHE), need)
+        if problem:
+            host_ops.refuse(name="Refuse host whose artifact cache has no room", reasons=[problem])
+            return replace(the_plan, refusals=(*the_plan.refusals, problem))
+    for p in placements:
         if p.source == "url":
             files.download(name=f"Artifact {p.component} {p.name}", src=p.location, dest=p.dest,
                            sha256sum=p.sha256, mode="644")

@@ -8,7 +8,8 @@ plan (which files, which runtimes), the crun binary, whether K3s must restart.
 
 from pyinfra import host
 
-from deploys import artifacts, containerd, crun, gatekeeper, k3s, runtime_classes, runwasi, wasmedge, wasmtime
+from deploys import (artifacts, containerd, crun, gatekeeper, k3s, run_summary, runtime_classes, runwasi, wasmedge,
+                     wasmtime)
 from deploys.preflight import preflight
 from edgewasm.config import check_running_inventory
 from edgewasm.wasm import containerd_runtimes, node_labels
@@ -16,6 +17,8 @@ from edgewasm.wasm import containerd_runtimes, node_labels
 # The inventory as pyinfra runs it (--data included) is checked here too: a problem stops
 # the run before any operation, also for an inventory that never called check_inventory.
 check_running_inventory()
+# The end-of-run summary of converged and failed hosts, and the bound on parallel hosts.
+run_summary.watch()
 
 # Every check (K3s's needs, the crun route's) judges the host before anything on it changes.
 if preflight(crun.gate):

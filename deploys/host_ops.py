@@ -12,6 +12,7 @@ from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringC
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.facts.server import Arch
 
+from deploys import run_summary
 from edgewasm import settings
 from edgewasm.arch import k3s_arch
 from edgewasm.runtimes import extract_script
@@ -69,7 +70,7 @@ def _mode_kept(dest: str, mode: str, current: str):
 
 
 @operation(is_idempotent=False)
-def reboot(timeout: int = 600, interval: float = 2.0):
+def reboot(timeout: int = 600, interval: float = 2.0, pending_marker: str | None = None):
     """
     Reboot the host and wait until it is back with a new boot id.
 
@@ -79,12 +80,13 @@ def reboot(timeout: int = 600, interval: float = 2.0):
 
     + timeout: seconds to wait for the host to come back
     + interval: seconds between reconnect attempts
+    + pending_marker: a file saying the reboot is owed, removed once the host is back
 
     **Example:**
 
     .. code:: python
 
-        host_ops.reboot(name="Reboot for the new boot line", _if=cmdline.did_change)
+        host_ops.reboot(name="Reboot for the new boot line", pending_marker="/var/lib/edgewasm/reboot-pending")
     """
     before: list[str | None] = []
 
@@ -110,6 +112,8 @@ def reboot(timeout: int = 600, interval: float = 2.0):
         raise TimeoutError(f"{host.name} did not come back from reboot within {timeout}s")
 
     yield FunctionCommand(wait_for_new_boot, (), {})
+    if pending_marker:
+        yield StringCommand("rm", "-f", QuoteString(pending_marker))
 
 
 @operation()
@@ -148,6 +152,7 @@ def refuse(reasons: list[str]):
 
         host_ops.refuse(reasons=["edge-7: kernel '4.19' is older than 5.4; fix: ..."])
     """
+    run_summary.failed(host.name, "refused: " + " | ".join(r.removeprefix(f"{host.name}: ") for r in reasons))
     yield StringCommand("printf", "'%s\\n'", *(QuoteString(r) for r in reasons), ">&2", "&&", "exit", "1")
 
 
@@ -175,7 +180,7 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
             sha256="...",
         )
     """
-    if host.get_fact(Sha256File, path=dest) == sha256:
+    if fact_once(Sha256File, path=dest) == sha256:  # artifacts.place() asked already
         yield from _mode_kept(dest, mode, f"has sha256 {sha256[:12]}")
         return
     directory, partial = _upload_name(dest)

@@ -32,7 +32,7 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
 from pyinfra.operations import files, python, systemd
 
-from deploys import edgewasm_deploy, host_ops
+from deploys import edgewasm_deploy, host_ops, run_summary
 from edgewasm import templates
 from edgewasm.k3s import (
     AGENT_TOKEN_FILE,
@@ -70,6 +70,7 @@ _ROLLOUT_STOPPED: list[str] = []
 
 def _rollout_open(state, host) -> bool:
     if _ROLLOUT_STOPPED:
+        run_summary.failed(host.name, f"not restarted: the rollout stopped at {', '.join(_ROLLOUT_STOPPED)}")
         host.log_styled(f"{host.name}: rollout stopped: {', '.join(_ROLLOUT_STOPPED)} did not get ready; "
                         "this node was not restarted. Fix that node, then run again", fg="red", log_func=logger.error)
         return False
@@ -79,6 +80,7 @@ def _rollout_open(state, host) -> bool:
 def _wait_ready(state, host, script: str, rolling: bool) -> bool:
     ok, output = host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)))
     if not ok:
+        run_summary.failed(host.name, "K3s did not get ready (its journal tail is above)")
         for line in output.stderr_lines:
             host.log_styled(line, fg="red", log_func=logger.error)
         if rolling:

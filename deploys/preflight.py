@@ -24,11 +24,13 @@ from edgewasm.preflight import (
     host_problems,
     is_raspberry_pi,
 )
-from facts.host import ActiveSwap, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
+from facts.host import (ActiveSwap, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PendingReboot,
+                        PiBootCmdline)
 
 RANCHER_DIR = "/var/lib/rancher"
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
+REBOOT_PENDING = "/var/lib/edgewasm/reboot-pending"
 
 
 def _problems() -> list[str]:
@@ -170,20 +172,27 @@ def _disable_swap() -> None:
 def _enable_pi_memory_cgroup() -> None:
     current = host_ops.fact_once(PiBootCmdline)
     wanted = cmdline_with_flags(current["line"], host.data.preflight_pi_cgroup_flags)
-    if wanted == current["line"]:
+    # Decided from the running boot, not from "will the file change": a run that died
+    # after writing the boot line and before the reboot left the marker pending.
+    pending = host.get_fact(PendingReboot, marker=REBOOT_PENDING)
+    if wanted != current["line"]:
+        # The marker first: whatever stops this run from here on, the next one reboots.
+        server.shell(name="Mark a reboot pending for the new kernel command line",
+                     commands=[f"mkdir -p {REBOOT_PENDING.rsplit('/', 1)[0]} && "
+                               f"cat /proc/sys/kernel/random/boot_id > {REBOOT_PENDING}"])
+        # The firmware reads one line; the template writes exactly that line.
+        files.template(
+            name=f"Enable the memory cgroup in {current['path']}",
+            src=templates.path("preflight/pi-cmdline.txt.j2"),
+            dest=current["path"],
+            cmdline=wanted,
+        )
+    elif pending != "pending":
+        if pending == "done":
+            files.file(name="The pending reboot happened", path=REBOOT_PENDING, present=False)
         return
-    # The firmware reads one line; the template writes exactly that line.
-    cmdline = files.template(
-        name=f"Enable the memory cgroup in {current['path']}",
-        src=templates.path("preflight/pi-cmdline.txt.j2"),
-        dest=current["path"],
-        cmdline=wanted,
-    )
-    host_ops.reboot(
-        name="Reboot for the new kernel command line",
-        timeout=host.data.preflight_reboot_timeout,
-        _if=cmdline.did_change,
-    )
+    host_ops.reboot(name="Reboot for the new kernel command line", timeout=host.data.preflight_reboot_timeout,
+                    pending_marker=REBOOT_PENDING)
 
 
 @edgewasm_deploy("Preflight")

@@ -118,3 +118,14 @@ def host_problems(
                 "fix: install the kernel's modules package (e.g. linux-modules-extra-$(uname -r))"
             )
     return problems
+
+
+def cache_space_problem(name: str, free_disk: Mapping, need: int) -> str | None:
+    """A refusal when the artifacts still to upload (``need`` bytes) do not fit where the
+    host's artifact cache lives: refused before the first byte, so nothing is half-written."""
+    have = free_disk.get("free_bytes")
+    if have is None or have >= need:
+        return None
+    return (f"{name}: only {have / 1024**2:.1f} MiB free at {free_disk.get('measured_at', '?')} "
+            f"(for the artifact cache), {need / 1024**2:.1f} MiB needed for the artifacts still to upload; "
+            "fix: free space there or mount a larger filesystem, then run again")

@@ -345,6 +345,12 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "'ubuntu-noble']; releases: edgewasm/os_releases.toml",
          "OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-resolved). "
          "Raspberry Pi OS 64-bit is debian-bookworm."),
+        ("edgewasm_parallel_hosts", "int", 50, _positive_int,
+         "e.g. edgewasm_parallel_hosts = 50; lower it when the operator's machine or the site's "
+         "uplink is small",
+         "Hosts pyinfra talks to at once (connections, facts, operations) once the deploy starts; "
+         "the bound that keeps a fleet of hundreds from opening hundreds of SSH sessions at once. "
+         "Overrides pyinfra's --parallel."),
         ("edgewasm_require_wasm", "bool", False, _bool,
          "True refuses hosts that cannot run WebAssembly (armv7)",
          "Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of warning."),
@@ -524,7 +530,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 ]}
 
 SECRET = ("k3s_token", "k3s_agent_token", "k3s_env")  # k3s_env holds proxy credentials
-CLUSTER_WIDE = ("k3s_ha", "k3s_cluster_name", "k3s_rollout_batch", "k3s_token", "k3s_token_file", "k3s_agent_token",
+CLUSTER_WIDE = ("edgewasm_parallel_hosts", "k3s_ha", "k3s_cluster_name", "k3s_rollout_batch", "k3s_token", "k3s_token_file", "k3s_agent_token",
                 "k3s_agent_token_file")
 SETTINGS = {name: replace(s, secret=name in SECRET,
                           scope="cluster" if name in CLUSTER_WIDE

@@ -192,3 +192,31 @@ class BootId(SingleLineFact):
 
     def command(self) -> str:
         return "cat /proc/sys/kernel/random/boot_id"
+
+
+class PendingReboot(FactBase):
+    """
+    Whether a reboot asked for by ``marker`` is still owed.
+
+    The marker holds the boot id of the boot that wrote it (preflight writes it before it
+    changes the boot line): ``pending`` while the host still runs that boot, ``done`` once
+    it has booted since, ``""`` without a marker. A run that dies between the change and
+    the reboot leaves ``pending`` for the next run.
+    """
+
+    default = str
+
+    def requires_command(self, marker: str) -> str:
+        return "cat"
+
+    def command(self, marker: str) -> str:
+        return (f"m={shlex.quote(marker)}; [ -f \"$m\" ] && "
+                'echo "$(cat "$m") $(cat /proc/sys/kernel/random/boot_id)"; true')
+
+    def process(self, output):
+        fields = output[0].split() if output else []
+        if len(fields) == 1:  # an empty marker: no boot recorded, so owed
+            return "pending"
+        if len(fields) != 2:
+            return ""
+        return "pending" if fields[0] == fields[1] else "done"

@@ -36,3 +36,25 @@ class VersionOutput(FactBase):
 
     def process(self, output):
         return "\n".join(output)
+
+
+class NewerThan(FactBase):
+    """
+    Which of ``paths`` changed after ``reference`` was last written (all that exist, when
+    ``reference`` does not): ``["/etc/ld.so.conf.d/edgewasm-wasmedge.conf"]``.
+
+    The loader cache is rebuilt when anything it reads is newer than it, so a run that
+    wrote the loader config and died before ``ldconfig`` is finished by the next.
+    """
+
+    default = list
+
+    def requires_command(self, reference: str, paths: list[str]) -> str:
+        return "test"
+
+    def command(self, reference: str, paths: list[str]) -> str:
+        quoted = " ".join(shlex.quote(p) for p in paths)
+        return f'r={shlex.quote(reference)}; for p in {quoted}; do [ -e "$p" ] && {{ [ ! -e "$r" ] || [ "$p" -nt "$r" ]; }} && echo "$p"; done; true'
+
+    def process(self, output):
+        return [line.strip() for line in output if line.strip()]

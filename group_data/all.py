@@ -16,6 +16,10 @@
 # OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-
 # resolved). Raspberry Pi OS 64-bit is debian-bookworm.
 # edgewasm_os_releases = ['debian-bookworm']
+# Hosts pyinfra talks to at once (connections, facts, operations) once the deploy
+# starts; the bound that keeps a fleet of hundreds from opening hundreds of SSH sessions
+# at once. Overrides pyinfra's --parallel.
+# edgewasm_parallel_hosts = 50
 # Refuse hosts whose arch upstream builds no Wasm runtimes for (armv7), instead of
 # warning.
 # edgewasm_require_wasm = False

@@ -136,7 +136,7 @@ def _kill(pids: list[int], sig: signal.Signals) -> None:
             pass
 
 
-def _stop_host(root: Path) -> None:
+def _power_off(root: Path) -> None:
     # Test hosts need no clean shutdown, and an emulated systemd may ignore nspawn's
     # poweroff request: stop the supervisor so nothing reboots the container, then kill
     # each container's init, which ends its whole pid namespace, and let nspawn clean up.
@@ -148,6 +148,30 @@ def _stop_host(root: Path) -> None:
     while _nspawn_pids(root) and time.monotonic() < deadline:
         time.sleep(0.2)
     _kill(_nspawn_pids(root), signal.SIGKILL)
+
+
+def init_pid(name: str) -> int:
+    """The pid (on the machine) of a running host's init."""
+    for nspawn in _nspawn_pids(hosts_dir() / name):
+        children = subprocess.run(["pgrep", "-P", str(nspawn)], capture_output=True, text=True).stdout.split()
+        if children:
+            return int(children[0])
+    raise TestbedError(f"{name} is not running")
+
+
+def power_off(name: str) -> None:
+    """Cut a host's power: every process of it dies at once, its disk stays as it was."""
+    _power_off(hosts_dir() / name)
+
+
+def power_on(host: TestbedHost) -> None:
+    """Boot a powered-off host again from the disk it had, and wait for its sshd."""
+    _supervise(host)
+    wait_for_ssh(host)
+
+
+def _stop_host(root: Path) -> None:
+    _power_off(root)
     # nspawn leaves nothing mounted in our namespace, but a crash can leave the overlay.
     for point in sorted(_mounts_under(root), key=len, reverse=True):
         if subprocess.run(["umount", point]).returncode != 0:
@@ -229,9 +253,14 @@ def _start_host(host: TestbedHost) -> None:
     _run(["mount", "-t", "overlay", "overlay", "-o",
           f"lowerdir={base},upperdir={root / 'upper'},workdir={root / 'work'}", str(root / "merged")])
     _prepare_root(host, root, root / "merged")
+    network.host_up(host.name, int(host.address.rsplit(".", 1)[1]), host.address)
+    _supervise(host)
+
+
+def _supervise(host: TestbedHost) -> None:
+    root = hosts_dir() / host.name
     extra = f"--bind-ro={root / 'firmware'}:/sys/firmware" if host.board else ""
-    netns = network.host_up(host.name, int(host.address.rsplit(".", 1)[1]), host.address)
-    script = SUPERVISOR.format(root=root, name=host.name, netns=netns, extra=extra)
+    script = SUPERVISOR.format(root=root, name=host.name, netns=network.netns_path(host.name), extra=extra)
     with open(root / "console.log", "ab") as log:
         subprocess.Popen(["bash", "-c", script, f"edgewasm-testbed-supervisor {root}"],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)

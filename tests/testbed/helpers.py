@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 from edgewasm import testbed as tb
@@ -12,16 +13,41 @@ from edgewasm import testbed as tb
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def deploy(inventory="inventories/testbed.py", *args: str, deploy_file="deploys/full_stack.py"):
-    """Run a deploy; return pyinfra's exit code, its JSON results and its log (stderr)."""
-    result = subprocess.run(
-        [sys.executable, "-m", "pyinfra", "-y", "--json", str(inventory), deploy_file, *args],
-        cwd=ROOT, capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "PYINFRA_PROGRESS": "off"},
-    )
-    start = result.stdout.find("{")
-    results = json.loads(result.stdout[start:])["results"] if start >= 0 else {}
-    return result.returncode, results, result.stderr + result.stdout[:start if start >= 0 else None]
+def _pyinfra(inventory, args, deploy_file, fault):
+    env = {**os.environ, "PYINFRA_PROGRESS": "off"}
+    if fault:  # ACTION:HOST:OPERATION, see faults.py
+        env["EDGEWASM_FAULT"], deploy_file = fault, "tests/testbed/fault_deploy.py"
+    return [sys.executable, "-m", "pyinfra", "-y", "--json", str(inventory), deploy_file, *args], env
+
+
+def deploy(inventory="inventories/testbed.py", *args: str, deploy_file="deploys/full_stack.py", fault=None):
+    """Run a deploy (with ``fault`` injected, if given); return pyinfra's exit code, its
+    JSON results and its log (stderr)."""
+    argv, env = _pyinfra(inventory, args, deploy_file, fault)
+    result = subprocess.run(argv, cwd=ROOT, capture_output=True, text=True, timeout=1800, env=env)
+    return _results(result.returncode, result.stdout, result.stderr)
+
+
+def start_deploy(inventory="inventories/testbed.py", *args: str) -> subprocess.Popen:
+    """A deploy running in the background (its output in files, no pipe to fill); ``finish`` it."""
+    argv, env = _pyinfra(inventory, args, "deploys/full_stack.py", None)
+    out, err = tempfile.TemporaryFile("w+"), tempfile.TemporaryFile("w+")
+    process = subprocess.Popen(argv, cwd=ROOT, stdout=out, stderr=err, text=True, env=env)
+    process.outputs = (out, err)
+    return process
+
+
+def finish(process: subprocess.Popen):
+    process.wait(timeout=1800)
+    out, err = process.outputs
+    out.seek(0), err.seek(0)
+    return _results(process.returncode, out.read(), err.read())
+
+
+def _results(code, stdout, stderr):
+    start = stdout.find("{")
+    results = json.loads(stdout[start:])["results"] if start >= 0 else {}
+    return code, results, stderr + stdout[:start if start >= 0 else None]
 
 
 def write_inventory(path: Path, overrides=None, common=None) -> Path:
@@ -79,3 +105,11 @@ def file_digest(address: str, path: str) -> str:
     digest, so a failing assertion never prints one into a report."""
     out = tb.ssh(address, f"sha256sum {path}", check=False)
     return out.stdout.split()[0] if out.returncode == 0 else ""
+
+
+def host_mount(name: str, command: str) -> subprocess.CompletedProcess:
+    """Run ``command`` (mount, umount) in a test-bed host's mount namespace, from the
+    machine: the container itself may not mount."""
+    init = tb.init_pid(name)
+    return subprocess.run(["nsenter", "-t", str(init), "-m", "--", "sh", "-c", command],
+                          check=True, capture_output=True, text=True)

@@ -4,8 +4,9 @@ import pytest
 from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 
 from edgewasm.arch import k3s_arch
-from facts.host import ActiveSwap, BoardModel, BootId, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
-from facts.runtimes import ExtractedFrom
+from facts.host import (ActiveSwap, BoardModel, BootId, Cgroups, FreeDisk, KernelModuleStates, PendingReboot,
+                        PiBootCmdline)
+from facts.runtimes import ExtractedFrom, NewerThan
 
 PI_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
 NAME="Debian GNU/Linux"
@@ -37,6 +38,13 @@ memory\t0\t60\t0"""
 CASES = [
     (BootId, "4f0a3a6e-2a51-4c3f-9f4e-6a1d2b0c9e11\n", {}, "4f0a3a6e-2a51-4c3f-9f4e-6a1d2b0c9e11"),
     (BootId, "", {}, ""),
+    (PendingReboot, "4f0a3a6e 4f0a3a6e\n", {"marker": "/var/lib/edgewasm/reboot-pending"}, "pending"),
+    (PendingReboot, "4f0a3a6e 9b1c2d3e\n", {"marker": "/var/lib/edgewasm/reboot-pending"}, "done"),
+    (PendingReboot, " 9b1c2d3e\n", {"marker": "/var/lib/edgewasm/reboot-pending"}, "pending"),
+    (PendingReboot, "", {"marker": "/var/lib/edgewasm/reboot-pending"}, ""),
+    (NewerThan, "/etc/ld.so.conf.d/edgewasm-wasmedge.conf\n", {"reference": "/etc/ld.so.cache", "paths": ["/a"]},
+     ["/etc/ld.so.conf.d/edgewasm-wasmedge.conf"]),
+    (NewerThan, "", {"reference": "/etc/ld.so.cache", "paths": ["/a"]}, []),
     (ExtractedFrom, "a" * 64, {"directory": "/opt/edgewasm/wasmtime/49.0.3"}, "a" * 64),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_V2, {}, {"version": 2, "memory": True}),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_PI_NO_MEMORY, {}, {"version": 2, "memory": False}),

@@ -111,3 +111,14 @@ def test_each_problem_names_host_value_and_fix(changes, expect):
 
 def test_pi_without_memory_cgroup_is_fixed_not_refused():
     assert problems(cgroups={"version": 2, "memory": False}, is_pi=True) == []
+
+
+def test_artifacts_that_do_not_fit_the_cache_refuse_the_host_naming_path_and_space():
+    from edgewasm.preflight import cache_space_problem
+
+    free = {"measured_at": "/var/lib/edgewasm/artifacts", "free_bytes": 4 * 1024**2}
+    problem = cache_space_problem("edge-agent-1", free, 13 * 1024**2)
+    assert problem.startswith("edge-agent-1: only 4.0 MiB free at /var/lib/edgewasm/artifacts")
+    assert "13.0 MiB needed" in problem and "fix:" in problem
+    assert cache_space_problem("edge-agent-1", free, 4 * 1024**2) is None
+    assert cache_space_problem("edge-agent-1", {}, 1) is None  # unmeasured: the upload says

@@ -1,0 +1,55 @@
+"""Fault injection at an exact point of a real pyinfra run (test instrumentation only).
+
+``fault_deploy.py`` runs deploys/full_stack.py with one fault from ``EDGEWASM_FAULT``,
+``ACTION:HOST:OPERATION`` (OPERATION: the start of an operation's name):
+
+- ``sigint-after``: SIGINT to this pyinfra process as soon as OPERATION succeeded on HOST;
+- ``reboot-at``: reboot HOST as OPERATION starts on it;
+- ``cut-ssh-at``: a second after OPERATION starts on HOST, kill HOST's SSH sessions (its
+  sshd drops every connection, as when the link goes).
+
+Everything else in the run is the real deploy on real hosts.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+
+import gevent
+from pyinfra.api.state import BaseStateCallback
+
+from edgewasm import testbed as tb
+
+
+def _address(name: str) -> str:
+    return next(h.address for h in tb.running_hosts() if h.name == name)
+
+
+class Fault(BaseStateCallback):
+    def __init__(self, spec: str):
+        self.action, self.host, self.operation = spec.split(":", 2)
+        self.done = False
+
+    def _matches(self, state, host, op_hash) -> bool:
+        names = state.op_meta[op_hash].names
+        return not self.done and host.name == self.host and any(n.startswith(self.operation) for n in names)
+
+    def operation_host_start(self, state, host, op_hash):
+        if not self._matches(state, host, op_hash) or self.action == "sigint-after":
+            return
+        self.done = True
+        if self.action == "reboot-at":
+            tb.ssh(_address(self.host), "systemctl reboot", check=False)
+        elif self.action == "cut-ssh-at":
+            gevent.spawn_later(1, tb.ssh, _address(self.host), "pkill -KILL -f 'sshd: root@'", False)
+
+    def operation_host_success(self, state, host, op_hash, retry_count=0):
+        if self._matches(state, host, op_hash) and self.action == "sigint-after":
+            self.done = True
+            os.kill(os.getpid(), signal.SIGINT)
+
+
+def inject(state, spec: str) -> None:
+    if not any(isinstance(h, Fault) for h in state.callback_handlers):
+        state.add_callback_handler(Fault(spec))
