@@ -4,16 +4,23 @@ pyinfra's own results count operations; an operator of a fleet of hundreds wants
 hosts. ``watch()`` (called by full_stack.py) hooks pyinfra's state callbacks; when pyinfra
 disconnects at the end of an executed run, one summary names every host that did not
 converge with its reason, and the exit status (pyinfra's: non-zero when any host failed)
-says whether all did. It also bounds how many hosts pyinfra talks to at once
+says whether all did (also after Ctrl-C, which pyinfra alone reports as success). It
+also keeps an exception on one host from ending every host's run, and bounds how many hosts pyinfra talks to at once
 (``edgewasm_parallel_hosts``).
 """
 
 from __future__ import annotations
 
+import signal
+import sys
+
 from gevent.pool import Pool
 from pyinfra import host, logger, state
+from pyinfra.api import operations
 from pyinfra.api.state import BaseStateCallback, StateStage
+from pyinfra.context import ctx_config
 
+from edgewasm import settings
 from edgewasm.summary import render
 
 # host name -> why it did not converge; the first reason wins (an edgewasm step that knows
@@ -48,13 +55,47 @@ class _Summary(BaseStateCallback):
             (logger.error if level == "error" else logger.info)(line)
 
 
+def _isolated(run_host_op):
+    """pyinfra lets an exception other than OSError/SSHException escape one host's
+    operation (paramiko's EOFError when a host reboots or its link drops mid-fact), and
+    that ends the whole run: every other host stops where it was. Here it fails that host
+    only, with its reason."""
+
+    def run(state, host, op_hash):
+        try:
+            return run_host_op(state, host, op_hash)
+        except Exception as exc:  # noqa: BLE001 - any escape would stop every host
+            detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+            reason = f"lost during {', '.join(sorted(state.op_meta[op_hash].names))} ({detail})"
+            host.log_styled(reason, fg="red", log_func=logger.error)
+            failed(host.name, reason)
+            return False
+
+    run.edgewasm_isolated = True
+    return run
+
+
+def _interrupted(signum, frame):
+    # pyinfra's own handler exits 0: an interrupted run would look converged to a script.
+    logger.error("--> edgewasm: run interrupted; hosts may be between a change and its restart "
+                 "or reboot: run again to finish them")
+    sys.exit(130)
+
+
 def watch() -> None:
-    """Register the summary (once per run) and apply ``edgewasm_parallel_hosts``."""
+    """Register the summary (once per run), isolate hosts' failures, and apply
+    ``edgewasm_parallel_hosts``."""
+    if signal.getsignal(signal.SIGINT) is not _interrupted:
+        signal.signal(signal.SIGINT, _interrupted)
+    if not getattr(operations._run_host_op_with_context, "edgewasm_isolated", False):
+        operations._run_host_op_with_context = _isolated(operations._run_host_op_with_context)
     if not any(isinstance(h, _Summary) for h in state.callback_handlers):
         state.add_callback_handler(_Summary())
-    parallel = host.data.edgewasm_parallel_hosts
-    # Cluster-wide (check_inventory refuses differing values): the first host sets it,
-    # before any operation runs.
-    if state.pool.size != parallel:
+    parallel = settings.value(host.data.dict(), "edgewasm_parallel_hosts")
+    # Cluster-wide (check_inventory refuses differing values). pyinfra gives each host's
+    # deploy a copy of the config, the default of every operation's _parallel: set both,
+    # before this host creates any operation; the pool bounds connections and facts.
+    ctx_config.get().PARALLEL = parallel
+    if state.config.PARALLEL != parallel:
         state.config.PARALLEL = parallel
         state.pool = Pool(parallel)

@@ -152,10 +152,12 @@ def _power_off(root: Path) -> None:
 
 def init_pid(name: str) -> int:
     """The pid (on the machine) of a running host's init."""
-    for nspawn in _nspawn_pids(hosts_dir() / name):
+    nspawns = _nspawn_pids(hosts_dir() / name)  # the supervisor's script names nspawn too
+    for nspawn in nspawns:
         children = subprocess.run(["pgrep", "-P", str(nspawn)], capture_output=True, text=True).stdout.split()
-        if children:
-            return int(children[0])
+        inits = [int(c) for c in children if int(c) not in nspawns]
+        if inits:
+            return inits[0]
     raise TestbedError(f"{name} is not running")
 
 

@@ -16,7 +16,8 @@ def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY):
     from tests.fixtures.testbed_bundle import ensure
 
     ensure()  # inventories/testbed.py deploys from bundles/testbed
-    return tb.up(topology)
+    # EDGEWASM_REUSE_TESTBED (with EDGEWASM_KEEP_TESTBED): iterate on a running test bed.
+    return tb.up(topology, reuse=bool(os.environ.get("EDGEWASM_REUSE_TESTBED")))
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@
 
 - ``sigint-after``: SIGINT to this pyinfra process as soon as OPERATION succeeded on HOST;
 - ``reboot-at``: reboot HOST as OPERATION starts on it;
-- ``cut-ssh-at``: a second after OPERATION starts on HOST, kill HOST's SSH sessions (its
+- ``cut-ssh-at``: 0.3 s after OPERATION starts on HOST, kill HOST's SSH sessions (its
   sshd drops every connection, as when the link goes).
 
 Everything else in the run is the real deploy on real hosts.
@@ -17,6 +17,7 @@ import os
 import signal
 
 import gevent
+from pyinfra import logger
 from pyinfra.api.state import BaseStateCallback
 
 from edgewasm import testbed as tb
@@ -33,20 +34,28 @@ class Fault(BaseStateCallback):
 
     def _matches(self, state, host, op_hash) -> bool:
         names = state.op_meta[op_hash].names
-        return not self.done and host.name == self.host and any(n.startswith(self.operation) for n in names)
+        # Names carry their deploys' prefixes ("Wasmtime | Unpack wasmtime 49.0.3").
+        return (not self.done and host.name == self.host
+                and any(n.rsplit(" | ", 1)[-1].startswith(self.operation) for n in names))
 
     def operation_host_start(self, state, host, op_hash):
         if not self._matches(state, host, op_hash) or self.action == "sigint-after":
             return
         self.done = True
+        logger.warning(f"fault: {self.action} {self.host} at {self.operation}")
         if self.action == "reboot-at":
             tb.ssh(_address(self.host), "systemctl reboot", check=False)
         elif self.action == "cut-ssh-at":
-            gevent.spawn_later(1, tb.ssh, _address(self.host), "pkill -KILL -f 'sshd: root@'", False)
+            gevent.spawn_later(0.3, self._cut)
+
+    def _cut(self):
+        out = tb.ssh(_address(self.host), "pkill -KILL -P $(cat /run/sshd.pid)", check=False)
+        logger.warning(f"fault: cut {self.host}'s SSH sessions (ssh exit {out.returncode})")
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
         if self._matches(state, host, op_hash) and self.action == "sigint-after":
             self.done = True
+            logger.warning(f"fault: SIGINT after {self.operation} on {self.host}")
             os.kill(os.getpid(), signal.SIGINT)
 
 

@@ -50,7 +50,8 @@ def artifact(component: str, arch: str) -> dict:
 
 
 def ops_changed_on(results, name: str) -> list[str]:
-    return sorted(op["name"] for op in results["operations"] if name in op["success"])
+    """The operations that changed host ``name``, without their deploys' prefixes."""
+    return sorted(op["name"].rsplit(" | ", 1)[-1] for op in results["operations"] if name in op["success"])
 
 
 def converged(inventory="inventories/testbed.py"):
@@ -72,7 +73,7 @@ def test_a_host_losing_power_mid_upload_never_holds_a_partial_file(testbed):
     target = agent(testbed)
     wasmtime = artifact("wasmtime", target.arch)
     dest = wasmtime["dest"]
-    tb.ssh(target.address, f"rm {dest}")
+    tb.ssh(target.address, f"rm -f {dest}")
     upper = tb.hosts_dir() / target.name / "upper"
     directory, name = dest.rsplit("/", 1)
     partial = upper / directory.lstrip("/") / f".{name}.edgewasm-upload"
