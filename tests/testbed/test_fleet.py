@@ -1,0 +1,43 @@
+"""A 16-host fleet (one amd64 server, 15 amd64 agents) with one host unreachable from the
+start: the other 15 converge, the run's summary names the one, the exit status is
+non-zero; powered on again, the next run converges it and the one after changes nothing."""
+
+import os
+
+import pytest
+
+from edgewasm import testbed as tb
+from tests.testbed.conftest import start_testbed
+from tests.testbed.helpers import deploy
+
+pytestmark = pytest.mark.testbed
+
+FLEET = ",".join(["server:amd64"] + ["agent:amd64"] * 15)
+
+
+@pytest.fixture(scope="module")
+def fleet():
+    hosts = start_testbed(FLEET)
+    yield hosts
+    if not os.environ.get("EDGEWASM_KEEP_TESTBED"):
+        tb.down()
+
+
+def test_one_unreachable_host_of_sixteen_fails_alone(fleet):
+    lost = fleet[7]
+    tb.power_off(lost.name)
+    code, results, log = deploy()
+    assert code != 0 and results["failed_hosts"] == [lost.name], log[-5000:]
+    summary = log.split("--> edgewasm:")[-1]
+    assert summary.startswith(" 15 of 16 hosts converged"), summary
+    assert f"{lost.name}: unreachable" in summary
+    for h in fleet:
+        if h is not lost:
+            unit = "k3s" if h.role == "server" else "k3s-agent"
+            assert tb.ssh(h.address, f"systemctl is-active {unit}").stdout.strip() == "active", h.name
+
+    tb.power_on(lost)
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    assert log.split("--> edgewasm:")[-1].startswith(" 16 of 16 hosts converged")
+    assert deploy()[1]["totals"]["success"] == 0
