@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import io
 import os
+from contextlib import nullcontext
 from pathlib import Path
 
 from gevent.lock import BoundedSemaphore
@@ -44,6 +45,7 @@ from edgewasm.k3s import (
     TOKEN_FILE,
     cluster_token,
     config_values,
+    drain_args,
     inputs_digest_script,
     join_url,
     rewrite_kubeconfig,
@@ -68,34 +70,65 @@ def _first_server():
 _ROLLOUT_STOPPED: list[str] = []
 
 
-def _rollout_open(state, host) -> bool:
-    if _ROLLOUT_STOPPED:
-        run_summary.failed(host.name, f"not restarted: the rollout stopped at {', '.join(_ROLLOUT_STOPPED)}")
-        host.log_styled(f"{host.name}: rollout stopped: {', '.join(_ROLLOUT_STOPPED)} did not get ready; "
-                        "this node was not restarted. Fix that node, then run again", fg="red", log_func=logger.error)
-        return False
-    return True
+# Agents restarting at once in a rolling restart: a node takes a slot before its restart
+# and frees it once ready (Kubernetes' maxUnavailable). pyinfra's _parallel would count
+# every host of the inventory, servers and agents with nothing to restart included.
+_SLOTS: dict[int, BoundedSemaphore] = {}
 
 
-def _wait_ready(state, host, script: str, rolling: bool) -> bool:
-    ok, output = host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)))
-    if not ok:
-        run_summary.failed(host.name, "K3s did not get ready (its journal tail is above)")
-        for line in output.stderr_lines:
-            host.log_styled(line, fg="red", log_func=logger.error)
-        if rolling:
-            _ROLLOUT_STOPPED.append(host.name)
-    return ok
+def _stop_rollout(host, reason: str) -> bool:
+    run_summary.failed(host.name, reason)
+    host.log_styled(f"{host.name}: {reason}", fg="red", log_func=logger.error)
+    _ROLLOUT_STOPPED.append(host.name)
+    return False
+
+
+def _kubectl(first, *args: str) -> tuple[bool, list[str]]:
+    """``k3s kubectl ARGS`` on the first server (which holds the admin kubeconfig)."""
+    ok, output = first.run_shell_command(StringCommand("k3s", "kubectl", *args))
+    return ok, output.stderr_lines
+
+
+def _restart(state, host, script: str, rolling: bool, slots: int, drain: bool) -> bool:
+    with _SLOTS.setdefault(slots, BoundedSemaphore(slots)) if slots else nullcontext():
+        # Checked once a slot is free: a node that failed meanwhile stops this one too.
+        if rolling and _ROLLOUT_STOPPED:
+            run_summary.failed(host.name, f"not restarted: the rollout stopped at {', '.join(_ROLLOUT_STOPPED)}")
+            host.log_styled(f"{host.name}: rollout stopped: {', '.join(_ROLLOUT_STOPPED)} did not get ready; "
+                            "this node was not restarted. Fix that node, then run again", fg="red",
+                            log_func=logger.error)
+            return False
+        first = _first_server()
+        if drain:
+            ok, errors = _kubectl(first, *drain_args(host.name, host.data.k3s_ready_timeout))
+            if not ok:
+                return _stop_rollout(host, f"not restarted: drain failed: {' '.join(errors[-3:])}")
+        ok, output = host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)))
+        if not ok:
+            for line in output.stderr_lines:
+                host.log_styled(line, fg="red", log_func=logger.error)
+            run_summary.failed(host.name, "K3s did not get ready (its journal tail is above)")
+            if rolling:
+                _ROLLOUT_STOPPED.append(host.name)
+            return False
+        if drain:
+            ok, errors = _kubectl(first, "uncordon", host.name)
+            if not ok:
+                return _stop_rollout(host, f"ready but still cordoned: uncordon failed: {' '.join(errors[-3:])}")
+        return True
 
 
 @operation()
-def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs: list[str], rolling: bool):
+def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs: list[str], rolling: bool,
+                    slots: int = 0, drain: bool = False):
     """
     Enable and start ``unit``, restarting it when ``restart`` or when its inputs changed
     since it last got ready, then wait until the new instance is ready, or fail naming the
     host with the last lines of its journal. ``rolling``: a restart of a running node,
     refused once an earlier one in this run did not get ready, and stopping later ones
-    when it does not.
+    when it does not. ``slots``: at most this many such restarts at once (0: no bound).
+    ``drain``: cordon and drain the node (through the first server) before its restart,
+    uncordon it once ready.
 
     **Example:**
 
@@ -114,8 +147,6 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
         if enabled:
             host.noop(f"{service} is running and nothing it reads changed")
         return
-    if rolling:
-        yield FunctionCommand(_rollout_open, (), {})
     ready = f"systemctl is-active --quiet {service}"
     if server:
         ready += f" && [ -s {SERVER_TOKEN} ] && [ -s {KUBECONFIG} ]"
@@ -131,7 +162,7 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
         f"journalctl -u {service} -n 15 --no-pager -o cat >&2; exit 1; fi; sleep 1; done; "
         f"mkdir -p {STARTED_INPUTS.rsplit('/', 1)[0]}; ({inputs_digest_script(inputs)}) > {STARTED_INPUTS}"
     )
-    yield FunctionCommand(_wait_ready, (script, rolling), {})
+    yield FunctionCommand(_restart, (script, rolling, slots, drain), {})
 
 
 def _fetch_kubeconfig(local: str, server_url: str) -> None:
@@ -244,19 +275,22 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
         "inputs": inputs,
     }
     running = host_ops.fact_once(SystemdStatus).get(f"{unit}.service")
+    # Only a running node has workloads to move, and only when the cluster asks for it.
+    drain = bool(running) and host.data.k3s_drain
     # pyinfra orders operations by where they are called: these call sites make the
     # first server start first, then the other servers one at a time, then the agents.
     if is_first:
         service_running(name="Start the first K3s server and wait until it is ready", rolling=bool(running),
-                        _serial=True, **service)
+                        _serial=True, drain=drain, **service)
     elif role == "server":
-        service_running(name="Start K3s servers one at a time", rolling=bool(running), _serial=True, **service)
+        service_running(name="Start K3s servers one at a time", rolling=bool(running), _serial=True, drain=drain,
+                        **service)
     elif not running:
         service_running(name="Start new K3s agents, all at once", rolling=False, **service)
     else:
         agents = len(inventory.get_group("k3s_agents", []))
-        service_running(name="Restart K3s agents in batches", rolling=True,
-                        _parallel=rollout_batch(host.data.k3s_rollout_batch, agents), **service)
+        service_running(name="Restart K3s agents in batches", rolling=True, drain=drain,
+                        slots=rollout_batch(host.data.k3s_rollout_batch, agents), **service)
     local = host.data.get("k3s_kubeconfig_fetch")
     if local and is_first:
         _fetch_kubeconfig(local, server_url)

@@ -123,3 +123,10 @@ def sha256(data: bytes) -> str:
 def rewrite_kubeconfig(text: str, server_url: str) -> str:
     """K3s writes https://127.0.0.1:6443; an operator's copy must name the server."""
     return text.replace("https://127.0.0.1:6443", server_url).replace("https://localhost:6443", server_url)
+
+
+def drain_args(node: str, timeout: int) -> list[str]:
+    """``kubectl`` arguments that cordon ``node`` and move its pods off: DaemonSet pods
+    stay (they would come straight back), emptyDir data goes with its pod, and a
+    PodDisruptionBudget that does not allow the eviction within ``timeout`` fails it."""
+    return ["drain", node, "--ignore-daemonsets", "--delete-emptydir-data", f"--timeout={timeout}s"]

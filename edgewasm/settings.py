@@ -446,6 +446,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "Agents restarted at once when running nodes must restart (an upgrade, a config change), "
          "each batch ready before the next; servers always restart one at a time. "
          "Default as Kubernetes' maxUnavailable (25%, rounded down, at least 1)."),
+        ("k3s_drain", "bool", False, _bool,
+         "True where nodes run workloads worth moving before a restart",
+         "Cordon and drain a running node (kubectl on the first server) before restarting it, and "
+         "uncordon it once ready; a drain that fails (a PodDisruptionBudget) stops the rollout."),
         ("k3s_ready_timeout", "int", 300, _positive_int,
          "seconds, e.g. k3s_ready_timeout = 300",
          "Seconds a (re)started K3s may take to get ready before the host fails."),
@@ -530,8 +534,8 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 ]}
 
 SECRET = ("k3s_token", "k3s_agent_token", "k3s_env")  # k3s_env holds proxy credentials
-CLUSTER_WIDE = ("edgewasm_parallel_hosts", "k3s_ha", "k3s_cluster_name", "k3s_rollout_batch", "k3s_token", "k3s_token_file", "k3s_agent_token",
-                "k3s_agent_token_file")
+CLUSTER_WIDE = ("edgewasm_parallel_hosts", "k3s_ha", "k3s_cluster_name", "k3s_drain", "k3s_rollout_batch",
+                "k3s_token", "k3s_token_file", "k3s_agent_token", "k3s_agent_token_file")
 SETTINGS = {name: replace(s, secret=name in SECRET,
                           scope="cluster" if name in CLUSTER_WIDE
                           else "servers" if name.startswith(("gatekeeper_", "policy_")) else "host")

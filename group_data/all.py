@@ -88,6 +88,10 @@
 # change), each batch ready before the next; servers always restart one at a time.
 # Default as Kubernetes' maxUnavailable (25%, rounded down, at least 1).
 # k3s_rollout_batch = '25%'
+# Cordon and drain a running node (kubectl on the first server) before restarting it,
+# and uncordon it once ready; a drain that fails (a PodDisruptionBudget) stops the
+# rollout.
+# k3s_drain = False
 # Seconds a (re)started K3s may take to get ready before the host fails.
 # k3s_ready_timeout = 300
 # Copy the first server's kubeconfig here (0600), naming the server.

@@ -42,3 +42,10 @@ def test_the_inputs_digest_follows_content_links_and_absence(tmp_path):
     gone.write_text("now here\n")
     fourth = _digest(paths)
     assert len({first, second, third, fourth}) == 4
+
+
+def test_drain_keeps_daemonsets_and_bounds_the_wait():
+    from edgewasm.k3s import drain_args
+
+    assert drain_args("edge-agent-3", 300) == ["drain", "edge-agent-3", "--ignore-daemonsets",
+                                               "--delete-emptydir-data", "--timeout=300s"]
