@@ -299,6 +299,18 @@ def ssh(address: str, command: str, check: bool = True) -> subprocess.CompletedP
     )
 
 
+def _raise_inotify_limits(hosts: int) -> None:
+    """Each host's systemd holds several inotify instances, all counted against root on
+    the machine: at the kernel's default of 128 the 22nd host's systemd dies with "Failed
+    to allocate manager object: Too many open files". Raised for the topology, never
+    lowered (the machine may need more for other reasons)."""
+    for key, wanted in (("fs.inotify.max_user_instances", 128 + 16 * hosts),
+                        ("fs.inotify.max_user_watches", 65536 + 8192 * hosts)):
+        path = Path("/proc/sys") / key.replace(".", "/")
+        if int(path.read_text()) < wanted:
+            path.write_text(f"{wanted}\n")
+
+
 def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) -> list[TestbedHost]:
     """Start fresh hosts for ``topology`` (stopping any earlier test bed first).
 
@@ -312,6 +324,7 @@ def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) ->
         build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())))
     down()
     ensure_ssh_key()
+    _raise_inotify_limits(len(hosts))
     network.site_up()
     for host in hosts:
         _start_host(host)

@@ -55,3 +55,15 @@ def test_up_after_a_crash_recovers_and_down_leaves_nothing(testbed):
     assert subprocess.run(["ip", "link", "show", network.OPERATOR_LINK], capture_output=True).returncode != 0
     assert network.CHAIN not in subprocess.run(["iptables", "-S"], capture_output=True, text=True).stdout
     assert not tb.hosts_dir().exists() or list(tb.hosts_dir().iterdir()) == []
+
+
+def test_a_fleet_of_48_hosts_starts_and_stops_cleanly(testbed):
+    """48 amd64 hosts on one machine (overlay roots over one base): each boots its own
+    systemd and sshd (the inotify limits are raised for them), and down leaves nothing."""
+    if os.environ.get("EDGEWASM_KEEP_TESTBED"):
+        pytest.skip("EDGEWASM_KEEP_TESTBED is set")
+    hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * 47))
+    assert len({tb.ssh(h.address, "cat /etc/machine-id").stdout for h in hosts}) == 48
+    tb.down()
+    assert tb.stray_processes() == [] and _mounts() == []
+    assert [n for n in network.namespaces() if n.startswith("edgewasm-")] == []
