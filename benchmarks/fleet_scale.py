@@ -67,17 +67,37 @@ def phase(run: dict, names: tuple[str, ...]) -> float | None:
     return round(sum(found), 1) if found else None
 
 
+def agent_start_spread(hosts) -> dict:
+    """How close together the agents' K3s started and became active (one kernel, so one
+    monotonic clock for every test-bed host): a serial chain shows as a spread that grows
+    with the fleet."""
+    started, active = [], []
+    for h in hosts:
+        if h.role != "agent":
+            continue
+        out = tb.ssh(h.address, "systemctl show -p ExecMainStartTimestampMonotonic -p ActiveEnterTimestampMonotonic "
+                                "--value k3s-agent").stdout.split()
+        started.append(int(out[0]) / 1e6)
+        active.append(int(out[1]) / 1e6)
+    if not started:
+        return {}
+    return {"agents_started_within_s": round(max(started) - min(started), 1),
+            "agents_active_within_s": round(max(active) - min(started), 1)}
+
+
 def measure(size: int, rolling: bool) -> dict:
     tb.down()
     idle = available_mib()
     hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)))
     first = deploy()
+    spread = agent_start_spread(hosts)  # before the re-run; it restarts nothing anyway
     converged_mib = available_mib()
     rerun = deploy()
     figures = {
         "hosts": len(hosts),
         "first_run": {k: first[k] for k in ("wall_s", "operator_cpu_s")},
         "k3s_start_phase_s": phase(first, START_PHASE),
+        **spread,
         "rerun": {k: rerun[k] for k in ("wall_s", "operator_cpu_s")},
         "rerun_operator_cpu_per_host_s": round(rerun["operator_cpu_s"] / len(hosts), 2),
         "memory_per_host_mib": round((idle - converged_mib) / len(hosts), 1),
