@@ -76,10 +76,14 @@ _ROLLOUT_STOPPED: list[str] = []
 _SLOTS: dict[int, BoundedSemaphore] = {}
 
 
-def _stop_rollout(host, reason: str) -> bool:
+def _fail(host, reason: str, details: list[str] = (), stop: bool = True) -> bool:
+    """Fail ``host`` with ``reason`` (and ``details``, a journal tail), in the log and the
+    run's summary; ``stop``: no later rolling restart runs."""
+    for line in details or [f"{host.name}: {reason}"]:
+        host.log_styled(line, fg="red", log_func=logger.error)
     run_summary.failed(host.name, reason)
-    host.log_styled(f"{host.name}: {reason}", fg="red", log_func=logger.error)
-    _ROLLOUT_STOPPED.append(host.name)
+    if stop:
+        _ROLLOUT_STOPPED.append(host.name)
     return False
 
 
@@ -93,28 +97,20 @@ def _restart(state, host, script: str, rolling: bool, slots: int, drain: bool) -
     with _SLOTS.setdefault(slots, BoundedSemaphore(slots)) if slots else nullcontext():
         # Checked once a slot is free: a node that failed meanwhile stops this one too.
         if rolling and _ROLLOUT_STOPPED:
-            run_summary.failed(host.name, f"not restarted: the rollout stopped at {', '.join(_ROLLOUT_STOPPED)}")
-            host.log_styled(f"{host.name}: rollout stopped: {', '.join(_ROLLOUT_STOPPED)} did not get ready; "
-                            "this node was not restarted. Fix that node, then run again", fg="red",
-                            log_func=logger.error)
-            return False
+            return _fail(host, f"rollout stopped: {', '.join(_ROLLOUT_STOPPED)} did not get ready; this node "
+                               "was not restarted. Fix that node, then run again", stop=False)
         first = _first_server()
         if drain:
             ok, errors = _kubectl(first, *drain_args(host.name, host.data.k3s_ready_timeout))
             if not ok:
-                return _stop_rollout(host, f"not restarted: drain failed: {' '.join(errors[-3:])}")
+                return _fail(host, f"not restarted: drain failed: {' '.join(errors[-3:])}")
         ok, output = host.run_shell_command(StringCommand("sh", "-c", QuoteString(script)))
         if not ok:
-            for line in output.stderr_lines:
-                host.log_styled(line, fg="red", log_func=logger.error)
-            run_summary.failed(host.name, "K3s did not get ready (its journal tail is above)")
-            if rolling:
-                _ROLLOUT_STOPPED.append(host.name)
-            return False
+            return _fail(host, "K3s did not get ready (its journal tail is above)", output.stderr_lines, stop=rolling)
         if drain:
             ok, errors = _kubectl(first, "uncordon", host.name)
             if not ok:
-                return _stop_rollout(host, f"ready but still cordoned: uncordon failed: {' '.join(errors[-3:])}")
+                return _fail(host, f"ready but still cordoned: uncordon failed: {' '.join(errors[-3:])}")
         return True
 
 
