@@ -33,6 +33,11 @@ def failed(name: str, reason: str) -> None:
     _REASONS.setdefault(name, reason)
 
 
+def reason(name: str) -> str | None:
+    """Why ``name`` did not converge, when an edgewasm step said so."""
+    return _REASONS.get(name)
+
+
 class _Summary(BaseStateCallback):
     printed = False
 

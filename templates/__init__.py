@@ -1,4 +1,4 @@
-"""Jinja2 templates for every file edgewasm puts on a host, installed with edgewasm as the
+"""Jinja2 templates for every file edgewasm puts on a host (and its compliance reports), installed with edgewasm as the
 package ``edgewasm.templates`` (pyproject.toml maps it here), so deploys find them from
 any working directory.
 
@@ -14,8 +14,9 @@ import jinja2
 
 DIR = Path(__file__).resolve().parent
 
+# Only HTML (the compliance report) is escaped: a host's message must never become markup.
 _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(DIR)), undefined=jinja2.StrictUndefined,
-                          keep_trailing_newline=True)
+                          keep_trailing_newline=True, autoescape=jinja2.select_autoescape(["html.j2"]))
 
 
 def path(template: str) -> str:

@@ -7,6 +7,7 @@ inventory data over the declared defaults (``host_data``) and its artifact plan
 (``plan``, the same one the deploy placed) to know what it should look like.
 """
 
+import json
 import os
 from pathlib import Path
 
@@ -14,8 +15,9 @@ import pytest
 
 from edgewasm import upstream
 from edgewasm.arch import k3s_arch
+from edgewasm.compliance.applies import Target, accepts
 from edgewasm.compliance.hosts import testinfra_host
-from edgewasm.config import inventory_hosts
+from edgewasm.config import InventoryHost, inventory_hosts
 from edgewasm.manifest import Bundle
 from edgewasm.plan import plan as host_plan
 
@@ -23,6 +25,8 @@ from edgewasm.plan import plan as host_plan
 def pytest_configure(config):
     """Reports may name hosts, paths and digests of secrets: only their owner reads them."""
     os.umask(0o077)
+    config.addinivalue_line("markers", "applies(*predicates): collect the check only for hosts every "
+                                       "predicate of edgewasm.compliance.applies accepts")
     junit = getattr(config.option, "xmlpath", None)
     if junit:
         Path(junit).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -31,28 +35,75 @@ def pytest_configure(config):
 def pytest_addoption(parser):
     parser.addoption("--inventory", default="inventories/testbed.py",
                      help="pyinfra inventory whose hosts are checked (default: %(default)s)")
+    parser.addoption("--inventory-json", default=None,
+                     help="the inventory's hosts as edgewasm-check read them (skips reading it again)")
+    parser.addoption("--check-host", default=None, help="check this inventory host only")
 
 
 def _hosts(config):
     if not hasattr(config, "_edgewasm_hosts"):
-        config._edgewasm_hosts = inventory_hosts(config.getoption("--inventory"))
+        path = config.getoption("--inventory-json")
+        config._edgewasm_hosts = ([InventoryHost(**h) for h in json.loads(Path(path).read_text())] if path
+                                  else inventory_hosts(config.getoption("--inventory")))
     return config._edgewasm_hosts
+
+
+def _checked(config):
+    only = config.getoption("--check-host")
+    return [h for h in _hosts(config) if only in (None, h.name)]
 
 
 def pytest_generate_tests(metafunc):
     if "inventory_host" in metafunc.fixturenames:
-        hosts = _hosts(metafunc.config)
+        hosts = _checked(metafunc.config)
         metafunc.parametrize("inventory_host", hosts, ids=[h.name for h in hosts], scope="module")
+
+
+def pytest_collection_modifyitems(config, items):
+    """A check that does not apply to a host is not collected for it (no skip to read)."""
+    first = next((h.name for h in _hosts(config) if "k3s_servers" in h.groups), None)
+    targets, keep, dropped = {}, [], []
+    for item in items:
+        predicates = [p for mark in item.iter_markers("applies") for p in mark.args]
+        inv = getattr(item, "callspec", None) and item.callspec.params.get("inventory_host")
+        if not predicates or inv is None:
+            keep.append(item)
+            continue
+        if inv.name not in targets:
+            targets[inv.name] = Target(inv, first, lambda cmd, inv=inv: _connection(inv).check_output(cmd),
+                                       lambda inv=inv: _plan(_connection(inv), inv))
+        (keep if accepts(predicates, targets[inv.name]) else dropped).append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
 
 
 _connections = {}
 
 
+def _connection(inv_host):
+    if inv_host.name not in _connections:
+        _connections[inv_host.name] = testinfra_host(inv_host)
+    return _connections[inv_host.name]
+
+
+_plans = {}
+
+
+def _plan(host, inventory_host):
+    if inventory_host.name not in _plans:
+        data = inventory_host.data
+        bundle = data.get("edgewasm_bundle")
+        _plans[inventory_host.name] = host_plan(
+            inventory_host.name, data, k3s_arch(host.system_info.arch), inventory_host.role,
+            bundle=Bundle.open(bundle) if bundle else None,
+            upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")))
+    return _plans[inventory_host.name]
+
+
 @pytest.fixture(scope="module")
 def host(inventory_host):
-    if inventory_host.name not in _connections:
-        _connections[inventory_host.name] = testinfra_host(inventory_host)
-    return _connections[inventory_host.name]
+    return _connection(inventory_host)
 
 
 @pytest.fixture(scope="module")
@@ -69,11 +120,7 @@ def role(inventory_host):
 @pytest.fixture(scope="module")
 def plan(host, inventory_host):
     """The host's artifact plan, for its real arch: what the deploy placed."""
-    data = inventory_host.data
-    bundle = data.get("edgewasm_bundle")
-    return host_plan(inventory_host.name, data, k3s_arch(host.system_info.arch), inventory_host.role,
-                     bundle=Bundle.open(bundle) if bundle else None,
-                     upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")))
+    return _plan(host, inventory_host)
 
 
 @pytest.fixture(scope="session")
@@ -84,11 +131,7 @@ def first_server(request):
 
 @pytest.fixture(scope="session")
 def first_server_host(first_server):
-    if first_server is None:
-        return None
-    if first_server.name not in _connections:
-        _connections[first_server.name] = testinfra_host(first_server)
-    return _connections[first_server.name]
+    return None if first_server is None else _connection(first_server)
 
 
 @pytest.fixture(scope="session")
@@ -98,14 +141,22 @@ def fleet(request):
 
 
 @pytest.fixture
-def cluster_host(host, inventory_host, first_server):
-    """The first server, where cluster-level checks run through K3s's kubectl; skipped on
-    other hosts and where K3s is the test bed's stand-in (no Kubernetes API there)."""
+def cluster_host(host):
+    """The first server (checks using it are marked ``applies(first_server)``), where
+    cluster-level checks run through K3s's kubectl; skipped where K3s is the test bed's
+    stand-in (no Kubernetes API there): a check that cannot be made here, said so."""
     from edgewasm.k3s import K3S_BIN
 
-    if first_server is None or inventory_host.name != first_server.name:
-        pytest.skip("cluster checks run on the first server only")
     if "FIXTURE" in host.check_output(f"{K3S_BIN} --version"):
         pytest.skip("test bed: the K3s stand-in has no Kubernetes API; the verdicts are unit-tested on "
                     "kubectl/Gatekeeper-shaped output (tests/unit/test_cluster.py, test_admission.py)")
     return host
+
+
+@pytest.fixture
+def running_version(record_property):
+    """``running_version(component, pinned, running)``: what the host runs against its pin,
+    for the compliance report's drift (recorded before the check asserts on it)."""
+    def record(component: str, pinned: str, running: str) -> None:
+        record_property("edgewasm_version", {"component": component, "pinned": pinned, "running": running})
+    return record

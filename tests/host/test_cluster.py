@@ -5,9 +5,13 @@ import json
 import pytest
 import yaml
 
+from edgewasm.compliance import applies
 from edgewasm.compliance.cluster import node_problems
 from edgewasm.k3s import K3S_BIN
 from edgewasm.plan import fleet_handlers, handlers
+
+# Cluster-level checks: once per cluster, on its first server.
+pytestmark = applies.only(applies.first_server)
 
 
 @pytest.fixture
@@ -16,11 +20,17 @@ def kubectl(cluster_host):
 
 
 def test_every_inventory_node_joined_and_is_ready(kubectl, fleet, plan):
+    """Every inventory node joined the cluster, is Ready and runs the pinned K3s.
+
+    Fix: run the deploy for the missing or not-ready nodes; read their journal (journalctl -u k3s-agent)."""
     expected = [h.name for h in fleet if h.role]
     assert node_problems(kubectl("get nodes"), expected, plan.versions["k3s"]) == []
 
 
 def test_wasm_runtime_classes_exist(kubectl, fleet):
+    """Every handler of the fleet has its RuntimeClass in the cluster.
+
+    Fix: run the deploy on the servers; check K3s's deploy controller (kubectl -n kube-system get addons)."""
     classes = {rc["metadata"]["name"]: rc["handler"] for rc in kubectl("get runtimeclass")["items"]}
     for handler in fleet_handlers([h.data for h in fleet]):
         name = handler if handler == "crun-wasm" else f"edgewasm-{handler}"
@@ -28,7 +38,9 @@ def test_wasm_runtime_classes_exist(kubectl, fleet):
 
 
 def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan):
-    """One pod per Wasm-capable node and handler, pinned to that node; its log must be the greeting."""
+    """One pod per Wasm-capable node and handler, pinned to that node; its log must be the greeting.
+
+    Fix: check that node's shim and containerd template (crictl info), then run the deploy."""
     from edgewasm.hello_wasm import greeting, image_ref
     from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
 

@@ -1,29 +1,32 @@
 """K3s on each host: binary, unit, config, secrets' modes, service, join token and URL."""
 
-import pytest
 import yaml
 
+from edgewasm.compliance import applies
+from edgewasm.compliance.versions import reported_version
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
 
-pytestmark = pytest.mark.usefixtures("needs_k3s")
+pytestmark = applies.only(applies.k3s_node)
 
 
-@pytest.fixture
-def needs_k3s(role):
-    if role not in ("server", "agent"):
-        pytest.skip("not in k3s_servers or k3s_agents")
+def test_binary_is_the_pinned_release(host, host_data, plan, running_version):
+    """The K3s binary is the pinned release (and, from a bundle, the bundle's file).
 
-
-def test_binary_is_the_pinned_release(host, host_data, plan):
+    Fix: run the deploy: it places the pinned K3s binary (a hand-replaced binary is drift)."""
     binary = host.file(K3S_BIN)
     assert binary.mode == 0o755 and binary.user == "root"
     if host_data.get("edgewasm_bundle"):
         assert binary.sha256sum == plan.placement("k3s", "binary").sha256
     version = plan.versions["k3s"]
-    assert host.check_output(f"{K3S_BIN} --version").splitlines()[0].startswith(f"k3s version {version} ")
+    output = host.run(f"{K3S_BIN} --version").stdout
+    running_version("k3s", version, reported_version(output))
+    assert output.splitlines()[0].startswith(f"k3s version {version} ")
 
 
 def test_unit_and_env_file(host, role):
+    """The K3s unit and its environment file are edgewasm's, the service enabled and running.
+
+    Fix: run the deploy; if K3s still does not run, read journalctl -u k3s (servers) or -u k3s-agent."""
     unit = unit_name(role)
     unit_file = host.file(f"/etc/systemd/system/{unit}.service")
     assert "Type=notify" in unit_file.content_string
@@ -35,6 +38,9 @@ def test_unit_and_env_file(host, role):
 
 
 def test_secrets_are_root_only(host, role):
+    """Token files, config and kubeconfig are root's, mode 0600.
+
+    Fix: run the deploy (it resets owner and mode); find who changed the mode, and rotate the token if others could read it."""
     paths = [AGENT_TOKEN_FILE, "/etc/rancher/k3s/config.yaml"]
     if role == "server":
         paths += [TOKEN_FILE, KUBECONFIG, SERVER_TOKEN]
@@ -44,6 +50,9 @@ def test_secrets_are_root_only(host, role):
 
 
 def test_config_names_the_right_server_and_token_files(host, host_data, role, inventory_host, first_server):
+    """config.yaml joins the first server and names token files, never tokens.
+
+    Fix: run the deploy; check the order of k3s_servers and k3s_node_ip in the inventory."""
     config = host.file("/etc/rancher/k3s/config.yaml").content_string
     keys = yaml.safe_load(config)
     # Paths of the token files (config.yaml never holds a token itself).
@@ -70,7 +79,9 @@ def secret_digest(host, path: str) -> str:
 
 def test_tokens_match_the_cluster(host, role, first_server_host):
     """Every node holds the first server's agent token, every server its server token, and
-    K3s's own token file on a server carries that secret."""
+    K3s's own token file on a server carries that secret.
+
+    Fix: run the deploy from the operator whose secrets/ directory holds this cluster's tokens."""
     assert host.file(AGENT_TOKEN_FILE).sha256sum == first_server_host.file(AGENT_TOKEN_FILE).sha256sum
     if role == "server":
         assert host.file(TOKEN_FILE).sha256sum == first_server_host.file(TOKEN_FILE).sha256sum
@@ -78,11 +89,12 @@ def test_tokens_match_the_cluster(host, role, first_server_host):
         assert secret_digest(host, SERVER_TOKEN) == secret_digest(host, TOKEN_FILE)
 
 
+@applies.only(applies.agent)
 def test_no_agent_holds_the_server_token(host, role, first_server_host):
     """Least privilege: an agent (a Pi that can be stolen) cannot join as a server. Every
-    line of every small file K3s or edgewasm configures is compared by digest."""
-    if role != "agent":
-        pytest.skip("servers hold the server token")
+    line of every small file K3s or edgewasm configures is compared by digest.
+
+    Fix: remove the server token from the agent, rotate it (k3s token rotate on a server), run the deploy."""
     assert not host.file(TOKEN_FILE).exists
     server_secret = secret_digest(first_server_host, TOKEN_FILE)
     assert secret_digest(host, AGENT_TOKEN_FILE) != server_secret

@@ -9,6 +9,7 @@ import time
 import pytest
 import yaml
 
+from edgewasm.compliance import applies
 from edgewasm.compliance.admission import (
     UNTRUSTED_IMAGE,
     WEBHOOK_POD_SELECTOR,
@@ -25,11 +26,8 @@ ENFORCED_TIMEOUT = 300
 
 
 @pytest.fixture
-def server(host, host_data, role, plan):
-    if role != "server":
-        pytest.skip("Gatekeeper manifests go on servers")
-    if not host_data["gatekeeper_enabled"] or "gatekeeper" not in plan.versions:
-        pytest.skip("Gatekeeper is off for this cluster")
+def server(host):
+    """A server of a cluster with Gatekeeper on (checks using it are marked so)."""
     return host
 
 
@@ -39,7 +37,11 @@ def _manifest(host, name):
     return file.content_string
 
 
+@applies.only(applies.gatekeeper)
 def test_helmchart_carries_the_pinned_chart_and_edge_values(server, host_data, plan):
+    """The Gatekeeper HelmChart carries the pinned chart and the edge values.
+
+    Fix: run the deploy on the servers; check the gatekeeper_* settings."""
     from tests.fixtures.k8s_schema import validate_manifest
 
     (chart,) = validate_manifest(_manifest(server, "edgewasm-gatekeeper.yaml"))
@@ -53,12 +55,20 @@ def test_helmchart_carries_the_pinned_chart_and_edge_values(server, host_data, p
     assert values["image"]["release"] == "v" + plan.versions["gatekeeper"]
 
 
+@applies.only(applies.gatekeeper)
 def test_constraint_templates_are_the_tested_ones(server):
+    """The ConstraintTemplates on the server are the tested ones, unchanged.
+
+    Fix: run the deploy on the servers (a hand-edited template is drift)."""
     for template in POLICY_TEMPLATES:
         assert _manifest(server, f"edgewasm-policy-{template.stem}.yaml") == template.read_text()
 
 
+@applies.only(applies.gatekeeper)
 def test_constraints_follow_the_policy_settings(server, host_data):
+    """The Constraints follow the policy_* settings.
+
+    Fix: run the deploy on the servers; check the policy_* settings."""
     from tests.fixtures.k8s_schema import validate_manifest
 
     docs = {d["kind"]: d for d in validate_manifest(_manifest(server, "edgewasm-policy-constraints.yaml"))}
@@ -87,7 +97,11 @@ def _pod(name: str, namespace: str, image: str) -> str:
                        "spec": {"containers": [{"name": "smoke", "image": image}]}})
 
 
+@applies.only(applies.gatekeeper, applies.first_server)
 def test_untrusted_pod_is_denied_and_trusted_pod_admitted(kubectl, host_data):
+    """An untrusted pod is denied by our constraint, a trusted one admitted.
+
+    Fix: check the Gatekeeper pods in gatekeeper_namespace and the webhook's failurePolicy, then run the deploy."""
     namespace = (setting(host_data, "policy_namespaces") or ["default"])[0]
     gk_namespace = setting(host_data, "gatekeeper_namespace")
     deadline, problems = time.monotonic() + ENFORCED_TIMEOUT, ["not checked yet"]

@@ -6,9 +6,11 @@ import os
 import subprocess
 import sys
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 from edgewasm import testbed as tb
+from edgewasm.compliance import history
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -72,15 +74,32 @@ def main_pids(hosts) -> dict[str, str]:
     return pids
 
 
-def compliance(junit: Path, inventory="inventories/testbed.py") -> subprocess.CompletedProcess:
-    # Reports are the operator's alone (./run keeps reports/ 0700 too).
-    junit.parent.mkdir(mode=0o700, exist_ok=True)
-    junit.parent.chmod(0o700)
-    return subprocess.run(
-        [sys.executable, "-m", "pytest", "tests/host", "--inventory", str(inventory),
-         f"--junit-xml={junit}", "-p", "no:cacheprovider", "-q"],
-        cwd=ROOT, capture_output=True, text=True, timeout=900,
-    )
+REPORTS = ROOT / "reports"
+
+
+def pis(hosts):
+    return [h for h in hosts if h.board == "rpi4b"]
+
+
+@dataclass
+class CheckRun:
+    code: int
+    output: str
+    run_dir: Path | None
+    report: dict | None
+
+
+def compliance(reports: Path, inventory="inventories/testbed.py", *args: str) -> CheckRun:
+    """``edgewasm-check INVENTORY --reports REPORTS``: its exit status, output, newest run
+    directory and JSON report."""
+    result = subprocess.run([sys.executable, "-m", "edgewasm.compliance.cli", str(inventory),
+                             "--reports", str(reports), *args],
+                            cwd=ROOT, capture_output=True, text=True, timeout=1800)
+    runs = history.runs(reports / history.inventory_name(str(inventory)))
+    run_dir = runs[-1] if runs else None
+    report = json.loads((run_dir / "report.json").read_text()) if run_dir and (run_dir / "report.json").is_file() \
+        else None
+    return CheckRun(result.returncode, result.stdout + result.stderr, run_dir, report)
 
 
 def copy_to(address: str, local: Path, remote: str) -> None:

@@ -6,8 +6,6 @@ its restart or reboot. Each test asserts the host's state after the re-run.
 The tests run in file order against one fresh test bed, converged by the first.
 """
 
-import hashlib
-import os
 import time
 
 import pytest
@@ -15,7 +13,6 @@ import pytest
 from edgewasm import testbed as tb
 from edgewasm.manifest import Bundle
 from tests.testbed.helpers import (
-    changed_hosts,
     deploy,
     file_digest,
     finish,

@@ -39,8 +39,8 @@ def test_ha_cluster_converges_and_checks_pass(ha_testbed, tmp_path):
     assert agent_tokens == {sha256(agent_token_file.read_bytes())}
     assert oct(agent_token_file.stat().st_mode)[-3:] == "600"
     assert agent_tokens != tokens
-    result = compliance(ROOT / "reports" / "compliance-testbed-ha.xml", inventory)
-    assert result.returncode == 0, result.stdout[-4000:]
+    run = compliance(ROOT / "reports" / "check-ha", inventory)
+    assert run.code == 0, run.output[-4000:]
     before = main_pids(ha_testbed)
     code, results, log = deploy(inventory)
     assert code == 0 and results["totals"]["success"] == 0, log[-3000:]

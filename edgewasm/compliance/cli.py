@@ -1,0 +1,181 @@
+"""``edgewasm-check INVENTORY``: is every host of a fleet what edgewasm would make it?
+
+    edgewasm-check inventories/edge.py
+    edgewasm-check inventories/edge.py --format junit,markdown --parallel 4
+    edgewasm-check inventories/edge.py --reports /var/lib/edgewasm-check/reports \\
+        --textfile-dir /var/lib/prometheus/node-exporter
+
+Read-only: it runs the host checks (tests/host) on every host, several at once, and a
+pyinfra dry run of the deploy for drift; it never changes a host. Each run writes its
+reports to <reports>/<inventory>/<UTC timestamp>/ and keeps the newest --keep runs.
+
+Exit status: 0 compliant (every check passed, no drift, every host reached); 1 not
+compliant or drifted; 2 the check itself could not run (bad inventory or arguments, a
+report directory it cannot write), before any host is contacted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edgewasm.compliance import drift, formats, history, report, runner
+from edgewasm.config import inventory_hosts
+
+DEFAULT_PARALLEL = 8
+DEFAULT_KEEP = 30
+DEFAULT_HOST_TIMEOUT = 900
+TEXTFILE_NAME = "edgewasm_compliance_{inventory}.prom"
+
+
+class Refused(Exception):
+    """The check cannot run; the message names the value and the fix."""
+
+
+def _formats(value: str) -> list[str]:
+    wanted = [f.strip() for f in value.split(",") if f.strip()]
+    unknown = [f for f in wanted if f not in formats.FILES]
+    if unknown or not wanted:
+        raise argparse.ArgumentTypeError(f"unknown report format {', '.join(unknown) or repr(value)}; "
+                                         f"choose from {', '.join(formats.FILES)}")
+    return wanted
+
+
+def _positive(value: str) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        number = 0
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value!r} is not a whole number of at least 1")
+    return number
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="edgewasm-check", description=__doc__.split("\n\n")[2],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inventory", help="pyinfra inventory file whose hosts are checked")
+    p.add_argument("--reports", default="reports", type=Path,
+                   help="where run directories go (default: %(default)s)")
+    p.add_argument("--format", dest="formats", type=_formats, default=list(formats.FILES),
+                   help=f"comma-separated, of {', '.join(formats.FILES)} (default: all; json is always written)")
+    p.add_argument("--keep", type=_positive, default=DEFAULT_KEEP,
+                   help="runs kept per inventory (default: %(default)s)")
+    p.add_argument("--parallel", type=_positive, default=DEFAULT_PARALLEL,
+                   help="hosts checked at once (default: %(default)s)")
+    p.add_argument("--host-timeout", type=_positive, default=DEFAULT_HOST_TIMEOUT,
+                   help="seconds one host's checks may take (default: %(default)s)")
+    p.add_argument("--textfile-dir", type=Path, default=None,
+                   help="also write the metrics here, for node_exporter's textfile collector")
+    p.add_argument("--no-drift", action="store_true", help="skip the dry run (drift is then unknown)")
+    return p
+
+
+def _writable(directory: Path, what: str) -> None:
+    try:
+        directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        with tempfile.NamedTemporaryFile(dir=directory, prefix=".edgewasm-check-"):
+            pass
+    except OSError as exc:
+        raise Refused(f"{what} {directory} is not writable ({exc.strerror}); fix: pass a directory this user "
+                      f"can write with --{what.split()[0]}") from None
+
+
+def _prepare(args) -> list:
+    if not Path(args.inventory).is_file():
+        raise Refused(f"inventory {args.inventory} does not exist; fix: pass the path of a pyinfra inventory file")
+    if not runner.CHECKS.is_dir():
+        raise Refused(f"the host checks are not at {runner.CHECKS}; fix: run edgewasm-check from an edgewasm "
+                      "checkout (pip install -e .)")
+    _writable(args.reports, "reports directory")
+    if args.textfile_dir:
+        _writable(args.textfile_dir, "textfile-dir")
+    try:
+        hosts = inventory_hosts(args.inventory)
+    except RuntimeError as exc:
+        raise Refused(f"{exc}\nfix: correct the inventory; no host was contacted") from None
+    if not hosts:
+        raise Refused(f"inventory {args.inventory} has no hosts; fix: add hosts to k3s_servers / k3s_agents")
+    return hosts
+
+
+def _say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
+
+
+def _write(path: Path, text: str, mode: int = 0o600) -> None:
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.chmod(tmp, mode)
+    os.replace(tmp, path)
+
+
+def run(args) -> int:
+    hosts = _prepare(args)
+    name = history.inventory_name(args.inventory)
+    started = datetime.now(timezone.utc)
+    clock = time.monotonic()
+    root = args.reports / name
+    run_dir = history.new_run_dir(root, started)
+    _say(f"edgewasm-check: {len(hosts)} hosts of {args.inventory}, {args.parallel} at once; reports in {run_dir}")
+
+    inventory_json = run_dir / ".inventory.json"
+    _write(inventory_json, json.dumps([{"name": h.name, "groups": h.groups, "data": h.data} for h in hosts]))
+    names = [h.name for h in hosts]
+    drift_result: dict = {}
+    if args.no_drift:
+        drift_result.update({n: {"known": False, "reason": "not computed (--no-drift)", "operations": []}
+                             for n in names})
+        dry = None
+    else:
+        dry = threading.Thread(target=lambda: drift_result.update(
+            drift.dry_run(str(Path(args.inventory).resolve()), names, runner.ROOT, args.host_timeout)), daemon=True)
+        dry.start()
+
+    def finished(host_run):
+        bad = sum(c["outcome"] in report.BAD for c in host_run.checks)
+        state = f"unreachable: {host_run.reason}" if host_run.reason else \
+            f"{len(host_run.checks)} checks, {bad} failed"
+        _say(f"  {host_run.name}: {state} ({host_run.duration_s:.1f}s)")
+
+    runs = runner.check_all(hosts, inventory_json, run_dir, args.parallel, args.host_timeout, done=finished)
+    if dry is not None:
+        dry.join()
+    inventory_json.unlink()
+
+    entries = [report.host_entry(r.name, r.role, r.reason, r.checks, drift_result.get(r.name, {}), r.duration_s)
+               for r in runs]
+    data = report.build(args.inventory, name, run_dir.name, started, time.monotonic() - clock, entries,
+                        history.previous_report(root, run_dir))
+    for fmt in {"json", *args.formats}:
+        _write(run_dir / formats.FILES[fmt], formats.WRITERS[fmt](data))
+    if args.textfile_dir:
+        # Read by node_exporter (another user): metrics only, no secret in them.
+        _write(args.textfile_dir / TEXTFILE_NAME.format(inventory=name), formats.to_prometheus(data), 0o644)
+    history.prune(root, args.keep)
+    print(formats.to_markdown(data).strip())
+    _say(f"edgewasm-check: {'compliant' if data['compliant'] else 'NOT compliant'}; reports in {run_dir}")
+    return data["exit_status"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    os.umask(0o077)  # reports name hosts and paths: their owner's only
+    try:
+        return run(args)
+    except Refused as exc:
+        _say(f"edgewasm-check: {exc}")
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

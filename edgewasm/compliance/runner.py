@@ -1,0 +1,108 @@
+"""Checking hosts: each reachable host's checks in a pytest run of its own, several hosts
+at once; a host that cannot be reached gets a failed "reachable" result and no checks.
+
+A pytest run per host keeps hosts apart (a host that hangs or breaks pytest costs only
+its own results) and lets hosts be checked concurrently, which one pytest session cannot.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import paramiko
+
+from edgewasm.compliance.hosts import KnownHostsParamikoBackend
+from edgewasm.config import InventoryHost
+
+ROOT = Path(__file__).resolve().parents[2]
+CHECKS = ROOT / "tests" / "host"
+CONNECT_TIMEOUT = 10
+
+
+@dataclass
+class HostRun:
+    name: str
+    role: str | None
+    reason: str | None = None  # why it could not be reached; None when it was
+    checks: list[dict] = field(default_factory=list)
+    duration_s: float = 0.0
+
+
+def probe(inv_host: InventoryHost, timeout: int = CONNECT_TIMEOUT) -> str | None:
+    """None when the host answers over SSH with its known host key and the inventory's
+    credentials; else why not."""
+    backend = KnownHostsParamikoBackend(inv_host, timeout=timeout)
+    try:
+        backend.client.close()
+    except paramiko.BadHostKeyException:
+        return f"its SSH host key does not match {backend.known_hosts_file} (a replaced host, or someone between)"
+    except paramiko.AuthenticationException:
+        return f"SSH authentication as {backend.host.user} failed (ssh_user, ssh_key)"
+    except paramiko.SSHException as exc:
+        if "not found in known_hosts" in str(exc):
+            return f"its SSH host key is not in {backend.known_hosts_file}"
+        return f"SSH failed: {exc}"
+    except (OSError, socket.timeout, EOFError) as exc:
+        return f"unreachable: no SSH connection to {inv_host.address} ({exc or type(exc).__name__})"
+    return None
+
+
+def _crashed(name: str, what: str) -> dict:
+    return {"host": name, "component": "host", "check": "checks_ran",
+            "summary": "The host's checks ran to the end.", "fix": "read the host's log in the run directory.",
+            "outcome": "error", "message": what, "duration_s": 0.0, "versions": []}
+
+
+def check_host(inv_host: InventoryHost, inventory_json: Path, workdir: Path, timeout: int) -> HostRun:
+    """Probe ``inv_host``, then run its checks; the pytest log goes to workdir/logs/."""
+    started = time.monotonic()
+    run = HostRun(inv_host.name, inv_host.role, reason=probe(inv_host))
+    if run.reason is None:
+        results = workdir / f"results-{inv_host.name}.json"
+        log = workdir / "logs" / f"{inv_host.name}.log"
+        log.parent.mkdir(exist_ok=True, mode=0o700)
+        argv = [sys.executable, "-m", "pytest", str(CHECKS), "-p", "edgewasm.compliance.plugin",
+                "--check-results", str(results), "--inventory-json", str(inventory_json),
+                "--check-host", inv_host.name, "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs",
+                "--rootdir", str(ROOT)]
+        fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            try:
+                done = subprocess.run(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                                      env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                code = done.returncode
+            except subprocess.TimeoutExpired:
+                code = None
+        recorded = results.is_file()
+        if recorded:
+            run.checks = json.loads(results.read_text())
+            results.unlink()
+        # pytest: 0 all passed, 1 some failed, 5 none collected; anything else broke the run.
+        if code is None:
+            run.checks.append(_crashed(inv_host.name, f"the checks took over {timeout}s and were stopped"))
+        elif code not in (0, 1, 5) or not recorded:
+            run.checks.append(_crashed(inv_host.name, f"pytest exited {code}: see logs/{inv_host.name}.log"))
+    run.duration_s = time.monotonic() - started
+    return run
+
+
+def check_all(hosts: list[InventoryHost], inventory_json: Path, workdir: Path, parallel: int, timeout: int,
+              done=None) -> list[HostRun]:
+    """Every host checked, at most ``parallel`` at once, in inventory order; ``done(run)``
+    is called as each host finishes."""
+    def one(inv_host):
+        run = check_host(inv_host, inventory_json, workdir, timeout)
+        if done:
+            done(run)
+        return run
+
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        return list(pool.map(one, hosts))

@@ -1,0 +1,152 @@
+"""edgewasm-check before any host is contacted: bad input exits 2 and touches nothing;
+run directories, history and pruning; which checks apply to which host; every check
+states its fix."""
+
+import ast
+import json
+import os
+from datetime import datetime, timezone
+from pathlib import Path
+
+import pytest
+
+from edgewasm.compliance import applies, cli, history
+from edgewasm.compliance.plugin import describe
+from edgewasm.config import InventoryHost
+
+ROOT = Path(__file__).resolve().parents[2]
+INVENTORY = ROOT / "inventories" / "testbed.py"
+
+
+def test_unknown_report_format_exits_2(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([str(INVENTORY), "--format", "json,pdf", "--reports", str(tmp_path)])
+    assert exit.value.code == 2
+    assert "unknown report format pdf; choose from json, junit, html, markdown, prometheus" in capsys.readouterr().err
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("option", ["--parallel", "--keep"])
+def test_counts_below_one_exit_2(capsys, option):
+    with pytest.raises(SystemExit) as exit:
+        cli.main([str(INVENTORY), option, "0"])
+    assert exit.value.code == 2 and "'0' is not a whole number of at least 1" in capsys.readouterr().err
+
+
+def test_missing_inventory_exits_2(capsys, tmp_path):
+    assert cli.main([str(tmp_path / "nope.py"), "--reports", str(tmp_path / "r")]) == 2
+    assert f"inventory {tmp_path / 'nope.py'} does not exist" in capsys.readouterr().err
+    assert not (tmp_path / "r").exists()
+
+
+def test_broken_inventory_exits_2_naming_the_problem(capsys, tmp_path):
+    broken = tmp_path / "broken.py"
+    broken.write_text("k3s_servers = [('edge-1', {'k3s_version': 'v0.1'})]\nthis is not python\n")
+    assert cli.main([str(broken), "--reports", str(tmp_path / "r")]) == 2
+    err = capsys.readouterr().err
+    assert "cannot read inventory" in err and "no host was contacted" in err
+    assert not list((tmp_path / "r").iterdir()), "no run directory for a run that did not happen"
+
+
+def test_unwritable_report_directory_exits_2(capsys, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    assert cli.main([str(INVENTORY), "--reports", str(blocker / "reports")]) == 2
+    assert f"reports directory {blocker / 'reports'} is not writable" in capsys.readouterr().err
+
+
+def test_run_directories_history_and_pruning(tmp_path):
+    root = tmp_path / "site"
+    t = datetime(2026, 12, 1, 3, 15, tzinfo=timezone.utc)
+    first = history.new_run_dir(root, t)
+    second = history.new_run_dir(root, t)
+    assert (first.name, second.name) == ("20261201T031500Z", "20261201T031500Z-2")
+    assert first.stat().st_mode & 0o777 == 0o700
+    assert history.previous_report(root, second) is None, "a run without report.json is no baseline"
+    (first / "report.json").write_text(json.dumps({"run": first.name}))
+    assert history.previous_report(root, second) == {"run": first.name}
+    third = history.new_run_dir(root, datetime(2026, 12, 2, tzinfo=timezone.utc))
+    (root / "notes").mkdir()
+    assert history.prune(root, 2) == [first]
+    assert history.runs(root) == [second, third] and (root / "notes").is_dir()
+    assert history.inventory_name("inventories/site a.py") == "site_a"
+
+
+def test_describe_splits_summary_and_fix():
+    assert describe("""Token files are root's, mode 0600.
+
+    Fix: run the deploy.""") == ("Token files are root's, mode 0600.", "run the deploy.")
+    assert describe(None) == ("", "")
+
+
+def _checks():
+    for path in sorted((ROOT / "tests" / "host").glob("test_*.py")):
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
+                yield path.name, node
+
+
+def test_every_host_check_states_what_it_verifies_and_its_fix():
+    missing = [f"{f}::{n.name}" for f, n in _checks() if not all(describe(ast.get_docstring(n)))]
+    assert missing == []
+
+
+class FakeInventoryHost:
+    def __init__(self, name, role, data):
+        self.name, self.role, self.data = name, role, data
+
+
+def target(role="agent", data=None, first=None, uname="x86_64", model="", versions=()):
+    probes = {"uname -m": uname}
+
+    def probe(command):
+        return probes.get(command, model)
+
+    plan = type("Plan", (), {"versions": {v: "1" for v in versions}})
+    return applies.Target(FakeInventoryHost("h", role, data or {}), first, probe, lambda: plan)
+
+
+def test_applicability_from_inventory_data():
+    assert applies.server(target("server")) and not applies.server(target("agent"))
+    assert applies.k3s_node(target("agent")) and not applies.k3s_node(target(None))
+    assert applies.first_server(target("server", first="h")) and not applies.first_server(target("server"))
+    assert applies.from_bundle(target(data={"edgewasm_bundle": "bundles/x"})) and not applies.from_bundle(target())
+    assert applies.swap_disabled(target(data={"preflight_swap": "disable"}))
+    assert not applies.swap_disabled(target(data={"preflight_swap": "keep"}))
+    assert applies.crun_route(target(data={"edgewasm_crun": True}))
+
+
+def test_applicability_from_the_host():
+    assert applies.raspberry_pi(target(uname="aarch64", model="Raspberry Pi 4 Model B Rev 1.4"))
+    assert not applies.raspberry_pi(target(model=""))
+    assert applies.wasm_arch(target(uname="aarch64")) and not applies.wasm_arch(target(uname="riscv64"))
+    assert applies.component("wasmedge")(target(versions=["wasmedge"]))
+    assert not applies.component("wasmedge")(target(versions=["wasmtime"]))
+    assert applies.gatekeeper(target("server", data={"gatekeeper_enabled": True}, versions=["gatekeeper"]))
+    assert not applies.gatekeeper(target("server", data={"gatekeeper_enabled": False}, versions=["gatekeeper"]))
+    assert not applies.gatekeeper(target("agent", data={"gatekeeper_enabled": True}, versions=["gatekeeper"]))
+
+
+def test_a_target_reads_the_host_only_when_asked():
+    asked = []
+    t = applies.Target(FakeInventoryHost("h", "agent", {}), None, lambda c: asked.append(c) or "x86_64",
+                       lambda: None)
+    assert applies.agent(t) and asked == []
+    applies.wasm_arch(t), applies.wasm_arch(t)
+    assert asked == ["uname -m"]
+
+
+def test_inventory_host_round_trips_through_the_json_edgewasm_check_hands_pytest():
+    h = InventoryHost("edge-1", ["k3s_agents"], {"ssh_port": 22})
+    assert InventoryHost(**json.loads(json.dumps(vars(h)))) == h
+
+
+def test_reports_are_private(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cli._write(tmp_path / "a", "x")
+        cli._write(tmp_path / "m.prom", "x", 0o644)
+    finally:
+        os.umask(old)
+    assert (tmp_path / "a").stat().st_mode & 0o777 == 0o600
+    assert (tmp_path / "m.prom").stat().st_mode & 0o777 == 0o644
