@@ -1,6 +1,12 @@
 """deploys/full_stack.py for a dry run, which also says at exit which hosts failed in it
 and why (pyinfra's dry-run JSON lists only what would change on the hosts that did not).
 
+pyinfra 3.10's dry-run plan reports an operation as a change only if something already
+asked whether it will change (``_maybe_is_change`` is set lazily): a hand-edited K3s
+config showed no drift. So every operation of the host is asked here, once the deploy
+has declared them: its command generator runs against the host's facts as they are now,
+and no command is executed.
+
 Run by edgewasm.compliance.drift from the directory that holds deploys/.
 """
 
@@ -8,7 +14,7 @@ import atexit
 import json
 import os
 
-from pyinfra import local, state
+from pyinfra import host, local, state
 
 from deploys import run_summary
 
@@ -26,3 +32,8 @@ if not getattr(state, "edgewasm_drift_hooked", False):
     state.edgewasm_drift_hooked = True
     atexit.register(_write_failed)
 local.include("deploys/full_stack.py")
+for op_data in state.ops[host].values():
+    try:
+        op_data.operation_meta.will_change
+    except Exception:  # noqa: BLE001 - an operation that cannot tell is drift, not a crash
+        op_data.operation_meta._maybe_is_change = True
