@@ -43,6 +43,7 @@ from edgewasm.k3s import (
     SERVER_TOKEN,
     STARTED_INPUTS,
     TOKEN_FILE,
+    READ_ONLY_ENV,
     cluster_token,
     config_values,
     drain_args,
@@ -207,9 +208,13 @@ def _tokens(first, role: str) -> list:
     data = host.data.dict()
     # pyinfra prepares hosts concurrently (gevent): one host at a time decides the tokens,
     # or two hosts could each generate one.
+    # A drift check reads what edgewasm put on the first server before K3s's own copy.
+    read_only = bool(os.environ.get(READ_ONLY_ENV))
+    from_server = (lambda: _read_secret(first, TOKEN_FILE) or _read_secret(first, SERVER_TOKEN)) if read_only \
+        else (lambda: _read_secret(first, SERVER_TOKEN))
     with _TOKEN_LOCK:
-        agent = cluster_token(data, lambda: _read_secret(first, AGENT_TOKEN_FILE), kind="agent")
-        server = cluster_token(data, lambda: _read_secret(first, SERVER_TOKEN)) if role == "server" else None
+        agent = cluster_token(data, lambda: _read_secret(first, AGENT_TOKEN_FILE), kind="agent", read_only=read_only)
+        server = cluster_token(data, from_server, read_only=read_only) if role == "server" else None
     ops = [host_ops.secret_file(name="Put the agent token", content=io.BytesIO(agent + b"\n"),
                                 dest=AGENT_TOKEN_FILE)]
     if server:

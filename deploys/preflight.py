@@ -47,7 +47,7 @@ def _problems() -> list[str]:
         is_pi=pi,
         settings=host.data.dict(),
     )
-    problems += _package_problems()
+    problems += package_problems(host.data.preflight_packages)
     if pi and not host_ops.fact_once(PiBootCmdline):
         problems.append(
             f"{host.name}: {board!r} has no cmdline.txt in /boot/firmware or /boot; "
@@ -56,23 +56,23 @@ def _problems() -> list[str]:
     return problems
 
 
-def _bundle_packages() -> tuple[list[str], os_packages.ReleasePackages | None, str, str, dict]:
-    """(preflight_packages the host lacks, what its bundle carries for its release, the
+def bundle_packages(packages: list[str]) -> tuple[list[str], os_packages.ReleasePackages | None, str, str, dict]:
+    """(the ``packages`` the host lacks, what its bundle carries for its release, the
     release, its dpkg arch, the bundle's manifest) for a host deployed from a bundle."""
     release = os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
     dpkg_arch = os_packages.DPKG_ARCH.get(host_ops.arch() or "", "?")
     # Read once: check() and prepare() both ask, and nothing installs in between.
-    lacking = os_packages.missing(host.data.preflight_packages, host_ops.fact_once(DebPackages))
+    lacking = os_packages.missing(packages, host_ops.fact_once(DebPackages))
     manifest = Bundle.open(host.data.edgewasm_bundle).manifest
     return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release, dpkg_arch, manifest
 
 
-def _package_problems() -> list[str]:
+def package_problems(packages: list[str]) -> list[str]:
     """A host with no route out must get what it lacks from its bundle: refuse it before
     any change when the bundle has nothing for its OS release and arch."""
     if not host.data.edgewasm_bundle or not host_ops.arch():
         return []
-    lacking, carried, release, dpkg_arch, manifest = _bundle_packages()
+    lacking, carried, release, dpkg_arch, manifest = bundle_packages(packages)
     reason = os_packages.refusal(host.name, host.data.edgewasm_bundle, release, dpkg_arch, lacking, carried,
                                  os_packages.carried(manifest))
     return [reason] if reason else []
@@ -87,12 +87,13 @@ def check() -> bool:
     return not problems
 
 
-def _packages_from_bundle() -> None:
-    """Install what the host lacks from the bundle's packages for its release: the .debs
-    and their index, verified on the host, as a flat repository only these apt calls read."""
-    lacking, carried, release, _, _ = _bundle_packages()
+def packages_from_bundle(packages: list[str]) -> None:
+    """Install the ``packages`` the host lacks from the bundle's packages for its release:
+    the .debs and their index, verified on the host, as a flat repository only these apt
+    calls read. (A release the bundle lacks was refused before: package_problems.)"""
+    lacking, carried, release, _, _ = bundle_packages(packages)
     if not lacking:
-        host.noop(f"packages {', '.join(host.data.preflight_packages)} are installed")
+        host.noop(f"packages {', '.join(packages)} are installed")
         return
     bundle = Path(host.data.edgewasm_bundle)
     for entry in (*carried.files, carried.index):
@@ -112,7 +113,7 @@ def _packages_from_bundle() -> None:
 @edgewasm_deploy("Prepare host for K3s")
 def prepare() -> None:
     if host.data.edgewasm_bundle:
-        _packages_from_bundle()
+        packages_from_bundle(host.data.preflight_packages)
     else:
         apt.packages(
             name="Install packages K3s needs",

@@ -88,17 +88,26 @@ def token_path(data: Mapping, kind: str = "server") -> Path:
     return Path(template.replace("{k3s_cluster_name}", settings.value(data, "k3s_cluster_name")))
 
 
-def cluster_token(data: Mapping, read_from_server=None, kind: str = "server") -> bytes:
+# Set by edgewasm-check's dry run: decide as a deploy would, but write and generate nothing.
+READ_ONLY_ENV = "EDGEWASM_READ_ONLY"
+
+
+def cluster_token(data: Mapping, read_from_server=None, kind: str = "server", read_only: bool = False) -> bytes:
     """The cluster's server (or agent) token: from data, else the operator's 0600 token
     file, else read from the first server (``read_from_server()``), else newly generated.
-    Kept in the token file so every host and every later run get the same one."""
+    Kept in the token file so every host and every later run get the same one.
+    ``read_only`` (a drift check, perhaps on a management host holding no token file):
+    nothing is written or generated; b"" when neither data, file nor server has one."""
     in_data = data.get(TOKEN_SETTINGS[kind][0])
     if in_data:
         return str(in_data).strip().encode()
     path = token_path(data, kind)
     if path.exists():
         return path.read_bytes().strip()
-    token = (read_from_server() if read_from_server else "") or secrets.token_hex(24)
+    token = read_from_server() if read_from_server else ""
+    if read_only:
+        return token.strip().encode()
+    token = token or secrets.token_hex(24)
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
     fd = os.open(path.with_suffix(".tmp"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:

@@ -25,7 +25,7 @@ from edgewasm.arch import K3S_ARCHES
 Check = Callable[[Any], "str | None"]
 
 # Data keys edgewasm owns: anything with these prefixes that is not declared is a typo.
-OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_", "k3s_", "gatekeeper_", "policy_")
+OWNED_PREFIXES = ("preflight_", "edgewasm_", "artifact_", "k3s_", "gatekeeper_", "policy_", "check_")
 
 # Roles are group membership, as in the K3s Ansible playbook's server/agent groups.
 ROLE_GROUPS = {"k3s_servers": "server", "k3s_agents": "agent"}
@@ -530,6 +530,45 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("preflight_reboot_timeout", "int", 600, _positive_int,
          "seconds, e.g. preflight_reboot_timeout = 600",
          "Seconds a rebooted host may take to come back."),
+    ),
+    *_section(
+        "Nightly compliance check, on a management host (deploys/nightly_check.py, docs/compliance.md)",
+        ("check_inventory", "str", None, _str,
+         "set the path, on the operator's machine, of the fleet inventory to check, written for the "
+         "management host (its ssh_key and ssh_known_hosts_file under ~ of check_user)",
+         "The fleet inventory the management host checks every night; copied to ~check_user/inventories/."),
+        ("check_ssh_key", "str", None, _str,
+         "set the path, on the operator's machine, of the private key that reaches the fleet",
+         "The SSH key edgewasm-check uses, installed as ~check_user/.ssh/id_edgewasm (0600, that user's "
+         "only); the fleet inventory's ssh_key should say ~/.ssh/id_edgewasm."),
+        ("check_known_hosts", "str", None, _str,
+         "set the path, on the operator's machine, of a known_hosts file with every fleet host's key",
+         "Installed as ~check_user/.ssh/known_hosts; the fleet inventory's ssh_known_hosts_file should "
+         "say ~/.ssh/known_hosts."),
+        ("check_bundle", "str", None, _str,
+         "set it to the fleet inventory's edgewasm_bundle (e.g. 'bundles/site-a'), or leave it unset",
+         "The fleet's bundle, copied to the same path under ~check_user (the checks read its manifest). "
+         "Unset: the fleet deploys from upstream."),
+        ("check_wheelhouse", "str", None, _str,
+         "set a directory of wheels for the management host's Python and arch, or leave it unset",
+         "Wheels of edgewasm-check's dependencies. Unset: downloaded once on the operator's machine "
+         "(pip, at the versions it runs) into ~/.cache/edgewasm/wheelhouse."),
+        ("check_packages", "list[str]", ["python3", "python3-venv"], _str_list,
+         "e.g. check_packages = ['python3', 'python3-venv']",
+         "Distribution packages edgewasm-check needs; from the management host's edgewasm_bundle when "
+         "set, else from its apt sources."),
+        ("check_user", "str", "edgewasm-check", _str, "e.g. check_user = 'edgewasm-check'",
+         "The unprivileged system user the check runs as; it holds only the key and known_hosts."),
+        ("check_schedule", "str", "*-*-* 03:00:00", _str,
+         "a systemd OnCalendar expression, e.g. '*-*-* 03:00:00' or 'daily'",
+         "When the check runs (systemd timer OnCalendar=)."),
+        ("check_randomized_delay", "str", "30min", _str, "a systemd time span, e.g. '30min'",
+         "Random delay added to each run (RandomizedDelaySec=), so management hosts do not all start at once."),
+        ("check_textfile_dir", "str", "/var/lib/prometheus/node-exporter", _abs_path,
+         "the directory node_exporter's --collector.textfile.directory reads",
+         "Where the check writes its metrics for node_exporter's textfile collector."),
+        ("check_keep", "int", 30, _positive_int, "e.g. check_keep = 30", "Runs of reports kept."),
+        ("check_parallel", "int", 16, _positive_int, "e.g. check_parallel = 16", "Hosts checked at once."),
     ),
 ]}
 

@@ -160,3 +160,36 @@
 # preflight_pi_cgroup_flags = ['cgroup_memory=1', 'cgroup_enable=memory']
 # Seconds a rebooted host may take to come back.
 # preflight_reboot_timeout = 600
+
+# --- Nightly compliance check, on a management host (deploys/nightly_check.py, docs/compliance.md) ---
+# The fleet inventory the management host checks every night; copied to
+# ~check_user/inventories/.
+# check_inventory = None
+# The SSH key edgewasm-check uses, installed as ~check_user/.ssh/id_edgewasm (0600, that
+# user's only); the fleet inventory's ssh_key should say ~/.ssh/id_edgewasm.
+# check_ssh_key = None
+# Installed as ~check_user/.ssh/known_hosts; the fleet inventory's ssh_known_hosts_file
+# should say ~/.ssh/known_hosts.
+# check_known_hosts = None
+# The fleet's bundle, copied to the same path under ~check_user (the checks read its
+# manifest). Unset: the fleet deploys from upstream.
+# check_bundle = None
+# Wheels of edgewasm-check's dependencies. Unset: downloaded once on the operator's
+# machine (pip, at the versions it runs) into ~/.cache/edgewasm/wheelhouse.
+# check_wheelhouse = None
+# Distribution packages edgewasm-check needs; from the management host's edgewasm_bundle
+# when set, else from its apt sources.
+# check_packages = ['python3', 'python3-venv']
+# The unprivileged system user the check runs as; it holds only the key and known_hosts.
+# check_user = 'edgewasm-check'
+# When the check runs (systemd timer OnCalendar=).
+# check_schedule = '*-*-* 03:00:00'
+# Random delay added to each run (RandomizedDelaySec=), so management hosts do not all
+# start at once.
+# check_randomized_delay = '30min'
+# Where the check writes its metrics for node_exporter's textfile collector.
+# check_textfile_dir = '/var/lib/prometheus/node-exporter'
+# Runs of reports kept.
+# check_keep = 30
+# Hosts checked at once.
+# check_parallel = 16

@@ -55,6 +55,9 @@ def main(argv: list[str] | None = None) -> int:
                    help="carry preflight_packages for this OS release, e.g. debian-bookworm (repeatable; "
                    "default: the inventory's edgewasm_os_releases, else the setting's default)")
     b.add_argument("--no-os-packages", action="store_true", help="carry no distribution packages")
+    b.add_argument("--with-check-packages", action="store_true",
+                   help="also carry check_packages (Python), for a management host running the nightly "
+                   "check from this bundle (deploys/nightly_check.py)")
     b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
                    "(default: the inventory's artifact_mirror)")
     b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
@@ -98,6 +101,8 @@ def main(argv: list[str] | None = None) -> int:
             mirror = mirror or inv_mirror
         if args.os_releases:
             os_releases = args.os_releases
+        if args.with_check_packages:
+            os_packages = sorted({*os_packages, *settings.value({}, "check_packages")})
         if args.no_os_packages:
             os_releases = []
         if not arches:

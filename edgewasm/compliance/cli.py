@@ -29,7 +29,7 @@ from pathlib import Path
 from edgewasm.compliance import drift, formats, history, report, runner
 from edgewasm.config import inventory_hosts
 
-DEFAULT_PARALLEL = 8
+DEFAULT_PARALLEL = 16
 DEFAULT_KEEP = 30
 DEFAULT_HOST_TIMEOUT = 900
 TEXTFILE_NAME = "edgewasm_compliance_{inventory}.prom"
@@ -138,7 +138,7 @@ def run(args) -> int:
         dry = None
     else:
         dry = threading.Thread(target=lambda: drift_result.update(
-            drift.dry_run(str(Path(args.inventory).resolve()), names, runner.ROOT, args.host_timeout)), daemon=True)
+            drift.dry_run(args.inventory, names, args.host_timeout)), daemon=True)
         dry.start()
 
     def finished(host_run):

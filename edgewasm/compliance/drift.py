@@ -16,6 +16,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from edgewasm.k3s import READ_ONLY_ENV
+
 DRIFT_DEPLOY = Path(__file__).with_name("drift_deploy.py")
 
 
@@ -38,15 +40,17 @@ def drift_by_host(plan: list[dict], hosts: list[str], failed: dict[str, str]) ->
     return result
 
 
-def dry_run(inventory: str, hosts: list[str], cwd: Path, timeout: int) -> dict[str, dict]:
-    """Run the dry run (``cwd``: where deploys/ is) and return ``drift_by_host``; when the
-    dry run itself breaks, every host's drift is unknown with the reason."""
+def dry_run(inventory: str, hosts: list[str], timeout: int) -> dict[str, dict]:
+    """Run the dry run (in the caller's directory, as a deploy would run) and return
+    ``drift_by_host``; when the dry run itself breaks, every host's drift is unknown with
+    the reason."""
     with tempfile.TemporaryDirectory(prefix="edgewasm-drift-") as tmp:
         failed_file = Path(tmp) / "failed.json"
-        env = {**os.environ, "PYINFRA_PROGRESS": "off", "EDGEWASM_DRIFT_FAILED": str(failed_file)}
+        env = {**os.environ, "PYINFRA_PROGRESS": "off", "EDGEWASM_DRIFT_FAILED": str(failed_file),
+               READ_ONLY_ENV: "1"}
         argv = [sys.executable, "-m", "pyinfra", "--dry", "--json", "-y", inventory, str(DRIFT_DEPLOY)]
         try:
-            done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+            done = subprocess.run(argv, env=env, capture_output=True, text=True, timeout=timeout)
         except subprocess.TimeoutExpired:
             return drift_by_host([], hosts, {h: f"the dry run took over {timeout}s" for h in hosts})
         start = done.stdout.find("{")

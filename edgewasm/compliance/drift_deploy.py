@@ -7,15 +7,17 @@ config showed no drift. So every operation of the host is asked here, once the d
 has declared them: its command generator runs against the host's facts as they are now,
 and no command is executed.
 
-Run by edgewasm.compliance.drift from the directory that holds deploys/.
+Run by edgewasm.compliance.drift.
 """
 
 import atexit
 import json
 import os
+from pathlib import Path
 
 from pyinfra import host, local, state
 
+import deploys
 from deploys import run_summary
 
 
@@ -31,7 +33,7 @@ def _write_failed():
 if not getattr(state, "edgewasm_drift_hooked", False):
     state.edgewasm_drift_hooked = True
     atexit.register(_write_failed)
-local.include("deploys/full_stack.py")
+local.include(str(Path(deploys.__file__).with_name("full_stack.py")))
 for op_data in state.ops[host].values():
     try:
         op_data.operation_meta.will_change

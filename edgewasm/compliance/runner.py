@@ -72,11 +72,13 @@ def check_host(inv_host: InventoryHost, inventory_json: Path, workdir: Path, tim
         argv = [sys.executable, "-m", "pytest", str(CHECKS), "-p", "edgewasm.compliance.plugin",
                 "--check-results", str(results), "--inventory-json", str(inventory_json),
                 "--check-host", inv_host.name, "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs",
-                "--rootdir", str(ROOT)]
+                "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
         fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as out:
             try:
-                done = subprocess.run(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
+                # In the caller's directory: the inventory's relative paths (a bundle) mean
+                # what they meant when edgewasm-check read it.
+                done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
                                       env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
                 code = done.returncode
             except subprocess.TimeoutExpired:

@@ -3,6 +3,7 @@ edits show up as drift and failed checks on their host only, and as "fixed" once
 converged; a host powered off is reported unreachable while the others are checked in
 full; the HTML report renders in real headless Chromium; the metrics parse."""
 
+import json
 import shutil
 import subprocess
 
@@ -167,3 +168,65 @@ def test_a_host_powered_off_is_unreachable_and_the_others_are_checked_in_full(co
     families = {f.name: f for f in text_string_to_metric_families((run.run_dir / "metrics.prom").read_text())}
     reachable = {s.labels["host"]: s.value for s in families["edgewasm_compliance_host_reachable"].samples}
     assert reachable == {name: float(name != agent.name) for name in hosts}
+
+
+def _management_inventories(tmp_path, management):
+    """The fleet inventory as the management host reads it (its key and known_hosts under
+    the check user's ~), and the management inventory that puts the nightly check there."""
+    groups = tb.inventory_groups(common={"ssh_key": "~/.ssh/id_edgewasm", "ssh_known_hosts_file": "~/.ssh/known_hosts"})
+    fleet = tmp_path / "fleet.py"
+    fleet.write_text("from edgewasm.config import check_inventory\n"
+                     + "".join(f"{name} = {groups[name]!r}\n" for name in ("k3s_servers", "k3s_agents", "raspberry_pi"))
+                     + "check_inventory(__file__)\n")
+    data = {
+        "ssh_hostname": management.address, "ssh_user": "root", "ssh_key": str(tb.ssh_key()),
+        "ssh_known_hosts_file": str(tb.known_hosts()), "ssh_strict_host_key_checking": "yes",
+        # Python for the check comes from the bundle: the site network has no route out.
+        "edgewasm_bundle": "bundles/testbed",
+        "check_inventory": str(fleet), "check_ssh_key": str(tb.ssh_key()), "check_known_hosts": str(tb.known_hosts()),
+        "check_bundle": "bundles/testbed", "check_schedule": "*-*-* 03:00:00", "check_randomized_delay": "30min",
+    }
+    inventory = tmp_path / "management.py"
+    inventory.write_text(f"check_hosts = [({management.name!r}, {data!r})]\n")
+    return inventory
+
+
+def test_nightly_check_on_a_management_host(converged, tmp_path):
+    """deploys/nightly_check.py on the amd64 agent: a real timer, an unprivileged user
+    holding only its key and known_hosts, and starting the service by hand produces a
+    report run and metrics; a second deploy changes nothing."""
+    management = next(h for h in converged if h.role == "agent" and h.board is None)
+    inventory = _management_inventories(tmp_path, management)
+    code, results, log = deploy(str(inventory), deploy_file="deploys/nightly_check.py")
+    assert code == 0, log[-5000:]
+    code, results, log = deploy(str(inventory), deploy_file="deploys/nightly_check.py")
+    assert code == 0 and results["totals"]["success"] == 0, [
+        (op["name"], op["success"]) for op in results["operations"] if op["success"]]
+
+    def on_host(command):
+        return tb.ssh(management.address, command).stdout.strip()
+
+    assert on_host("systemctl is-enabled edgewasm-check.timer; systemctl is-active edgewasm-check.timer") == \
+        "enabled\nactive"
+    assert on_host("systemctl show -p NextElapseUSecRealtime --value edgewasm-check.timer") not in ("", "0", "n/a")
+    assert on_host("getent passwd edgewasm-check | cut -d: -f6,7") == "/var/lib/edgewasm-check:/usr/sbin/nologin"
+    home = "/var/lib/edgewasm-check"
+    assert on_host(f"stat -c '%U %G %a' {home}/.ssh/id_edgewasm {home}/.ssh/known_hosts {home}/inventories/fleet.py") \
+        == "edgewasm-check edgewasm-check 600\nedgewasm-check edgewasm-check 600\nroot edgewasm-check 640"
+    assert on_host(f"su -s /bin/sh edgewasm-check -c 'test -w {home}/inventories/fleet.py' || echo read-only") == \
+        "read-only"
+
+    before = set(on_host(f"ls {home}/reports/fleet 2>/dev/null || true").split())
+    tb.ssh(management.address, "systemctl start edgewasm-check.service")  # oneshot: returns when done
+    assert on_host("systemctl show -p Result -p ExecMainStatus --value edgewasm-check.service") == "success\n0"
+    runs = sorted(set(on_host(f"ls {home}/reports/fleet").split()) - before)
+    assert len(runs) == 1, runs
+    # The drift check decides tokens read-only: no token file lands on the management host.
+    assert on_host(f"find {home} -name '*token*' | wc -l") == "0"
+    report = json.loads(on_host(f"cat {home}/reports/fleet/{runs[0]}/report.json"))
+    assert report["compliant"] and {h["name"] for h in report["hosts"]} == {h.name for h in converged}
+    assert on_host(f"stat -c '%U %a' {home}/reports/fleet/{runs[0]}/report.json") == "edgewasm-check 600"
+    metrics = "/var/lib/prometheus/node-exporter/edgewasm_compliance_fleet.prom"
+    assert on_host(f"stat -c '%a' {metrics}") == "644"
+    families = {f.name for f in text_string_to_metric_families(on_host(f"cat {metrics}") + "\n")}
+    assert "edgewasm_compliance_host_compliant" in families

@@ -150,3 +150,31 @@ def test_reports_are_private(tmp_path):
         os.umask(old)
     assert (tmp_path / "a").stat().st_mode & 0o777 == 0o600
     assert (tmp_path / "m.prom").stat().st_mode & 0o777 == 0o644
+
+
+def test_source_archive_is_reproducible_and_carries_the_checks(tmp_path):
+    from edgewasm.compliance import install
+    import tarfile
+
+    a = install.source_archive(tmp_path / "a.tar.gz")
+    b = install.source_archive(tmp_path / "b.tar.gz")
+    assert a.read_bytes() == b.read_bytes()
+    with tarfile.open(a) as tar:
+        names = tar.getnames()
+        assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
+    assert {"pyproject.toml", "tests/host/conftest.py", "edgewasm/compliance/cli.py", "deploys/full_stack.py",
+            "templates/compliance/report.html.j2"} <= set(names)
+    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/unit", "tests/testbed", "bundles"))]
+
+
+def test_wheel_download_is_for_the_hosts_python_and_arch(tmp_path):
+    from edgewasm.compliance import install
+
+    args = install.pip_download_args(tmp_path, "3.11", "arm64", tmp_path / "c.txt", ["pytest>=8"])
+    assert args[args.index("--python-version") + 1] == "3.11" and "cp311" in args
+    assert "manylinux_2_17_aarch64" in args and "--only-binary=:all:" in args and args[-1] == "pytest>=8"
+    with pytest.raises(ValueError, match="no wheels for arch 'arm'"):
+        install.pip_download_args(tmp_path, "3.11", "arm", tmp_path / "c.txt", [])
+    reqs = install.requirements()
+    assert "pytest-testinfra>=10" in reqs and "wasmtime>=20" in reqs and "setuptools>=68" in reqs
+    assert not [r for r in reqs if r.startswith("regopy")], "the Rego engine is a test tool, not a check's"

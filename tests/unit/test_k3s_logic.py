@@ -64,6 +64,15 @@ def test_token_from_data_then_file_then_server_then_new(tmp_path):
     assert len(token) == 48 and fresh.read_bytes().strip() == token
 
 
+def test_a_read_only_token_lookup_writes_and_generates_nothing(tmp_path):
+    data = {"k3s_token_file": str(tmp_path / "site.token")}
+    assert cluster_token(data, lambda: "K10aa::server:s", read_only=True) == b"K10aa::server:s"
+    assert cluster_token(data, lambda: "", read_only=True) == b""
+    assert not list(tmp_path.iterdir()), "a drift check leaves no token file behind"
+    (tmp_path / "site.token").write_text("fromfile\n")
+    assert cluster_token(data, lambda: pytest.fail("the file answers"), read_only=True) == b"fromfile"
+
+
 def test_kubeconfig_names_the_server():
     assert "server: https://10.0.0.5:6443" in rewrite_kubeconfig("server: https://127.0.0.1:6443\n",
                                                                 "https://10.0.0.5:6443")
