@@ -78,8 +78,7 @@ def check_host(inv_host: InventoryHost, inventory_json: Path, workdir: Path, tim
             try:
                 # In the caller's directory: the inventory's relative paths (a bundle) mean
                 # what they meant when edgewasm-check read it.
-                done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout,
-                                      env={**os.environ, "PYTHONDONTWRITEBYTECODE": "1"})
+                done = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, timeout=timeout)
                 code = done.returncode
             except subprocess.TimeoutExpired:
                 code = None

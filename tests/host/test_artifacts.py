@@ -1,6 +1,6 @@
 """Each host holds exactly its own arch's artifacts, with the hashes its plan names."""
 
-from edgewasm.compliance import applies
+from edgewasm.compliance import applies, files
 from edgewasm.manifest import Bundle
 
 
@@ -11,13 +11,12 @@ def test_bundle_artifacts_in_place_with_their_hashes(host, host_data, plan):
     Fix: run the deploy for this host: it re-uploads each artifact whose hash differs."""
     assert not plan.refused, plan.refusals
     assert plan.placements, f"the bundle has nothing for {plan.arch}"
-    for p in (p for p in plan.placements if p.dest):  # "" : read on the operator's machine only
-        f = host.file(p.dest)
-        assert f.is_file, p.dest
-        assert f.sha256sum == p.sha256, p.dest
-        assert f.mode == 0o644 and f.user == "root"
-        directory, _, name = p.dest.rpartition("/")
-        assert not host.file(f"{directory}/.{name}.edgewasm-upload").exists, "no upload left half-way"
+    placed = [p for p in plan.placements if p.dest]  # "" : read on the operator's machine only
+    partials = [f"{d}/.{n}.edgewasm-upload" for d, _, n in (p.dest.rpartition("/") for p in placed)]
+    found = files.states(host, [p.dest for p in placed] + partials)
+    for p in placed:
+        assert found[p.dest] == files.FileState(p.dest, "file", 0o644, "root", p.sha256), p.dest
+    assert [found[p].kind for p in partials] == ["missing"] * len(partials), "no upload left half-way"
 
 
 @applies.only(applies.from_bundle)
@@ -29,4 +28,4 @@ def test_no_other_arch_files(host, host_data, plan):
     own = {e["dest"] for e in manifest["artifacts"] if e["arch"] in (plan.arch, "all")}
     # An arch-independent file (the wasip1/wasm hello image) has one dest for every arch.
     foreign = {e["dest"] for e in manifest["artifacts"] if e["arch"] not in (plan.arch, "all")} - own
-    assert not [d for d in foreign if host.file(d).exists]
+    assert [path for path, state in files.states(host, sorted(foreign)).items() if state.kind != "missing"] == []

@@ -178,3 +178,23 @@ def test_wheel_download_is_for_the_hosts_python_and_arch(tmp_path):
     reqs = install.requirements()
     assert "pytest-testinfra>=10" in reqs and "wasmtime>=20" in reqs and "setuptools>=68" in reqs
     assert not [r for r in reqs if r.startswith("regopy")], "the Rego engine is a test tool, not a check's"
+
+
+def test_file_states_in_one_command(tmp_path):
+    import subprocess
+
+    from edgewasm.compliance import files
+
+    (tmp_path / "a b").write_text("x")
+    (tmp_path / "a b").chmod(0o640)
+    (tmp_path / "link").symlink_to(tmp_path / "a b")
+    (tmp_path / "dir").mkdir()
+    paths = [str(tmp_path / n) for n in ("a b", "link", "dir", "none")]
+    found = files.parse(subprocess.run(files.command(paths), shell=True, capture_output=True, text=True,
+                                       check=True).stdout)
+    import getpass
+    import hashlib
+
+    assert found[paths[0]] == files.FileState(paths[0], "file", 0o640, getpass.getuser(),
+                                              hashlib.sha256(b"x").hexdigest())
+    assert [found[p].kind for p in paths[1:]] == ["link", "other", "missing"]
