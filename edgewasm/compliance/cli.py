@@ -169,12 +169,17 @@ def run(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
-    os.umask(0o077)  # reports name hosts and paths: their owner's only
+    # Reports name hosts and paths: their owner's only. Restored after: called in-process
+    # (tests), a lasting 077 made every file the caller later created private, and the
+    # test bed's hosts, built afterwards, booted with a D-Bus that could read no config.
+    umask = os.umask(0o077)
     try:
         return run(args)
     except Refused as exc:
         _say(f"edgewasm-check: {exc}")
         return 2
+    finally:
+        os.umask(umask)
 
 
 if __name__ == "__main__":

@@ -320,6 +320,17 @@ def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) ->
     if reuse and running_hosts() == hosts and all(_nspawn_pids(hosts_dir() / h.name) for h in hosts):
         print(f"testbed: reusing {len(hosts)} running hosts", file=log)
         return hosts
+    # A host's root and what is made in it carry the creator's umask: under 077 (seen: a
+    # caller that set it) its non-root daemons (D-Bus) could read nothing, and systemd
+    # could not reboot it.
+    umask = os.umask(0o022)
+    try:
+        return _up(hosts, log)
+    finally:
+        os.umask(umask)
+
+
+def _up(hosts: list[TestbedHost], log) -> list[TestbedHost]:
     for arch in sorted({h.arch for h in hosts}):
         build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())))
     down()

@@ -198,3 +198,12 @@ def test_file_states_in_one_command(tmp_path):
     assert found[paths[0]] == files.FileState(paths[0], "file", 0o640, getpass.getuser(),
                                               hashlib.sha256(b"x").hexdigest())
     assert [found[p].kind for p in paths[1:]] == ["link", "other", "missing"]
+
+
+def test_the_cli_leaves_the_callers_umask_as_it_was(tmp_path):
+    old = os.umask(0o022)
+    try:
+        cli.main([str(tmp_path / "nope.py"), "--reports", str(tmp_path / "r")])
+        assert os.umask(0o022) == 0o022
+    finally:
+        os.umask(old)
