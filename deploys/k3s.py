@@ -30,7 +30,7 @@ from gevent.lock import BoundedSemaphore
 from pyinfra import host, inventory, logger
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Sha256File
-from pyinfra.facts.systemd import SystemdEnabled, SystemdStatus
+from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import files, python, systemd
 
 from deploys import edgewasm_deploy, host_ops, run_summary
@@ -56,7 +56,7 @@ from edgewasm.k3s import (
     unit_name,
 )
 from edgewasm.plan import Plan
-from facts.k3s import InputsDigest, StartedInputs
+from facts.k3s import InputsDigest, StartedInputs, UnitFileEnabled
 
 _TOKEN_LOCK = BoundedSemaphore()
 
@@ -136,7 +136,7 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
     """
     service = f"{unit}.service"
     running = host_ops.fact_once(SystemdStatus).get(service)
-    enabled = host.get_fact(SystemdEnabled).get(service)
+    enabled = host.get_fact(UnitFileEnabled, unit=service) in ("enabled", "static")
     # --no-reload: the unit file's own change reloads systemd (and the restart script below
     # reloads when systemd says its copy is stale, as after a run cut before that reload); a
     # reload per enable, 47 agents at once on a small operator, was most of a first

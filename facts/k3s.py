@@ -18,3 +18,16 @@ class StartedInputs(SingleLineFact):
 
     def command(self) -> str:
         return f"cat {STARTED_INPUTS} 2>/dev/null || true"
+
+
+class UnitFileEnabled(SingleLineFact):
+    """``systemctl is-enabled UNIT``: ``enabled``, ``disabled``, ``static`` ..., ``""`` when
+    there is no such unit. Read from the unit files on disk; systemd's ``UnitFileState``
+    property (pyinfra's SystemdEnabled) is cached until the next daemon reload, so after
+    ``systemctl enable --no-reload`` of a loaded unit it still says ``disabled``."""
+
+    def requires_command(self, unit: str) -> str:
+        return "systemctl"
+
+    def command(self, unit: str) -> str:
+        return f"systemctl is-enabled {unit} 2>/dev/null || true"

@@ -6,6 +6,7 @@ from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 from edgewasm.arch import k3s_arch
 from facts.host import (ActiveSwap, BoardModel, BootId, Cgroups, FreeDisk, KernelModuleStates, PendingReboot,
                         PiBootCmdline)
+from facts.k3s import UnitFileEnabled
 from facts.runtimes import ExtractedFrom, NewerThan
 
 PI_OS_RELEASE = """PRETTY_NAME="Debian GNU/Linux 12 (bookworm)"
@@ -46,6 +47,9 @@ CASES = [
      ["/etc/ld.so.conf.d/edgewasm-wasmedge.conf"]),
     (NewerThan, "", {"reference": "/etc/ld.so.cache", "paths": ["/a"]}, []),
     (ExtractedFrom, "a" * 64, {"directory": "/opt/edgewasm/wasmtime/49.0.3"}, "a" * 64),
+    (UnitFileEnabled, "enabled\n", {"unit": "k3s-agent.service"}, "enabled"),
+    (UnitFileEnabled, "disabled\n", {"unit": "k3s-agent.service"}, "disabled"),
+    (UnitFileEnabled, "", {"unit": "k3s-agent.service"}, ""),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_V2, {}, {"version": 2, "memory": True}),
     (Cgroups, "cgroup2fs\n" + PROC_CGROUPS_PI_NO_MEMORY, {}, {"version": 2, "memory": False}),
     (Cgroups, "tmpfs\n" + PROC_CGROUPS_V2, {}, {"version": 1, "memory": True}),
