@@ -13,34 +13,19 @@ not a test: it asserts nothing. Target: 16 hosts in at most 2x the time of 1.
 from __future__ import annotations
 
 import argparse
-import json
 import os
-import resource
-import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
+from benchmarks.fleet_scale import timed, write_report  # noqa: E402
 from edgewasm import testbed as tb  # noqa: E402
 from edgewasm.compliance.cli import DEFAULT_PARALLEL  # noqa: E402
 from tests.fixtures.testbed_bundle import ensure  # noqa: E402
-
-
-def timed(argv: list[str], ok=(0,)) -> dict:
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
-    started = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True, env={**os.environ, "PYINFRA_PROGRESS": "off"})
-    wall = time.monotonic() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if result.returncode not in ok:
-        sys.exit(f"{' '.join(argv[:4])} failed ({result.returncode}):\n{(result.stdout + result.stderr)[-4000:]}")
-    return {"wall_s": round(wall, 1),
-            "operator_cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1)}
 
 
 def measure(size: int, reports: Path) -> dict:
@@ -63,9 +48,7 @@ def main() -> int:
         figures = {str(n): measure(n, Path(reports)) for n in sizes}
     tb.down()
     small, large = figures[str(min(sizes))], figures[str(max(sizes))]
-    report = {
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-        "cpus": os.cpu_count(),
+    write_report("compliance", {
         "parallel": DEFAULT_PARALLEL,
         "fleets": figures,
         "ratios": {
@@ -73,11 +56,7 @@ def main() -> int:
             f"one_at_a_time_vs_concurrent_{max(sizes)}": round(
                 large["one_at_a_time"]["wall_s"] / large["concurrent"]["wall_s"], 2),
         },
-    }
-    out = ROOT / "reports" / "bench-compliance.json"
-    out.parent.mkdir(exist_ok=True, mode=0o700)
-    out.write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    })
     return 0
 
 

@@ -43,23 +43,38 @@ def available_mib() -> float:
     raise RuntimeError("no MemAvailable in /proc/meminfo")
 
 
+def timed(argv: list[str], env: dict | None = None, ok=(0,)) -> dict:
+    """Run ``argv`` (exiting when its status is not in ``ok``): its wall time and CPU time
+    (of the processes it waited for: user + system)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    started = time.monotonic()
+    result = subprocess.run(argv, capture_output=True, text=True,
+                            env={**os.environ, "PYINFRA_PROGRESS": "off", **(env or {})})
+    wall = time.monotonic() - started
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if result.returncode not in ok:
+        sys.exit(f"{' '.join(argv[:4])} failed ({result.returncode}):\n{(result.stdout + result.stderr)[-4000:]}")
+    return {"wall_s": round(wall, 1),
+            "operator_cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1)}
+
+
+def write_report(name: str, report: dict) -> None:
+    """``reports/bench-NAME.json`` with the commit and the machine's CPUs, and print it."""
+    report = {"commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True,
+                                       text=True).stdout.strip(),
+              "cpus": os.cpu_count(), **report}
+    Path("reports").mkdir(mode=0o700, exist_ok=True)
+    Path(f"reports/bench-{name}.json").write_text(json.dumps(report, indent=2) + "\n")
+    print(json.dumps(report, indent=2))
+
+
 def deploy(inventory: str = "inventories/testbed.py") -> dict:
     """One run: its wall time, the operator's CPU time, and each operation's seconds."""
     with tempfile.NamedTemporaryFile(suffix=".json") as times:
-        before = resource.getrusage(resource.RUSAGE_CHILDREN)
-        started = time.monotonic()
-        result = subprocess.run(
-            [sys.executable, "-m", "pyinfra", "-y", inventory, "benchmarks/timed_deploy.py"],
-            capture_output=True, text=True,
-            env={**os.environ, "PYINFRA_PROGRESS": "off", "EDGEWASM_OP_TIMES": times.name})
-        wall = time.monotonic() - started
-        after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        if result.returncode != 0:
-            sys.exit(f"run failed:\n{result.stderr[-4000:]}")
-        ops = json.loads(Path(times.name).read_text() or "{}")
-    return {"wall_s": round(wall, 1),
-            "operator_cpu_s": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
-            "ops": ops}
+        figures = timed([sys.executable, "-m", "pyinfra", "-y", inventory, "benchmarks/timed_deploy.py"],
+                        {"EDGEWASM_OP_TIMES": times.name})
+        figures["ops"] = json.loads(Path(times.name).read_text() or "{}")
+    return figures
 
 
 def phase(run: dict, names: tuple[str, ...]) -> float | None:
@@ -127,9 +142,7 @@ def main() -> int:
     figures = {str(n): measure(n, rolling=n == max(sizes)) for n in sizes}
     tb.down()
     small, large = figures[str(min(sizes))], figures[str(max(sizes))]
-    report = {
-        "commit": subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip(),
-        "cpus": os.cpu_count(),
+    write_report("fleet-scale", {
         "fleets": figures,
         "ratios": {
             f"first_run_wall_{n}_vs_{min(sizes)}": ratio(figures[str(n)]["first_run"]["wall_s"],
@@ -146,10 +159,7 @@ def main() -> int:
                                                     large.get("rolling_restart_s", {}).get("25%", {})
                                                     .get("agents_phase_s")),
         },
-    }
-    Path("reports").mkdir(mode=0o700, exist_ok=True)
-    Path("reports/bench-fleet-scale.json").write_text(json.dumps(report, indent=2) + "\n")
-    print(json.dumps(report, indent=2))
+    })
     return 0
 
 

@@ -29,7 +29,7 @@ from deploys import edgewasm_deploy, host_ops
 from deploys.preflight import package_problems, packages_from_bundle
 from edgewasm import os_packages, templates
 from edgewasm.compliance import install as check_install
-from edgewasm.manifest import Bundle
+from edgewasm.manifest import Bundle, sha256_of
 from facts.runtimes import ExtractedFrom
 
 OPT = "/opt/edgewasm-check"
@@ -61,20 +61,19 @@ def _problems() -> list[str]:
     if host_ops.arch() not in check_install.PLATFORMS:
         problems.append(f"{host.name}: arch {host_ops.arch()!r}: edgewasm-check's wheels exist for "
                         f"{', '.join(check_install.PLATFORMS)}; fix: pick a management host of one of them")
-    release = os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
-    if not data.check_wheelhouse and not os_packages.releases().get(release, {}).get("python"):
-        problems.append(f"{host.name}: release {release} has no python version in edgewasm/os_releases.toml; "
+    if not data.check_wheelhouse and not _python():
+        problems.append(f"{host.name}: release {_release()} has no python version in edgewasm/os_releases.toml; "
                         "fix: pick a listed release, or set check_wheelhouse")
     return problems + package_problems(data.check_packages)
 
 
-def _python() -> str:
-    release = os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
-    return os_packages.releases()[release]["python"]
+def _release() -> str:
+    return os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+def _python() -> str | None:
+    """The host's python3 (X.Y), from its release's entry in edgewasm/os_releases.toml."""
+    return os_packages.releases().get(_release(), {}).get("python")
 
 
 @operation()
@@ -127,14 +126,14 @@ def install_check() -> bool:
     archive = check_install.source_archive(CACHE / "check-source.tar.gz")
     wheels = check_install.wheels(wheelhouse)
     files.directory(name=OPT, path=OPT, user="root", group="root", mode="755")
-    archive_sha = _sha256(archive)
+    archive_sha = sha256_of(archive)
     host_ops.verified_file(name="edgewasm source", src=str(archive), dest=f"{OPT}/source.tar.gz",
                            sha256=archive_sha)
     host_ops.extracted(name=f"Unpack the edgewasm source into {SOURCE}", tarball=f"{OPT}/source.tar.gz",
                        dest=SOURCE, sha256=archive_sha)
     digests = {}
     for wheel in wheels:
-        digests[wheel.name] = _sha256(wheel)
+        digests[wheel.name] = sha256_of(wheel)
         host_ops.verified_file(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{WHEELS}/{wheel.name}",
                                sha256=digests[wheel.name])
     only_files(name="No other wheels", directory=WHEELS, keep=list(digests), pattern="*.whl")
@@ -207,7 +206,7 @@ def _bundle(bundle: Path, user: str) -> None:
         host_ops.verified_file(name=f"Bundle {entry['file']}", src=str(bundle / entry["file"]),
                                dest=str(dest / entry["file"]), sha256=entry["sha256"])
     host_ops.verified_file(name="Bundle manifest", src=str(bundle / "manifest.json"),
-                           dest=str(dest / "manifest.json"), sha256=_sha256(bundle / "manifest.json"))
+                           dest=str(dest / "manifest.json"), sha256=sha256_of(bundle / "manifest.json"))
 
 
 @edgewasm_deploy("Nightly check: activate")

@@ -48,6 +48,11 @@ def _hosts(config):
     return config._edgewasm_hosts
 
 
+def _first_server(config):
+    """The inventory's first K3s server (the one others join), or None."""
+    return next((h for h in _hosts(config) if "k3s_servers" in h.groups), None)
+
+
 def _checked(config):
     only = config.getoption("--check-host")
     return [h for h in _hosts(config) if only in (None, h.name)]
@@ -61,7 +66,7 @@ def pytest_generate_tests(metafunc):
 
 def pytest_collection_modifyitems(config, items):
     """A check that does not apply to a host is not collected for it (no skip to read)."""
-    first = next((h.name for h in _hosts(config) if "k3s_servers" in h.groups), None)
+    first = getattr(_first_server(config), "name", None)
     targets, keep, dropped = {}, [], []
     for item in items:
         predicates = [p for mark in item.iter_markers("applies") for p in mark.args]
@@ -126,7 +131,7 @@ def plan(host, inventory_host):
 @pytest.fixture(scope="session")
 def first_server(request):
     """The inventory's first K3s server (the one others join), or None."""
-    return next((h for h in _hosts(request.config) if "k3s_servers" in h.groups), None)
+    return _first_server(request.config)
 
 
 @pytest.fixture(scope="session")
@@ -154,9 +159,15 @@ def cluster_host(host):
 
 
 @pytest.fixture
-def running_version(record_property):
-    """``running_version(component, pinned, running)``: what the host runs against its pin,
-    for the compliance report's drift (recorded before the check asserts on it)."""
-    def record(component: str, pinned: str, running: str) -> None:
-        record_property("edgewasm_version", {"component": component, "pinned": pinned, "running": running})
-    return record
+def pinned_version(host, plan, record_property):
+    """``pinned_version(component, command) -> (pin, output)``: runs ``command`` (the
+    component's ``--version``) and records what the host runs against its pin, for the
+    compliance report's drift, before the check asserts on it."""
+    from edgewasm.compliance.versions import reported_version
+
+    def read(component: str, command: str) -> tuple[str, str]:
+        pin, output = plan.versions[component], host.run(command).stdout
+        record_property("edgewasm_version", {"component": component, "pinned": pin,
+                                             "running": reported_version(output)})
+        return pin, output
+    return read

@@ -3,13 +3,12 @@
 import yaml
 
 from edgewasm.compliance import applies
-from edgewasm.compliance.versions import reported_version
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
 
 pytestmark = applies.only(applies.k3s_node)
 
 
-def test_binary_is_the_pinned_release(host, host_data, plan, running_version):
+def test_binary_is_the_pinned_release(host, host_data, plan, pinned_version):
     """The K3s binary is the pinned release (and, from a bundle, the bundle's file).
 
     Fix: run the deploy: it places the pinned K3s binary (a hand-replaced binary is drift)."""
@@ -17,9 +16,7 @@ def test_binary_is_the_pinned_release(host, host_data, plan, running_version):
     assert binary.mode == 0o755 and binary.user == "root"
     if host_data.get("edgewasm_bundle"):
         assert binary.sha256sum == plan.placement("k3s", "binary").sha256
-    version = plan.versions["k3s"]
-    output = host.run(f"{K3S_BIN} --version").stdout
-    running_version("k3s", version, reported_version(output))
+    version, output = pinned_version("k3s", f"{K3S_BIN} --version")
     assert output.splitlines()[0].startswith(f"k3s version {version} ")
 
 

@@ -10,7 +10,6 @@ import yaml
 
 from edgewasm.artifacts import load_catalog
 from edgewasm.compliance import applies
-from edgewasm.compliance.versions import reported_version
 from edgewasm.hello_wasm import greeting, module
 from edgewasm.k3s import CONFIG_DIR
 from edgewasm.plan import fleet_handlers
@@ -53,13 +52,11 @@ def hello_on_host(wasm_host):
 
 
 @applies.only(applies.component("wasmtime"))
-def test_wasmtime_reports_the_pinned_version(wasm_host, plan, running_version):
+def test_wasmtime_reports_the_pinned_version(pinned_version):
     """Wasmtime reports the pinned version.
 
     Fix: run the deploy: it installs the pinned Wasmtime."""
-    version = plan.versions["wasmtime"]
-    output = wasm_host.run("wasmtime --version").stdout
-    running_version("wasmtime", version, reported_version(output))
+    version, output = pinned_version("wasmtime", "wasmtime --version")
     assert output.startswith(f"wasmtime {version}")
 
 
@@ -74,13 +71,11 @@ def test_hello_wasm_runs_under_wasmtime(wasm_host, plan, hello_on_host):
 
 
 @applies.only(applies.component("wasmedge"))
-def test_wasmedge_reports_the_pinned_version(wasm_host, plan, running_version):
+def test_wasmedge_reports_the_pinned_version(pinned_version):
     """WasmEdge reports the pinned version.
 
     Fix: run the deploy: it installs the pinned WasmEdge."""
-    version = plan.versions["wasmedge"]
-    output = wasm_host.run("wasmedge --version").stdout
-    running_version("wasmedge", version, reported_version(output))
+    version, output = pinned_version("wasmedge", "wasmedge --version")
     assert version in output.split()
 
 
