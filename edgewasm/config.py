@@ -145,8 +145,16 @@ _running_checked: set[int] = set()  # pyinfra inventories check_running_inventor
 
 def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_servers / k3s_agents") -> None:
     """Validate the inventory in ``inventory_file`` (with the command line's ``--data``)
-    before pyinfra contacts any host; raise InventoryError listing all problems."""
+    before pyinfra contacts any host; raise InventoryError listing all problems.
+
+    Every edgewasm inventory calls this while pyinfra loads it, before any connection:
+    it is also where pyinfra's SSH connections are told to send commands at once
+    (edgewasm.ssh: without it each command waits up to 40 ms on Nagle's algorithm)."""
     from pyinfra_cli.inventory import make_inventory_from_files
+
+    from edgewasm.ssh import nodelay_for_pyinfra
+
+    nodelay_for_pyinfra()
 
     path = str(Path(inventory_file).resolve())
     if path in _checking:  # building the inventory runs the file again

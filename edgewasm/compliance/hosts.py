@@ -15,6 +15,7 @@ from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.host import Host
 
 from edgewasm.config import InventoryHost
+from edgewasm.ssh import set_nodelay
 
 
 class KnownHostsParamikoBackend(ParamikoBackend):
@@ -47,6 +48,7 @@ class KnownHostsParamikoBackend(ParamikoBackend):
             allow_agent=self.key_file is None,
             look_for_keys=self.key_file is None,
         )
+        set_nodelay(client)
         return client
 
 
