@@ -1,11 +1,18 @@
 """Image policies as data: Gatekeeper values, ConstraintTemplates and Constraints rendered
-from inventory settings, and a gator-verify-style suite runner on a real Rego engine.
+from inventory settings, and policy suites (gator verify's format) run on Gatekeeper's
+own engine (gator, where installed) and on rego-cpp (regopy, from PyPI, for a machine
+without Go).
 """
 
 from __future__ import annotations
 
 import base64
+import copy
+import os
 import re
+import shutil
+import subprocess
+import tempfile
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -119,23 +126,20 @@ def violations(template: Mapping, constraint: Mapping, obj: Mapping, rego: str |
 
 
 def _expected(count, found: int) -> bool:
-    if count in ("yes", True):
+    """gator's assertion: "yes", "no" or a number (a YAML boolean is refused, as gator does)."""
+    if count == "yes":
         return found > 0
-    if count in ("no", False):
+    if count == "no":
         return found == 0
-    return found == int(count)
+    if isinstance(count, int) and not isinstance(count, bool):
+        return found == count
+    raise ValueError(f"violations: {count!r} is not \"yes\", \"no\" or a number (quote yes/no in YAML)")
 
 
-def run_suite(path: Path, rego_override: Mapping[str, str] | None = None) -> list[str]:
-    """Run a Suite file; return one line per failed assertion (empty: all passed).
-
-    Format, as ``gator verify``: tests -> (template, constraint, cases -> (object,
-    assertions -> (violations: yes|no|N, message: regex))). ``constraint`` is either a
-    file or ``constraint_data``: inventory settings rendered by edgewasm into the real
-    Constraints; the one whose kind the template defines is used.
-    """
+def _suite_tests(path: Path):
+    """Each test of a Suite file: (test, template, constraint) with the Constraint rendered
+    from ``constraint_data`` when the test gives inventory data instead of a file."""
     suite = yaml.safe_load(path.read_text())
-    failures = []
     for test in suite["tests"]:
         template = yaml.safe_load((path.parent / test["template"]).read_text())
         kind = template["spec"]["crd"]["spec"]["names"]["kind"]
@@ -143,35 +147,175 @@ def run_suite(path: Path, rego_override: Mapping[str, str] | None = None) -> lis
             docs = yaml.safe_load_all(constraints(test["constraint_data"]))
         else:
             docs = yaml.safe_load_all((path.parent / test["constraint"]).read_text())
-        constraint = next(d for d in docs if d and d["kind"] == kind)
+        yield test, template, next(d for d in docs if d and d["kind"] == kind)
+
+
+def case_results(path: Path, rego_override: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """rego-cpp's verdict on each case of a Suite file: ``test/case`` -> its failed
+    assertions (empty: passed).
+
+    Format, as ``gator verify``: tests -> (template, constraint, cases -> (object,
+    assertions -> (violations: yes|no|N, message: regex))). ``constraint`` is either a
+    file or ``constraint_data``: inventory settings rendered by edgewasm into the real
+    Constraints; the one whose kind the template defines is used.
+    """
+    results = {}
+    for test, template, constraint in _suite_tests(path):
         rego = (rego_override or {}).get(template["metadata"]["name"])
         for case in test["cases"]:
             found = violations(template, constraint, case["object"], rego)
+            failed = []
             for assertion in case["assertions"]:
                 matching = [m for m in found if re.search(assertion["message"], m)] if "message" in assertion else found
                 if not _expected(assertion["violations"], len(matching)):
-                    failures.append(f"{test['name']}/{case['name']}: expected violations "
-                                    f"{assertion['violations']}{' matching ' + repr(assertion['message']) if 'message' in assertion else ''}, "
-                                    f"got {found}")
-    return failures
+                    failed.append(f"expected violations {assertion['violations']}"
+                                  f"{' matching ' + repr(assertion['message']) if 'message' in assertion else ''}, "
+                                  f"got {found}")
+            results[f"{test['name']}/{case['name']}"] = failed
+    return results
+
+
+def run_suite(path: Path, rego_override: Mapping[str, str] | None = None) -> list[str]:
+    """Run a Suite file on rego-cpp; one line per failed assertion (empty: all passed)."""
+    return [f"{case}: {line}" for case, lines in case_results(path, rego_override).items() for line in lines]
+
+
+# ------------------------------------------------------------------ Gatekeeper's gator
+
+def write_gator_suite(path: Path, out: Path, rego_override: Mapping[str, str] | None = None) -> Path:
+    """``path``'s Suite as ``gator verify`` reads it, under ``out``: each template (its
+    Rego replaced where ``rego_override`` says), the Constraint edgewasm renders, and each
+    case's object in a file of its own. Returns the suite file."""
+    tests = []
+    for n, (test, template, constraint) in enumerate(_suite_tests(path)):
+        name = template["metadata"]["name"]
+        if name in (rego_override or {}):
+            template = copy.deepcopy(template)
+            template["spec"]["targets"][0]["rego"] = rego_override[name]
+        files = {"template": f"t{n}-template.yaml", "constraint": f"t{n}-constraint.yaml"}
+        (out / files["template"]).write_text(yaml.safe_dump(template))
+        (out / files["constraint"]).write_text(yaml.safe_dump(constraint))
+        cases = []
+        for m, case in enumerate(test["cases"]):
+            (out / f"t{n}-c{m}.yaml").write_text(yaml.safe_dump(case["object"]))
+            cases.append({"name": case["name"], "object": f"t{n}-c{m}.yaml", "assertions": case["assertions"]})
+        tests.append({"name": test["name"], **files, "cases": cases})
+    suite = out / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"apiVersion": "test.gatekeeper.sh/v1alpha1", "kind": "Suite",
+                                     "metadata": {"name": path.stem}, "tests": tests}, sort_keys=False))
+    return suite
+
+
+def parse_gator_verify(output: str) -> dict[str, list[str]]:
+    """``gator verify -v`` output -> ``test/case`` -> its error lines (empty: passed). A
+    test that failed as a whole (a template or Constraint gator refused) is keyed by its
+    own name."""
+    results: dict[str, list[str]] = {}
+    failed, whole_tests = set(), set()
+    test = current = None
+    indent = ""  # a case's error lines are indented 8, a whole test's 2
+    for line in output.splitlines():
+        if m := re.match(r"^=== RUN   (.+)$", line):
+            test, current = m.group(1), None
+        elif m := re.match(r"^    --- (PASS|FAIL): (.*)\t\(", line):
+            key = f"{test}/{m.group(2)}"
+            current, indent = results.setdefault(key, []), " " * 8
+            if m.group(1) == "FAIL":
+                failed.add(key)
+            else:
+                current = None
+        elif m := re.match(r"^--- FAIL: (.*)\t\(", line):
+            current, indent = results.setdefault(m.group(1), []), "  "
+            failed.add(m.group(1))
+            whole_tests.add(m.group(1))
+        elif current is not None and re.match(f"^{indent}\\S", line):
+            current.append(line.strip())
+        else:
+            current = None
+    for key in failed:
+        results[key] = results[key] or ["failed"]
+    for name in whole_tests:  # failed only through its cases: nothing of its own to say
+        if results[name] == ["failed"] and any(k.startswith(f"{name}/") and v for k, v in results.items()):
+            del results[name]
+    return results
+
+
+def gator_case_results(path: Path, gator: str, rego_override: Mapping[str, str] | None = None) -> dict[str, list[str]]:
+    """Gatekeeper's own engine (``gator verify``) on each case of ``path``'s Suite,
+    keyed as case_results keys rego-cpp's."""
+    with tempfile.TemporaryDirectory(prefix="edgewasm-gator-") as tmp:
+        suite = write_gator_suite(path, Path(tmp), rego_override)
+        done = subprocess.run([gator, "verify", "-v", str(suite)], capture_output=True, text=True, timeout=300)
+    results = parse_gator_verify(done.stdout)
+    if done.returncode not in (0, 1) or (done.returncode == 1 and not any(results.values())):
+        raise RuntimeError(f"gator verify {path} broke (exit {done.returncode}): "
+                           f"{(done.stderr or done.stdout).strip()[-500:]}")
+    return results
+
+
+def gator_refusal(gator: str, template: Mapping, constraint: Mapping) -> str | None:
+    """Why Gatekeeper's own code (gator) refuses to load ``template`` and ``constraint``
+    (a ConstraintTemplate whose Rego does not compile, a Constraint its schema rejects...),
+    or None when it loads both."""
+    with tempfile.TemporaryDirectory(prefix="edgewasm-gator-") as tmp:
+        out = Path(tmp)
+        (out / "template.yaml").write_text(yaml.safe_dump(dict(template)))
+        (out / "constraint.yaml").write_text(yaml.safe_dump(dict(constraint)))
+        (out / "suite.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "test.gatekeeper.sh/v1alpha1", "kind": "Suite", "metadata": {"name": "load"},
+            "tests": [{"name": "load", "template": "template.yaml", "constraint": "constraint.yaml"}]}))
+        done = subprocess.run([gator, "verify", "-v", str(out / "suite.yaml")], capture_output=True, text=True, timeout=120)
+    if done.returncode == 0:
+        return None
+    return " ".join(parse_gator_verify(done.stdout).get("load") or [(done.stderr or done.stdout).strip()[-500:]])
+
+
+def find_gator() -> str | None:
+    """gator as ``$EDGEWASM_GATOR`` names it, or on PATH."""
+    return os.environ.get("EDGEWASM_GATOR") or shutil.which("gator")
+
+
+def engines_disagree(*results: Mapping[str, list[str]]) -> list[str]:
+    """Cases that one engine passes and another fails, or that only one engine ran."""
+    keys = sorted(set().union(*results))
+    return [k for k in keys if len({k in r and not r[k] for r in results}) > 1]
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m edgewasm.policy verify SUITE...``: run policy suites offline."""
+    """``python -m edgewasm.policy verify SUITE...``: run policy suites offline, on
+    Gatekeeper's own engine (gator) where it is installed and on rego-cpp; with both,
+    every case must get the same verdict from each."""
     import argparse
 
     parser = argparse.ArgumentParser(prog="python -m edgewasm.policy")
     parser.add_argument("command", choices=["verify"])
     parser.add_argument("suites", nargs="+", type=Path)
+    parser.add_argument("--engine", choices=["auto", "gator", "rego-cpp", "both"], default="auto",
+                        help="auto: both when gator is found ($EDGEWASM_GATOR or PATH), else rego-cpp")
     args = parser.parse_args(argv)
-    failed = 0
+    gator = find_gator()
+    engine = args.engine if args.engine != "auto" else ("both" if gator else "rego-cpp")
+    if engine in ("gator", "both") and not gator:
+        parser.error("gator not found: set EDGEWASM_GATOR or put it on PATH "
+                     "(python -m tests.fixtures.gotools builds it)")
+    if args.engine == "auto" and not gator:
+        print("note: gator not found; rego-cpp only (python -m tests.fixtures.gotools builds gator)")
+    bad = 0
     for suite in args.suites:
-        failures = run_suite(suite)
-        for line in failures:
-            print(f"FAIL {suite}: {line}")
-        print(f"{'ok' if not failures else 'FAILED'}: {suite}")
-        failed += len(failures)
-    return 1 if failed else 0
+        runs = {}
+        if engine in ("gator", "both"):
+            runs["gator"] = gator_case_results(suite, gator)
+        if engine in ("rego-cpp", "both"):
+            runs["rego-cpp"] = case_results(suite)
+        lines = [f"FAIL {suite} [{name}] {case}: {'; '.join(errors)}"
+                 for name, results in runs.items() for case, errors in results.items() if errors]
+        lines += [f"DISAGREE {suite} {case}: " + ", ".join(
+            f"{name} {'passes' if not r.get(case, ['absent']) else 'fails'}" for name, r in runs.items())
+            for case in engines_disagree(*runs.values())]
+        print("\n".join(lines + [f"{'ok' if not lines else 'FAILED'}: {suite} "
+                                 f"({len(next(iter(runs.values())))} cases on {' and '.join(runs)})"]))
+        bad += len(lines)
+    return 1 if bad else 0
 
 
 if __name__ == "__main__":

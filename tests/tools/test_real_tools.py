@@ -2,21 +2,15 @@
 containerd, skopeo. Skipped, with the reason, where a tool is missing."""
 
 import json
-import shutil
 import subprocess
 import tomllib
 
-import pytest
 
 from edgewasm import hello_wasm, wasm
+from tests.fixtures.gotools import need
 from tests.fixtures.k3s_base import expand
 
 
-def need(tool):
-    path = shutil.which(tool)
-    if not path:
-        pytest.skip(f"{tool} is not installed (./run test installs it)")
-    return path
 
 
 def test_debians_real_crun_is_refused_naming_both_missing_parts():

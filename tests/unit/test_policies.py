@@ -1,29 +1,19 @@
-"""Image policies on a real Rego engine (rego-cpp via regopy), offline, in the style of
+"""Image policies on rego-cpp (regopy), offline, in the format of
 `gator verify`; and what a weakened policy does to the suite."""
 
-import re
 from pathlib import Path
 
 import pytest
 import yaml
 
 from edgewasm import policy
+from tests.fixtures.policy_variants import TEMPLATES, bare_prefix_repos, digests_not_exempt, rule_removed
 
 SUITE = Path(__file__).resolve().parents[1] / "policies" / "image-policies.yaml"
-TEMPLATES = {p.stem: yaml.safe_load(p.read_text()) for p in policy.POLICY_TEMPLATES}
 
 
 def test_policy_suite_passes():
     assert policy.run_suite(SUITE) == []
-
-
-def _rule_removed(template: str, field: str) -> str:
-    """The template's Rego without the violation rule that reads ``field``."""
-    rego = policy.template_rego(TEMPLATES[template])
-    rules = re.split(r"\n(?=violation|trusted|denial|tagged|containers)", rego)
-    kept = [r for r in rules if f"spec.{field}[_]" not in r]
-    assert len(kept) == len(rules) - 1, f"no single rule reads {field}"
-    return "\n".join(kept)
 
 
 @pytest.mark.parametrize("template,field", [
@@ -32,25 +22,20 @@ def _rule_removed(template: str, field: str) -> str:
     ("k8sdisallowedtags", "initContainers"),
 ])
 def test_suite_fails_when_a_container_kind_is_no_longer_checked(template, field):
-    failures = policy.run_suite(SUITE, {template: _rule_removed(template, field)})
+    failures = policy.run_suite(SUITE, {template: rule_removed(template, field)})
     kind = field.removesuffix("s")
     assert any(kind in line.split(": expected")[0] for line in failures), failures
 
 
 def test_suite_fails_when_repos_match_as_bare_prefixes():
     """The library's plain startswith lets yourhub-evil/... pass for yourhub."""
-    rego = policy.template_rego(TEMPLATES["k8sallowedrepos"])
-    bare = re.sub(r"trusted\(image\) \{.*?\n\}\n\ntrusted\(image\) \{.*?\n\}",
-                  "trusted(image) {\n  startswith(image, input.parameters.repos[_])\n}", rego, flags=re.S)
-    assert bare != rego
-    failures = policy.run_suite(SUITE, {"k8sallowedrepos": bare})
+    failures = policy.run_suite(SUITE, {"k8sallowedrepos": bare_prefix_repos()})
     assert any("prefix trick on a registry name" in f for f in failures), failures
     assert any("prefix trick on a repository name" in f for f in failures), failures
 
 
 def test_suite_fails_when_digests_are_not_exempt_from_tag_rules():
-    rego = policy.template_rego(TEMPLATES["k8sdisallowedtags"]).replace('not contains(container.image, "@")\n', "")
-    failures = policy.run_suite(SUITE, {"k8sdisallowedtags": rego})
+    failures = policy.run_suite(SUITE, {"k8sdisallowedtags": digests_not_exempt()})
     assert any(f.startswith("disallowed-tags/digest") for f in failures), failures
 
 
@@ -115,3 +100,11 @@ def test_schema_check_catches_a_wrong_constraint_parameter():
 
     with pytest.raises(jsonschema.ValidationError):
         validate_manifest(policy.constraints({}).replace("repos:", "repositories:"))
+
+
+def test_a_yaml_boolean_assertion_is_refused_as_gator_refuses_it(tmp_path):
+    text = SUITE.read_text().replace("../../templates/", f"{SUITE.parents[2]}/templates/")
+    unquoted = tmp_path / "unquoted.yaml"
+    unquoted.write_text(text.replace("violations: 'no'", "violations: no", 1))
+    with pytest.raises(ValueError, match="quote yes/no"):
+        policy.run_suite(unquoted)
