@@ -3,7 +3,13 @@ enforced by every webhook pod, and what did a server-side dry run say."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+
+# kubectl ARGS [with STDIN] -> (exit status, stdout, stderr): on a host through K3s's
+# kubectl (tests/host), or a local kubectl against an API server (tests/tools).
+Kubectl = Callable[[list[str], "str | None"], "tuple[int, str, str]"]
 
 WEBHOOK = "validation.gatekeeper.sh"
 WEBHOOK_POD_SELECTOR = "control-plane=controller-manager"
@@ -57,3 +63,54 @@ def trusted_image(repo: str) -> str:
 
 
 UNTRUSTED_IMAGE = "untrusted.invalid/edgewasm-smoke:1"
+
+
+def running_webhook_pods(kubectl: Kubectl, gatekeeper_namespace: str) -> list[str]:
+    _, out, _ = kubectl(["get", "pods", "-n", gatekeeper_namespace, "-l", WEBHOOK_POD_SELECTOR,
+                         "--field-selector=status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"], None)
+    return out.split()
+
+
+def wait_enforced(kubectl: Kubectl, constraint: str, webhook_pods: Callable[[], list[str]],
+                  timeout: float, kind: str = "k8sallowedrepos") -> list[str]:
+    """Poll until ``constraint`` is enforced by every webhook pod; the problems left when
+    ``timeout`` runs out (empty: enforced)."""
+    deadline, problems = time.monotonic() + timeout, ["not checked yet"]
+    while True:
+        code, out, err = kubectl(["get", kind, constraint, "-o", "json"], None)
+        problems = enforcement_problems(json.loads(out), webhook_pods()) if code == 0 else [err.strip()]
+        if not problems or time.monotonic() >= deadline:
+            return problems
+        time.sleep(2)
+
+
+def pod_manifest(name: str, namespace: str, image: str) -> str:
+    return json.dumps({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+                       "spec": {"containers": [{"name": "smoke", "image": image}]}})
+
+
+def smoke_verdicts(kubectl: Kubectl, namespace: str, trusted_repo: str, constraint: str) -> dict[str, tuple[str, str]]:
+    """Server-side dry runs of an untrusted and a trusted pod in ``namespace``: each one's
+    (verdict, detail), as dry_run_verdict gives them. Nothing is created."""
+    verdicts = {}
+    for which, image in (("untrusted", UNTRUSTED_IMAGE), ("trusted", trusted_image(trusted_repo))):
+        code, out, err = kubectl(["apply", "--dry-run=server", "-f", "-"],
+                                 pod_manifest(f"edgewasm-smoke-{which}", namespace, image))
+        verdicts[which] = dry_run_verdict(code, out, err, constraint)
+    return verdicts
+
+
+def smoke_problems(verdicts: Mapping[str, tuple[str, str]]) -> list[str]:
+    """What is wrong with the smoke test's verdicts (empty: the policy works): the
+    untrusted pod must be denied by our constraint, the trusted one admitted. A webhook
+    that fails open admits the untrusted pod, so it is caught here."""
+    problems = []
+    verdict, detail = verdicts["untrusted"]
+    if verdict != "denied":
+        problems.append(f"an untrusted image was not denied ({verdict}): {detail}")
+    elif "untrusted repository" not in detail:
+        problems.append(f"denied, but not for its repository: {detail}")
+    verdict, detail = verdicts["trusted"]
+    if verdict != "admitted":
+        problems.append(f"a trusted image was not admitted ({verdict}): {detail}")
+    return problems
