@@ -51,14 +51,14 @@ def machine_busy_s() -> float:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def timed(argv: list[str], env: dict | None = None, ok=(0,)) -> dict:
+def timed(argv: list[str], env: dict | None = None, ok=(0,), cwd: Path | None = None) -> dict:
     """Run ``argv`` (exiting when its status is not in ``ok``): its wall time, CPU time
     (of the processes it waited for: user + system), and the whole machine's busy CPU
     time meanwhile (operator and test-bed hosts)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     busy = machine_busy_s()
     started = time.monotonic()
-    result = subprocess.run(argv, capture_output=True, text=True,
+    result = subprocess.run(argv, capture_output=True, text=True, cwd=cwd,
                             env={**os.environ, "PYINFRA_PROGRESS": "off", **(env or {})})
     wall = time.monotonic() - started
     busy = machine_busy_s() - busy

@@ -14,7 +14,6 @@ reports/bench-go-peers.json. A measurement, not a test.
 
 from __future__ import annotations
 
-import os
 import shutil
 import sys
 import tempfile
@@ -32,11 +31,7 @@ def build(module: str, cache: Path) -> dict:
     out = cache / "bin"
     shutil.rmtree(out, ignore_errors=True)
     env = {**gotools.go_env(), "GOMODCACHE": str(cache / "mod"), "GOCACHE": str(cache / "build"), "GOBIN": str(out)}
-    os.chdir(gotools.TESTS / module)
-    try:
-        return timed(["go", "install", "-trimpath", f"-ldflags={gotools.ldflags(module)}", "tool"], env)
-    finally:
-        os.chdir(ROOT)
+    return timed(gotools.install_command(module), env, cwd=gotools.TESTS / module)
 
 
 def main() -> int:

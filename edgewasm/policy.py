@@ -182,28 +182,42 @@ def run_suite(path: Path, rego_override: Mapping[str, str] | None = None) -> lis
 
 # ------------------------------------------------------------------ Gatekeeper's gator
 
+def _write_gator_suite(out: Path, name: str, tests: list[tuple[str, Mapping, Mapping, list[Mapping]]]) -> Path:
+    """A Suite file as gator reads it, under ``out``, with each test's template, its
+    Constraint and each case's object in a file of its own. ``tests``: (name, template,
+    constraint, cases as in a Suite, each with its object inline)."""
+    written = []
+    for n, (test, template, constraint, cases) in enumerate(tests):
+        files = {"template": f"t{n}-template.yaml", "constraint": f"t{n}-constraint.yaml"}
+        (out / files["template"]).write_text(yaml.safe_dump(dict(template)))
+        (out / files["constraint"]).write_text(yaml.safe_dump(dict(constraint)))
+        for m, case in enumerate(cases):
+            (out / f"t{n}-c{m}.yaml").write_text(yaml.safe_dump(case["object"]))
+        written.append({"name": test, **files, "cases": [
+            {"name": case["name"], "object": f"t{n}-c{m}.yaml", "assertions": case["assertions"]}
+            for m, case in enumerate(cases)]})
+    suite = out / "suite.yaml"
+    suite.write_text(yaml.safe_dump({"apiVersion": "test.gatekeeper.sh/v1alpha1", "kind": "Suite",
+                                     "metadata": {"name": name}, "tests": written}, sort_keys=False))
+    return suite
+
+
 def write_gator_suite(path: Path, out: Path, rego_override: Mapping[str, str] | None = None) -> Path:
     """``path``'s Suite as ``gator verify`` reads it, under ``out``: each template (its
     Rego replaced where ``rego_override`` says), the Constraint edgewasm renders, and each
     case's object in a file of its own. Returns the suite file."""
     tests = []
-    for n, (test, template, constraint) in enumerate(_suite_tests(path)):
+    for test, template, constraint in _suite_tests(path):
         name = template["metadata"]["name"]
         if name in (rego_override or {}):
             template = copy.deepcopy(template)
             template["spec"]["targets"][0]["rego"] = rego_override[name]
-        files = {"template": f"t{n}-template.yaml", "constraint": f"t{n}-constraint.yaml"}
-        (out / files["template"]).write_text(yaml.safe_dump(template))
-        (out / files["constraint"]).write_text(yaml.safe_dump(constraint))
-        cases = []
-        for m, case in enumerate(test["cases"]):
-            (out / f"t{n}-c{m}.yaml").write_text(yaml.safe_dump(case["object"]))
-            cases.append({"name": case["name"], "object": f"t{n}-c{m}.yaml", "assertions": case["assertions"]})
-        tests.append({"name": test["name"], **files, "cases": cases})
-    suite = out / "suite.yaml"
-    suite.write_text(yaml.safe_dump({"apiVersion": "test.gatekeeper.sh/v1alpha1", "kind": "Suite",
-                                     "metadata": {"name": path.stem}, "tests": tests}, sort_keys=False))
-    return suite
+        tests.append((test["name"], template, constraint, test["cases"]))
+    return _write_gator_suite(out, path.stem, tests)
+
+
+def _gator_verify(gator: str, suite: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([gator, "verify", "-v", str(suite)], capture_output=True, text=True, timeout=300)
 
 
 def parse_gator_verify(output: str) -> dict[str, list[str]]:
@@ -244,8 +258,7 @@ def gator_case_results(path: Path, gator: str, rego_override: Mapping[str, str] 
     """Gatekeeper's own engine (``gator verify``) on each case of ``path``'s Suite,
     keyed as case_results keys rego-cpp's."""
     with tempfile.TemporaryDirectory(prefix="edgewasm-gator-") as tmp:
-        suite = write_gator_suite(path, Path(tmp), rego_override)
-        done = subprocess.run([gator, "verify", "-v", str(suite)], capture_output=True, text=True, timeout=300)
+        done = _gator_verify(gator, write_gator_suite(path, Path(tmp), rego_override))
     results = parse_gator_verify(done.stdout)
     if done.returncode not in (0, 1) or (done.returncode == 1 and not any(results.values())):
         raise RuntimeError(f"gator verify {path} broke (exit {done.returncode}): "
@@ -258,13 +271,7 @@ def gator_refusal(gator: str, template: Mapping, constraint: Mapping) -> str | N
     (a ConstraintTemplate whose Rego does not compile, a Constraint its schema rejects...),
     or None when it loads both."""
     with tempfile.TemporaryDirectory(prefix="edgewasm-gator-") as tmp:
-        out = Path(tmp)
-        (out / "template.yaml").write_text(yaml.safe_dump(dict(template)))
-        (out / "constraint.yaml").write_text(yaml.safe_dump(dict(constraint)))
-        (out / "suite.yaml").write_text(yaml.safe_dump({
-            "apiVersion": "test.gatekeeper.sh/v1alpha1", "kind": "Suite", "metadata": {"name": "load"},
-            "tests": [{"name": "load", "template": "template.yaml", "constraint": "constraint.yaml"}]}))
-        done = subprocess.run([gator, "verify", "-v", str(out / "suite.yaml")], capture_output=True, text=True, timeout=120)
+        done = _gator_verify(gator, _write_gator_suite(Path(tmp), "load", [("load", template, constraint, [])]))
     if done.returncode == 0:
         return None
     return " ".join(parse_gator_verify(done.stdout).get("load") or [(done.stderr or done.stdout).strip()[-500:]])

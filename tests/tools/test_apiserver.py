@@ -6,7 +6,6 @@ them. Skipped where the programs are not built, except under ./run test, which b
 them and fails instead."""
 
 import json
-import time
 
 import pytest
 import yaml
@@ -31,34 +30,13 @@ def api(tmp_path_factory):
 def gatekeeper(api):
     """Gatekeeper enforcing the project's templates and the Constraints rendered from DATA."""
     with Gatekeeper(api) as gk:
-        for template in policy.POLICY_TEMPLATES:
-            api.apply_file(template)
-        _until(lambda: api.kubectl("get", "crd", "k8sallowedrepos.constraints.gatekeeper.sh").returncode == 0,
-               "Gatekeeper made no K8sAllowedRepos CRD", api)
-        api.check("wait", "--for=condition=Established", "--timeout=60s", "crd", "--all")
-        api.check("apply", "-f", "-", stdin=policy.constraints(DATA))
+        gk.enforce(DATA)
         api.check("create", "namespace", NAMESPACE)
-        assert wait_enforced(_kubectl(api), REPOS_CONSTRAINT, lambda: [gk.POD], 120) == []
         yield gk
 
 
-def _kubectl(api):
-    def run(args, stdin=None):
-        done = api.kubectl(*args, stdin=stdin)
-        return done.returncode, done.stdout, done.stderr
-    return run
-
-
-def _until(condition, what, api, timeout=120):
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"{what} after {timeout}s: {api.log_tail()}")
-        time.sleep(1)
-
-
 def _smoke(api):
-    return smoke_verdicts(_kubectl(api), NAMESPACE, DATA["policy_allowed_repos"][0], REPOS_CONSTRAINT)
+    return smoke_verdicts(api.as_kubectl(), NAMESPACE, DATA["policy_allowed_repos"][0], REPOS_CONSTRAINT)
 
 
 def test_untrusted_pod_denied_by_gatekeeper_naming_our_constraint_trusted_admitted(api, gatekeeper):
@@ -71,17 +49,12 @@ def test_smoke_test_fails_when_the_constraint_is_removed(api, gatekeeper):
     removed = next(d for d in yaml.safe_load_all(policy.constraints(DATA)) if d["kind"] == "K8sAllowedRepos")
     api.check("delete", "k8sallowedrepos", REPOS_CONSTRAINT)
     try:
-        _until(lambda: _smoke(api)["untrusted"][0] != "denied", "the deleted constraint still denies", api, 60)
+        api.until(lambda: _smoke(api)["untrusted"][0] != "denied", "the deleted constraint still denies", 60)
         problems = smoke_problems(_smoke(api))
         assert problems and problems[0].startswith("an untrusted image was not denied (admitted)"), problems
     finally:
         api.apply(removed)
-        assert wait_enforced(_kubectl(api), REPOS_CONSTRAINT, lambda: [gatekeeper.POD], 120) == []
-
-
-def _failure_policy(api, value):
-    api.check("patch", "validatingwebhookconfiguration", "gatekeeper-validating-webhook-configuration",
-              "--type=json", "-p", json.dumps([{"op": "replace", "path": "/webhooks/0/failurePolicy", "value": value}]))
+        assert wait_enforced(api.as_kubectl(), REPOS_CONSTRAINT, lambda: [gatekeeper.POD], 120) == []
 
 
 def test_a_stopped_webhook_is_caught_fail_open_and_fail_closed(api, gatekeeper):
@@ -89,18 +62,18 @@ def test_a_stopped_webhook_is_caught_fail_open_and_fail_closed(api, gatekeeper):
     test must fail on it. Under Fail the dry run errors (not a denial by our constraint)."""
     gatekeeper.stop()
     try:
-        _failure_policy(api, "Ignore")
+        gatekeeper.set_failure_policy("Ignore")
         verdicts = _smoke(api)
         assert verdicts["untrusted"][0] == "admitted", verdicts
         assert any("untrusted image was not denied (admitted)" in p for p in smoke_problems(verdicts))
-        _failure_policy(api, "Fail")
+        gatekeeper.set_failure_policy("Fail")
         verdicts = _smoke(api)
         assert verdicts["untrusted"][0] == "error" and "failed calling webhook" in verdicts["untrusted"][1], verdicts
         assert smoke_problems(verdicts)
     finally:
-        _failure_policy(api, "Fail")
+        gatekeeper.set_failure_policy("Fail")
         gatekeeper.start()
-    _until(lambda: smoke_problems(_smoke(api)) == [], "the restarted webhook does not deny", api, 120)
+    api.until(lambda: smoke_problems(_smoke(api)) == [], "the restarted webhook does not deny")
 
 
 def test_runtime_classes_and_hello_pods_are_accepted_by_the_api_server(api, gatekeeper):

@@ -5,7 +5,6 @@ Gatekeeper would refuse; OPA's own checker lints the Rego. Skipped where gator o
 not built, except under ./run test, which builds them and fails instead."""
 
 import copy
-import re
 import subprocess
 from pathlib import Path
 
@@ -32,7 +31,7 @@ def _cases(suite: Path) -> int:
 
 def test_gator_embeds_the_opa_that_opa_check_uses(gator):
     """The release pins themselves are unit-tested (tests/unit/test_gotools.py)."""
-    opa = re.search(r"github.com/open-policy-agent/opa (v\S+)", (gotools.MODULE / "go.mod").read_text()).group(1)
+    opa = gotools.required("gotools", "github.com/open-policy-agent/opa")
     assert f"opa/{opa}" in subprocess.run([gator, "--version"], capture_output=True, text=True, check=True).stdout
     assert opa[1:] in subprocess.run([gotools.need("opa"), "version"], capture_output=True, text=True, check=True).stdout
 

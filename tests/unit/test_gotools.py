@@ -10,17 +10,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CATALOG = tomllib.loads((ROOT / "edgewasm" / "artifacts.toml").read_text())
 
 
-def _required(module: str, path: str) -> str:
-    return re.search(rf"^\s*{re.escape(path)} (v\S+)", (gotools.TESTS / module / "go.mod").read_text(), re.M).group(1)
-
-
 def test_gator_and_gatekeeper_are_the_release_edgewasm_deploys():
-    assert _required("gotools", "github.com/open-policy-agent/gatekeeper/v3") == "v" + CATALOG["gatekeeper"]["version"]
+    assert gotools.required("gotools", "github.com/open-policy-agent/gatekeeper/v3") == "v" + CATALOG["gatekeeper"]["version"]
 
 
 def test_the_api_server_is_the_minor_release_k3s_pins():
     k3s = re.match(r"v(\d+\.\d+)\.", CATALOG["k3s"]["version"]).group(1)
-    kubernetes = _required("apiserver", "k8s.io/kubernetes")
+    kubernetes = gotools.required("apiserver", "k8s.io/kubernetes")
     assert kubernetes.startswith(f"v{k3s}.")
     staging = re.findall(r"^\s*(k8s.io/\S+) => (\S+) (v\S+)$", (gotools.TESTS / "apiserver" / "go.mod").read_text(), re.M)
     assert staging and all(name == target and version == "v0" + kubernetes[2:] for name, target, version in staging)
@@ -28,5 +24,5 @@ def test_the_api_server_is_the_minor_release_k3s_pins():
 
 def test_kube_apiserver_is_told_its_release():
     flags = gotools.ldflags("apiserver")
-    assert f"version.gitVersion={_required('apiserver', 'k8s.io/kubernetes')}" in flags
+    assert f"version.gitVersion={gotools.required('apiserver', 'k8s.io/kubernetes')}" in flags
     assert gotools.ldflags("gotools") == ""
