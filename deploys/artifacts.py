@@ -21,7 +21,7 @@ from pyinfra import host, logger
 from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files
 
-from deploys import edgewasm_deploy, host_ops
+from deploys import edgewasm_deploy, host_files, host_ops
 from edgewasm import upstream
 from edgewasm.artifacts import HOST_CACHE
 from edgewasm.download import fetch_verified
@@ -29,6 +29,7 @@ from edgewasm.manifest import Bundle
 from edgewasm.plan import Placement, Plan, plan
 from edgewasm.preflight import cache_space_problem
 from facts.host import FreeDisk
+from facts.runtimes import ExtractedFrom
 
 # Unpacked releases: /opt/edgewasm/<component>/<version>/ (see unpacked()).
 OPT = "/opt/edgewasm"
@@ -44,21 +45,33 @@ def host_plan() -> Plan:
     )
 
 
+def _placed(the_plan: Plan) -> list[Placement]:
+    # Operator-side only; an online node pulls its images itself.
+    return [p for p in the_plan.placements if p.dest and p.source != "registry"]
+
+
+def wants(the_plan: Plan) -> list:
+    """Every fact placing and unpacking the plan's files reads, for ``host_ops.prefetch``."""
+    wanted = [spec for p in _placed(the_plan) for spec in host_files.wants_file(p.dest)]
+    wanted += [(ExtractedFrom, {"directory": tree_of(p)}) for p in the_plan.placements if p.name == "tarball"]
+    return wanted
+
+
 @edgewasm_deploy("Artifacts")
-def place() -> Plan:
-    """Place this host's artifacts and return its plan; a refused host gets nothing."""
-    the_plan = host_plan()
+def place(the_plan: Plan | None = None) -> Plan:
+    """Place this host's artifacts (of ``the_plan``, else its own plan) and return the
+    plan; a refused host gets nothing."""
+    the_plan = the_plan or host_plan()
     if the_plan.refused:
         host_ops.refuse(name="Refuse host its artifacts cannot be placed on", reasons=list(the_plan.refusals))
         return the_plan
     for warning in the_plan.warnings:
         logger.warning(warning)
-    placements = [p for p in the_plan.placements
-                  if p.dest and p.source != "registry"]  # operator-side only; an online node pulls its images itself
+    placements = _placed(the_plan)
     missing = [p for p in placements if host_ops.fact_once(Sha256File, path=p.dest) != p.sha256]
     need = sum(p.size or 0 for p in missing)
     if need:
-        problem = cache_space_problem(host.name, host.get_fact(FreeDisk, path=HOST_CACHE), need)
+        problem = cache_space_problem(host.name, host_ops.fact_once(FreeDisk, path=HOST_CACHE), need)
         if problem:
             host_ops.refuse(name="Refuse host whose artifact cache has no room", reasons=[problem])
             return replace(the_plan, refusals=(*the_plan.refusals, problem))
@@ -87,10 +100,14 @@ def local_copy(placement: Placement) -> Path:
     return path
 
 
+def tree_of(tarball: Placement) -> str:
+    return f"{OPT}/{tarball.component}/{tarball.version}"
+
+
 def unpacked(the_plan: Plan, component: str):
     """Unpack the component's release tarball from the artifact cache into
     /opt/edgewasm/<component>/<version>; returns (that directory, the operation)."""
     tarball = the_plan.placement(component, "tarball")
-    tree = f"{OPT}/{component}/{tarball.version}"
+    tree = tree_of(tarball)
     return tree, host_ops.extracted(name=f"Unpack {component} {tarball.version}", tarball=tarball.dest,
                                     dest=tree, sha256=tarball.sha256)

@@ -9,15 +9,17 @@ generation's file is removed, and with nothing to add neither file exists.
 
 from __future__ import annotations
 
-from pyinfra.operations import files
-
-from deploys import edgewasm_deploy
-from edgewasm import templates
+from deploys import edgewasm_deploy, host_files
 from edgewasm.plan import Plan
 from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name
 
 TEMPLATE_NAMES = ("config.toml.tmpl", "config-v3.toml.tmpl")
 TEMPLATE_PATHS = tuple(f"{CONTAINERD_DIR}/{name}" for name in TEMPLATE_NAMES)
+
+
+def wants() -> list:
+    return [*host_files.wants_directory(CONTAINERD_DIR),
+            *(spec for path in TEMPLATE_PATHS for spec in host_files.wants_file(path))]
 
 
 @edgewasm_deploy("containerd template")
@@ -28,10 +30,10 @@ def template(plan: Plan, runtimes: dict[str, dict]) -> bool:
     for name in TEMPLATE_NAMES:
         path = f"{CONTAINERD_DIR}/{name}"
         if name == wanted:
-            files.directory(name="K3s containerd config directory", path=CONTAINERD_DIR, mode="755")
-            op = files.template(name=f"Write K3s's {name}", src=templates.path(f"containerd/{name}.j2"),
-                                dest=path, mode="644", runtimes=runtimes)
+            host_files.directory(name="K3s containerd config directory", path=CONTAINERD_DIR, mode="755")
+            op = host_files.template(name=f"Write K3s's {name}", src=f"containerd/{name}.j2",
+                                     dest=path, mode="644", runtimes=runtimes)
         else:
-            op = files.file(name=f"No {name}", path=path, present=False)
+            op = host_files.absent(name=f"No {name}", path=path)
         changed |= op.will_change
     return changed

@@ -29,6 +29,10 @@ def _reasons(binary: str, minimum: str, problems: list[str]) -> list[str]:
         f"{host.name}: fix: " + CRUN_FIX.format(minimum=minimum)]
 
 
+def wants() -> list:
+    return [(VersionOutput, {"binary": host.data.edgewasm_crun_binary})] if host.data.edgewasm_crun else []
+
+
 @edgewasm_deploy("crun gate")
 def gate() -> bool:
     """Refuse this host (before any change) when the crun route is wanted and the crun

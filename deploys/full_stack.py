@@ -8,9 +8,8 @@ plan (which files, which runtimes), the crun binary, whether K3s must restart.
 
 from pyinfra import host
 
-from deploys import (artifacts, containerd, crun, gatekeeper, k3s, run_summary, runtime_classes, runwasi, wasmedge,
-                     wasmtime)
-from deploys.preflight import preflight
+from deploys import (edgewasm_deploy, artifacts, containerd, crun, gatekeeper, host_ops, k3s, preflight, run_summary,
+                     runtime_classes, runwasi, wasmedge, wasmtime)
 from edgewasm.config import check_running_inventory
 from edgewasm.wasm import containerd_runtimes, node_labels
 
@@ -20,9 +19,28 @@ check_running_inventory()
 # The end-of-run summary of converged and failed hosts, and the bound on parallel hosts.
 run_summary.watch()
 
+# What a converged host needs to be found converged is read in two SSH commands: every
+# fact that does not depend on the host's plan, then (its arch known) those that do.
+K3S_INPUTS = (*runwasi.shim_paths(), *containerd.TEMPLATE_PATHS)
+
+
+@edgewasm_deploy("Read the host")
+def read_host() -> None:
+    host_ops.prefetch([*preflight.wants(), *crun.wants(), *wasmtime.wants(), *runwasi.wants(), *containerd.wants(),
+                       *runtime_classes.wants(), *gatekeeper.wants(), *k3s.wants(K3S_INPUTS)])
+
+
+@edgewasm_deploy("Read the host's artifacts")
+def read_artifacts(plan) -> None:
+    host_ops.prefetch([*artifacts.wants(plan), *wasmedge.wants(plan)])
+
+
+read_host()
 # Every check (K3s's needs, the crun route's) judges the host before anything on it changes.
-if preflight(crun.gate):
-    plan = artifacts.place()
+if preflight.preflight(crun.gate):
+    plan = artifacts.host_plan()
+    read_artifacts(plan)
+    plan = artifacts.place(plan)
     # A host the plan refuses (its bundle lacks its arch, Wasm required where none is
     # built) gets nothing more: place() already failed it with the reasons.
     if not plan.refused:
@@ -36,4 +54,4 @@ if preflight(crun.gate):
         gatekeeper.gatekeeper(plan)
         k3s.k3s(plan, runtime_labels=node_labels(plan.handlers),
                 runtimes_changed=shims_changed or template_changed,
-                runtime_inputs=(*runwasi.shim_paths(), *containerd.TEMPLATE_PATHS))
+                runtime_inputs=K3S_INPUTS)

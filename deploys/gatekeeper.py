@@ -13,10 +13,8 @@ With ``gatekeeper_enabled = False`` none of these files is there.
 from __future__ import annotations
 
 from pyinfra import host
-from pyinfra.operations import files
 
-from deploys import artifacts, edgewasm_deploy, host_ops
-from edgewasm import templates
+from deploys import artifacts, edgewasm_deploy, host_files, host_ops
 from edgewasm.plan import Plan
 from edgewasm.policy import POLICY_TEMPLATES, constraint_values, helmchart_values
 from edgewasm.wasm import MANIFESTS_DIR
@@ -29,22 +27,32 @@ def template_manifest(template) -> str:
     return f"{MANIFESTS_DIR}/edgewasm-policy-{template.stem}.yaml"
 
 
+def _manifests() -> tuple[str, ...]:
+    return (HELMCHART, CONSTRAINTS, *(template_manifest(t) for t in POLICY_TEMPLATES))
+
+
+def wants() -> list:
+    if host_ops.role() != "server":
+        return []
+    return [*host_files.wants_directory(MANIFESTS_DIR), *(s for p in _manifests() for s in host_files.wants_file(p))]
+
+
 @edgewasm_deploy("Gatekeeper")
 def gatekeeper(plan: Plan) -> None:
     if host_ops.role() != "server":
         return
     if not plan.shipped("gatekeeper") or not host.data.gatekeeper_enabled:
-        for path in (HELMCHART, CONSTRAINTS, *(template_manifest(t) for t in POLICY_TEMPLATES)):
-            files.file(name=f"No {path}", path=path, present=False)
+        for path in _manifests():
+            host_files.absent(name=f"No {path}", path=path)
         return
     chart = artifacts.local_copy(plan.placement("gatekeeper", "chart")).read_bytes()
-    files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
-    files.template(name="Put the Gatekeeper HelmChart in the auto-deploy directory",
-                   src=templates.path("gatekeeper/helmchart.yaml.j2"), dest=HELMCHART, mode="600",
-                   **helmchart_values(host.data.dict(), plan.versions["gatekeeper"], chart))
+    host_files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
+    host_files.template(name="Put the Gatekeeper HelmChart in the auto-deploy directory",
+                        src="gatekeeper/helmchart.yaml.j2", dest=HELMCHART, mode="600",
+                        **helmchart_values(host.data.dict(), plan.versions["gatekeeper"], chart))
     for template in POLICY_TEMPLATES:
-        files.put(name=f"Put the {template.stem} ConstraintTemplate in the auto-deploy directory",
-                  src=str(template), dest=template_manifest(template), mode="600")
-    files.template(name="Put the image policy Constraints in the auto-deploy directory",
-                   src=templates.path("policies/constraints.yaml.j2"), dest=CONSTRAINTS, mode="600",
-                   **constraint_values(host.data.dict()))
+        host_files.put(name=f"Put the {template.stem} ConstraintTemplate in the auto-deploy directory",
+                       src=str(template), dest=template_manifest(template), mode="600")
+    host_files.template(name="Put the image policy Constraints in the auto-deploy directory",
+                        src="policies/constraints.yaml.j2", dest=CONSTRAINTS, mode="600",
+                        **constraint_values(host.data.dict()))

@@ -7,7 +7,7 @@ import secrets
 import time
 from typing import IO
 
-from pyinfra import host
+from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import File, Sha256File
 from pyinfra.facts.server import Arch
@@ -16,6 +16,7 @@ from deploys import run_summary
 from edgewasm import settings
 from edgewasm.arch import k3s_arch
 from edgewasm.runtimes import extract_script
+from facts.batch import FactBatch
 from facts.host import BootId, KernelModuleStates
 from facts.runtimes import ExtractedFrom
 from facts.secrets import SaltedSha256File
@@ -23,14 +24,42 @@ from facts.secrets import SaltedSha256File
 _FACTS: dict = {}
 
 
+def _key(fact_cls, kwargs: dict) -> tuple:
+    return (host.name, fact_cls, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+
+
 def fact_once(fact_cls, **kwargs):
-    """A fact that cannot change while pyinfra prepares a run's operations (the arch, the
-    kernel's module states, a binary's version), read from each host once per run.
-    pyinfra 3 runs ``get_fact`` again on every call, and several deploys ask."""
-    key = (host.name, fact_cls, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+    """A fact of the host as this run found it, read once per run: from the batch
+    ``prefetch`` read, else on its own (one SSH command).
+
+    pyinfra 3 runs ``get_fact`` again on every call, and runs each operation's generator
+    twice (to see whether it changes, then to execute it): the second pass must yield what
+    the first promised, so it gets the same answers. What must be read after a change (a
+    reboot's boot id, an installed binary's version) is read with ``host.get_fact``."""
+    key = _key(fact_cls, kwargs)
     if key not in _FACTS:
+        logger.debug(f"edgewasm: fact {fact_cls.__name__} {kwargs} was not prefetched on {host.name}")
         _FACTS[key] = host.get_fact(fact_cls, **kwargs)
     return _FACTS[key]
+
+
+def prefetch(specs) -> None:
+    """Read the facts ``specs`` (``(fact class, kwargs)`` pairs) that this run has not read
+    yet from the host in one SSH command, for ``fact_once`` to answer. A fact whose own
+    command fails is left out: asked alone, pyinfra reports it as usual."""
+    todo, seen = [], set()
+    for cls, kwargs in specs:
+        key = _key(cls, kwargs)
+        if key not in _FACTS and key not in seen:
+            seen.add(key)
+            todo.append((cls, kwargs))
+    if not todo:
+        return
+    tag = secrets.token_hex(4)
+    lines = host.get_fact(FactBatch, specs=todo, tag=tag)
+    for (cls, kwargs), value in zip(todo, FactBatch.values(todo, tag, lines)):
+        if not isinstance(value, FactBatch.Failed):
+            _FACTS[_key(cls, kwargs)] = value
 
 
 def arch() -> str | None:
@@ -62,7 +91,7 @@ def _mode_kept(dest: str, mode: str, current: str):
     """For a file whose content is already right (``current`` says how it is known): fix
     its mode if needed, else no change. (A secret chmod-ed open by hand must be closed
     again, not left as "current".)"""
-    info = host.get_fact(File, path=dest)
+    info = fact_once(File, path=dest)
     if info and str(info["mode"]) != mode.lstrip("0"):  # the fact gives 644 for 0o644
         yield StringCommand("chmod", mode, QuoteString(dest))
     else:
@@ -223,7 +252,7 @@ def secret_file(content: IO[bytes], dest: str):
     """
     data = content.read()
     content.seek(0)
-    if host.get_fact(SaltedSha256File, path=dest, salt=SECRET_SALT) == salted_sha256(data):
+    if fact_once(SaltedSha256File, path=dest, salt=SECRET_SALT) == salted_sha256(data):
         yield from _mode_kept(dest, "600", "is current")  # no digest of a secret in the output
         return
     directory, partial = _upload_name(dest)
@@ -247,7 +276,7 @@ def installed_copy(src: str, dest: str, sha256: str, mode: str = "755"):
         host_ops.installed_copy(src="/var/lib/edgewasm/artifacts/k3s/v1.32.2+k3s1/k3s-arm64",
                                 dest="/usr/local/bin/k3s", sha256="...")
     """
-    if host.get_fact(Sha256File, path=dest) == sha256:
+    if fact_once(Sha256File, path=dest) == sha256:
         yield from _mode_kept(dest, mode, f"has sha256 {sha256[:12]}")
         return
     partial = f"{dest}.edgewasm-new"
@@ -271,7 +300,7 @@ def extracted(tarball: str, dest: str, sha256: str):
         host_ops.extracted(tarball="/var/lib/edgewasm/artifacts/wasmtime/49.0.4/wasmtime-v49.0.4-aarch64-linux.tar.xz",
                            dest="/opt/edgewasm/wasmtime/49.0.4", sha256="...")
     """
-    if host.get_fact(ExtractedFrom, directory=dest) == sha256:
+    if fact_once(ExtractedFrom, directory=dest) == sha256:
         host.noop(f"{dest} holds {tarball.rsplit('/', 1)[-1]}")
         return
     script = extract_script(tarball, dest, sha256)

@@ -31,9 +31,9 @@ from pyinfra import host, inventory, logger
 from pyinfra.api import FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Sha256File
 from pyinfra.facts.systemd import SystemdStatus
-from pyinfra.operations import files, python, systemd
+from pyinfra.operations import python, systemd
 
-from deploys import edgewasm_deploy, host_ops, run_summary
+from deploys import edgewasm_deploy, host_files, host_ops, run_summary
 from edgewasm import templates
 from edgewasm.k3s import (
     AGENT_TOKEN_FILE,
@@ -57,6 +57,7 @@ from edgewasm.k3s import (
 )
 from edgewasm.plan import Plan
 from facts.k3s import InputsDigest, StartedInputs, UnitFileEnabled
+from facts.secrets import SaltedSha256File
 
 _TOKEN_LOCK = BoundedSemaphore()
 
@@ -136,13 +137,13 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
     """
     service = f"{unit}.service"
     running = host_ops.fact_once(SystemdStatus).get(service)
-    enabled = host.get_fact(UnitFileEnabled, unit=service) in ("enabled", "static")
+    enabled = host_ops.fact_once(UnitFileEnabled, unit=service) in ("enabled", "static")
     # --no-reload: the unit file's own change reloads systemd (and the restart script below
     # reloads when systemd says its copy is stale, as after a run cut before that reload); a
     # reload per enable, 47 agents at once on a small operator, was most of a first
     # install's start phase.
     enable = f"systemctl enable --no-reload --quiet {service}"
-    stale = running and host.get_fact(InputsDigest, paths=inputs) != host.get_fact(StartedInputs)
+    stale = running and host_ops.fact_once(InputsDigest, paths=inputs) != host_ops.fact_once(StartedInputs)
     if running and not restart and not stale:
         if enabled:
             host.noop(f"{service} is running and nothing it reads changed")
@@ -171,7 +172,7 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
 
 def _fetch_kubeconfig(local: str, server_url: str) -> None:
     """Copy the server's kubeconfig to the operator's machine (0600), naming the server."""
-    remote_sha = host.get_fact(Sha256File, path=KUBECONFIG)
+    remote_sha = host_ops.fact_once(Sha256File, path=KUBECONFIG)
     stamp = Path(local + ".source-sha256")
     if remote_sha and Path(local).exists() and stamp.exists() and stamp.read_text().strip() == remote_sha:
         return
@@ -221,8 +222,27 @@ def _tokens(first, role: str) -> list:
         ops.append(host_ops.secret_file(name="Put the server token", content=io.BytesIO(server + b"\n"),
                                         dest=TOKEN_FILE))
     else:
-        ops.append(files.file(name="No server token on an agent", path=TOKEN_FILE, present=False))
+        ops.append(host_files.absent(name="No server token on an agent", path=TOKEN_FILE))
     return ops
+
+
+def _inputs(unit: str, runtime_inputs: tuple[str, ...]) -> list[str]:
+    """What K3s reads at start, whose digest decides a restart."""
+    return [K3S_BIN, f"{CONFIG_DIR}/config.yaml", f"{CONFIG_DIR}/registries.yaml", AGENT_TOKEN_FILE, TOKEN_FILE,
+            f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env", *runtime_inputs]
+
+
+def wants(runtime_inputs: tuple[str, ...] = ()) -> list:
+    """Every fact ``k3s()`` reads, for ``host_ops.prefetch``."""
+    unit = unit_name(host_ops.role())
+    salted = [(SaltedSha256File, {"path": p, "salt": host_ops.SECRET_SALT})
+              for p in (AGENT_TOKEN_FILE, TOKEN_FILE, f"/etc/systemd/system/{unit}.service.env")]
+    paths = (K3S_BIN, AGENT_TOKEN_FILE, TOKEN_FILE, f"{CONFIG_DIR}/config.yaml", f"{CONFIG_DIR}/registries.yaml",
+             f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env")
+    return [*salted, *(spec for p in paths for spec in host_files.wants_file(p)),
+            *host_files.wants_directory(f"{CONFIG_DIR}/config.yaml.d"), (SystemdStatus, {}),
+            (UnitFileEnabled, {"unit": f"{unit}.service"}), (InputsDigest, {"paths": _inputs(unit, runtime_inputs)}),
+            (StartedInputs, {}), (Sha256File, {"path": KUBECONFIG})]
 
 
 @edgewasm_deploy("K3s")
@@ -246,34 +266,33 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
                                      sha256=k3s_binary.sha256)
 
     tokens = _tokens(first, role)
-    files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
+    host_files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
     values = config_values(host.name, host.data.dict(), role, is_first, server_url)
     # K3s merges node-label into the node's labels at every start, so these follow the runtimes.
     values["node_labels"].update(runtime_labels or {})
-    config = files.template(
+    config = host_files.template(
         name="Write the K3s config",
-        src=templates.path("k3s/config.yaml.j2"),
+        src="k3s/config.yaml.j2",
         dest=f"{CONFIG_DIR}/config.yaml",
         mode="600",
         **values,
     )
     mirrors = host.data.get("k3s_registry_mirrors")
     if mirrors:
-        registries = files.template(name="Write K3s registry mirrors", src=templates.path("k3s/registries.yaml.j2"),
-                                    dest=f"{CONFIG_DIR}/registries.yaml", mode="600", mirrors=mirrors)
+        registries = host_files.template(name="Write K3s registry mirrors", src="k3s/registries.yaml.j2",
+                                         dest=f"{CONFIG_DIR}/registries.yaml", mode="600", mirrors=mirrors)
     else:
-        registries = files.file(name="No K3s registry mirrors", path=f"{CONFIG_DIR}/registries.yaml", present=False)
+        registries = host_files.absent(name="No K3s registry mirrors", path=f"{CONFIG_DIR}/registries.yaml")
     # Proxy credentials may be in it: a secret upload, never a template pyinfra can diff.
     env_text = templates.render("k3s/k3s.env.j2", unit=unit, env=service_env(host.data.dict()))
     env = host_ops.secret_file(name="Write the K3s environment file", content=io.BytesIO(env_text.encode()),
                                dest=f"/etc/systemd/system/{unit}.service.env")
-    unit_file = files.template(name="Write the K3s unit", src=templates.path("k3s/k3s.service.j2"),
-                               dest=f"/etc/systemd/system/{unit}.service", mode="644",
-                               unit=unit, command="server" if role == "server" else "agent")
+    unit_file = host_files.template(name="Write the K3s unit", src="k3s/k3s.service.j2",
+                                    dest=f"/etc/systemd/system/{unit}.service", mode="644",
+                                    unit=unit, command="server" if role == "server" else "agent")
     if unit_file.will_change:
         systemd.daemon_reload(name="Reload systemd units")
-    inputs = [K3S_BIN, f"{CONFIG_DIR}/config.yaml", f"{CONFIG_DIR}/registries.yaml", AGENT_TOKEN_FILE, TOKEN_FILE,
-              f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env", *runtime_inputs]
+    inputs = _inputs(unit, runtime_inputs)
     service = {
         "unit": unit,
         "restart": runtimes_changed

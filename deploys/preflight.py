@@ -12,10 +12,10 @@ from pyinfra import host
 from pyinfra.facts.deb import DebPackages
 from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 from pyinfra.facts.systemd import SystemdEnabled
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, server, systemd
 
-from deploys import edgewasm_deploy, host_ops
-from edgewasm import os_packages, templates
+from deploys import edgewasm_deploy, host_files, host_ops
+from edgewasm import os_packages
 from edgewasm.manifest import Bundle
 from edgewasm.preflight import (
     FSTAB_SWAP_COMMENTED,
@@ -24,13 +24,31 @@ from edgewasm.preflight import (
     host_problems,
     is_raspberry_pi,
 )
-from facts.host import (ActiveSwap, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PendingReboot,
-                        PiBootCmdline)
+from facts.host import (PI_CMDLINE_PATHS, ActiveSwap, BoardModel, Cgroups, FreeDisk, KernelModuleStates,
+                        PendingReboot, PiBootCmdline)
 
 RANCHER_DIR = "/var/lib/rancher"
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"
 SYSCTL_FILE = "/etc/sysctl.d/90-k3s.conf"
 REBOOT_PENDING = "/var/lib/edgewasm/reboot-pending"
+
+
+def wants() -> list:
+    """Every fact preflight reads (check and prepare), for ``host_ops.prefetch``."""
+    data = host.data
+    wanted = [(BoardModel, {}), (Arch, {}), (LinuxDistribution, {}), (KernelVersion, {}),
+              (FreeDisk, {"path": RANCHER_DIR}), (KernelModuleStates, {"modules": data.preflight_kernel_modules}),
+              (Cgroups, {}), (PiBootCmdline, {}),
+              *host_files.wants_file(MODULES_FILE), *host_files.wants_file(SYSCTL_FILE),
+              *host_files.wants_sysctls(data.preflight_sysctls)]
+    if data.edgewasm_bundle:
+        wanted.append((DebPackages, {}))
+    if data.preflight_swap == "disable":
+        wanted += [(ActiveSwap, {}), (SystemdEnabled, {}), *host_files.wants_lines("/etc/fstab", FSTAB_SWAP_LINE)]
+    # Only a Pi reads these; asking every host costs nothing in the batch.
+    wanted.append((PendingReboot, {"marker": REBOOT_PENDING}))
+    wanted += [spec for path in PI_CMDLINE_PATHS for spec in host_files.wants_file(path)]
+    return wanted
 
 
 def _problems() -> list[str]:
@@ -40,10 +58,10 @@ def _problems() -> list[str]:
         name=host.name,
         arch={"machine": host_ops.fact_once(Arch) or "", "k3s": host_ops.arch()},
         os_release=host_ops.fact_once(LinuxDistribution)["release_meta"],
-        kernel_release=host.get_fact(KernelVersion) or "",
-        free_disk=host.get_fact(FreeDisk, path=RANCHER_DIR),
+        kernel_release=host_ops.fact_once(KernelVersion) or "",
+        free_disk=host_ops.fact_once(FreeDisk, path=RANCHER_DIR),
         module_states=host_ops.fact_once(KernelModuleStates, modules=host.data.preflight_kernel_modules),
-        cgroups=host.get_fact(Cgroups),
+        cgroups=host_ops.fact_once(Cgroups),
         is_pi=pi,
         settings=host.data.dict(),
     )
@@ -99,9 +117,9 @@ def packages_from_bundle(packages: list[str]) -> None:
     for entry in (*carried.files, carried.index):
         host_ops.verified_file(name=f"Bundle package {entry['name']}", src=str(bundle / entry["file"]),
                                dest=entry["dest"], sha256=entry["sha256"])
-    files.template(
+    host_files.template(
         name=f"apt source of the bundle's {release} packages",
-        src=templates.path("debs/edgewasm-debs.list.j2"),
+        src="debs/edgewasm-debs.list.j2",
         dest=f"{carried.repo}/sources.list",
         release=release, dpkg_arch=carried.dpkg_arch, repo=carried.repo,
         mode="644",
@@ -124,9 +142,9 @@ def prepare() -> None:
         )
 
     modules = host.data.preflight_kernel_modules
-    files.template(
+    host_files.template(
         name="Persist kernel modules for K3s",
-        src=templates.path("preflight/modules-load-k3s.conf.j2"),
+        src="preflight/modules-load-k3s.conf.j2",
         dest=MODULES_FILE,
         modules=modules,
         mode="644",
@@ -134,15 +152,14 @@ def prepare() -> None:
     host_ops.kernel_modules_loaded(name="Load kernel modules for K3s", modules=modules)
 
     sysctls = host.data.preflight_sysctls
-    files.template(
+    host_files.template(
         name="Persist sysctls for K3s",
-        src=templates.path("preflight/sysctl-k3s.conf.j2"),
+        src="preflight/sysctl-k3s.conf.j2",
         dest=SYSCTL_FILE,
         sysctls=sysctls,
         mode="644",
     )
-    for key, value in sysctls.items():
-        server.sysctl(name=f"Set {key}", key=key, value=value)
+    host_files.sysctls(name="Set sysctls for K3s", values=sysctls)
 
     if host.data.preflight_swap == "disable":
         _disable_swap()
@@ -152,16 +169,11 @@ def prepare() -> None:
 
 
 def _disable_swap() -> None:
-    if host.get_fact(ActiveSwap):
+    if host_ops.fact_once(ActiveSwap):
         server.shell(name="Turn swap off", commands=["swapoff -a"])
-    files.replace(
-        name="Comment out swap in /etc/fstab",
-        path="/etc/fstab",
-        text=FSTAB_SWAP_LINE,
-        replace=FSTAB_SWAP_COMMENTED,
-        extended_regex=True,
-    )
-    if "dphys-swapfile.service" in host.get_fact(SystemdEnabled):
+    host_files.replaced(name="Comment out swap in /etc/fstab", path="/etc/fstab", text=FSTAB_SWAP_LINE,
+                        replace=FSTAB_SWAP_COMMENTED)
+    if "dphys-swapfile.service" in host_ops.fact_once(SystemdEnabled):
         systemd.service(
             name="Stop Raspberry Pi OS swap file",
             service="dphys-swapfile.service",
@@ -175,22 +187,22 @@ def _enable_pi_memory_cgroup() -> None:
     wanted = cmdline_with_flags(current["line"], host.data.preflight_pi_cgroup_flags)
     # Decided from the running boot, not from "will the file change": a run that died
     # after writing the boot line and before the reboot left the marker pending.
-    pending = host.get_fact(PendingReboot, marker=REBOOT_PENDING)
+    pending = host_ops.fact_once(PendingReboot, marker=REBOOT_PENDING)
     if wanted != current["line"]:
         # The marker first: whatever stops this run from here on, the next one reboots.
         server.shell(name="Mark a reboot pending for the new kernel command line",
                      commands=[f"mkdir -p {REBOOT_PENDING.rsplit('/', 1)[0]} && "
                                f"cat /proc/sys/kernel/random/boot_id > {REBOOT_PENDING}"])
         # The firmware reads one line; the template writes exactly that line.
-        files.template(
+        host_files.template(
             name=f"Enable the memory cgroup in {current['path']}",
-            src=templates.path("preflight/pi-cmdline.txt.j2"),
+            src="preflight/pi-cmdline.txt.j2",
             dest=current["path"],
             cmdline=wanted,
         )
     elif pending != "pending":
         if pending == "done":
-            files.file(name="The pending reboot happened", path=REBOOT_PENDING, present=False)
+            host_files.absent(name="The pending reboot happened", path=REBOOT_PENDING)
         return
     host_ops.reboot(name="Reboot for the new kernel command line", timeout=host.data.preflight_reboot_timeout,
                     pending_marker=REBOOT_PENDING)

@@ -9,14 +9,18 @@ in the node's K3s node-label list).
 from __future__ import annotations
 
 from pyinfra import inventory
-from pyinfra.operations import files
 
-from deploys import edgewasm_deploy, host_ops
-from edgewasm import templates
+from deploys import edgewasm_deploy, host_files, host_ops
 from edgewasm.plan import fleet_handlers
 from edgewasm.wasm import MANIFESTS_DIR, runtime_class_specs
 
 MANIFEST = f"{MANIFESTS_DIR}/edgewasm-runtimeclasses.yaml"
+
+
+def wants() -> list:
+    if host_ops.role() != "server":
+        return []
+    return [*host_files.wants_directory(MANIFESTS_DIR), *host_files.wants_file(MANIFEST)]
 
 
 @edgewasm_deploy("Wasm RuntimeClasses")
@@ -25,9 +29,9 @@ def runtime_classes() -> None:
         return
     handlers = fleet_handlers([h.data.dict() for h in inventory])
     if not handlers:
-        files.file(name="No edgewasm RuntimeClasses", path=MANIFEST, present=False)
+        host_files.absent(name="No edgewasm RuntimeClasses", path=MANIFEST)
         return
-    files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
-    files.template(name="Put the Wasm RuntimeClasses in the auto-deploy directory",
-                   src=templates.path("wasm/runtimeclasses.yaml.j2"), dest=MANIFEST, mode="600",
-                   classes=runtime_class_specs(handlers))
+    host_files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
+    host_files.template(name="Put the Wasm RuntimeClasses in the auto-deploy directory",
+                        src="wasm/runtimeclasses.yaml.j2", dest=MANIFEST, mode="600",
+                        classes=runtime_class_specs(handlers))

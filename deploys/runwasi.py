@@ -10,9 +10,7 @@ Which handlers the host ends up with is its plan's ``handlers``.
 
 from __future__ import annotations
 
-from pyinfra.operations import files
-
-from deploys import artifacts, edgewasm_deploy
+from deploys import artifacts, edgewasm_deploy, host_files
 from edgewasm.artifacts import load_catalog
 from edgewasm.plan import Plan
 from edgewasm.wasm import SHIM_DIR
@@ -21,6 +19,10 @@ from edgewasm.wasm import SHIM_DIR
 def shim_paths() -> tuple[str, ...]:
     """Where every shim K3s could find sits (present or not): part of what K3s reads at start."""
     return tuple(f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim"))
+
+
+def wants() -> list:
+    return [spec for path in shim_paths() for spec in host_files.wants_link(path)]
 
 
 @edgewasm_deploy("runwasi shims")
@@ -33,9 +35,9 @@ def shims(plan: Plan) -> bool:
             continue
         path = f"{SHIM_DIR}/{shim}"
         if not plan.shipped(component):
-            changed |= files.link(name=f"No {shim}", path=path, present=False).will_change
+            changed |= host_files.link(name=f"No {shim}", path=path).will_change
             continue
         tree, _ = artifacts.unpacked(plan, component)
-        changed |= files.link(name=f"Put {shim} where K3s finds it", path=path,
-                              target=f"{tree}/{shim}").will_change
+        changed |= host_files.link(name=f"Put {shim} where K3s finds it", path=path,
+                                   target=f"{tree}/{shim}").will_change
     return changed

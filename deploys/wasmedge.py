@@ -7,11 +7,9 @@ carries its own copy. Hosts WasmEdge has no build for (armv7) are skipped; they 
 warned about, or refused under edgewasm_require_wasm, by their plan.
 """
 
-from pyinfra import host
-from pyinfra.operations import files, server
+from pyinfra.operations import server
 
-from deploys import artifacts, edgewasm_deploy
-from edgewasm import templates
+from deploys import artifacts, edgewasm_deploy, host_files, host_ops
 from edgewasm.plan import Plan
 from facts.runtimes import NewerThan
 
@@ -20,17 +18,29 @@ LD_CONF = "/etc/ld.so.conf.d/edgewasm-wasmedge.conf"
 LD_CACHE = "/etc/ld.so.cache"
 
 
+def _ld_inputs(prefix: str) -> list[str]:
+    return [LD_CONF, f"{prefix}/.edgewasm-source-sha256"]
+
+
+def wants(plan: Plan) -> list:
+    if not plan.shipped("wasmedge"):
+        return []
+    prefix = artifacts.tree_of(plan.placement("wasmedge", "tarball"))
+    return [*host_files.wants_link(BIN), *host_files.wants_file(LD_CONF),
+            (NewerThan, {"reference": LD_CACHE, "paths": _ld_inputs(prefix)})]
+
+
 @edgewasm_deploy("WasmEdge")
 def wasmedge(plan: Plan) -> None:
     version = plan.shipped("wasmedge")
     if not version:
         return
     prefix, tree = artifacts.unpacked(plan, "wasmedge")
-    files.link(name="Put wasmedge on PATH", path=BIN, target=f"{prefix}/bin/wasmedge")
-    loader = files.template(name="Put WasmEdge's library on the loader path", src=templates.path("wasmedge/ld.so.conf.j2"),
-                            dest=LD_CONF, mode="644", prefix=prefix, version=version)
+    host_files.link(name="Put wasmedge on PATH", path=BIN, target=f"{prefix}/bin/wasmedge")
+    loader = host_files.template(name="Put WasmEdge's library on the loader path", src="wasmedge/ld.so.conf.j2",
+                                 dest=LD_CONF, mode="644", prefix=prefix, version=version)
     # Also when what the loader cache reads is newer than it: a run that died between the
     # unpack or the config and ldconfig is finished here.
-    newer = host.get_fact(NewerThan, reference=LD_CACHE, paths=[LD_CONF, f"{prefix}/.edgewasm-source-sha256"])
+    newer = host_ops.fact_once(NewerThan, reference=LD_CACHE, paths=_ld_inputs(prefix))
     if tree.will_change or loader.will_change or newer:
         server.shell(name="Refresh the loader cache", commands=["ldconfig"])

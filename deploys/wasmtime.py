@@ -5,16 +5,18 @@ at it, so an upgrade is a new directory and a link switch. Hosts whose arch upst
 does not build for (armv7) are skipped; their plan already warned about them.
 """
 
-from pyinfra.operations import files
-
-from deploys import artifacts, edgewasm_deploy
+from deploys import artifacts, edgewasm_deploy, host_files
 from edgewasm.plan import Plan
 
 BIN = "/usr/local/bin/wasmtime"
+
+
+def wants() -> list:
+    return host_files.wants_link(BIN)
 
 
 @edgewasm_deploy("Wasmtime")
 def wasmtime(plan: Plan) -> None:
     if plan.shipped("wasmtime"):
         tree, _ = artifacts.unpacked(plan, "wasmtime")
-        files.link(name="Put wasmtime on PATH", path=BIN, target=f"{tree}/wasmtime")
+        host_files.link(name="Put wasmtime on PATH", path=BIN, target=f"{tree}/wasmtime")
