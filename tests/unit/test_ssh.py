@@ -56,3 +56,30 @@ def test_pyinfra_clients_connect_with_nodelay_once_wrapped(monkeypatch, tcp_pair
     SSHClient().connect("edge-1")
     assert calls == ["edge-1"]
     assert tcp_pair.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) != 0
+
+
+def test_the_audit_counts_each_command_and_sftp_session_by_host_and_nothing_else(monkeypatch, tmp_path):
+    import paramiko
+
+    audit = tmp_path / "audit"
+    monkeypatch.setenv(ssh.AUDIT_ENV, str(audit))
+    sent = []
+    monkeypatch.setattr(paramiko.Channel, "exec_command", lambda self, command: sent.append(command))
+    monkeypatch.setattr(paramiko.SFTPClient, "from_transport", classmethod(lambda cls, t: "sftp"))
+    ssh.audit_from_env()
+    ssh.audit_from_env()  # wrapped once however often connections are made
+    transport = SimpleNamespace(getpeername=lambda: ("10.231.0.12", 22))
+    channel = SimpleNamespace(get_transport=lambda: transport)
+    paramiko.Channel.exec_command(channel, "cat /etc/rancher/k3s/agent-token")
+    assert paramiko.SFTPClient.from_transport(transport) == "sftp"
+    assert sent == ["cat /etc/rancher/k3s/agent-token"]
+    assert audit.read_text() == "10.231.0.12 exec\n10.231.0.12 sftp\n"  # no command text
+
+
+def test_without_the_audit_variable_nothing_is_wrapped(monkeypatch):
+    import paramiko
+
+    monkeypatch.delenv(ssh.AUDIT_ENV, raising=False)
+    before = paramiko.Channel.exec_command
+    ssh.audit_from_env()
+    assert paramiko.Channel.exec_command is before
