@@ -15,6 +15,7 @@ import pytest
 
 from edgewasm import upstream
 from edgewasm.arch import k3s_arch
+from edgewasm.compliance import reads
 from edgewasm.compliance.applies import Target, accepts
 from edgewasm.compliance.hosts import testinfra_host
 from edgewasm.config import InventoryHost, inventory_hosts
@@ -75,8 +76,8 @@ def pytest_collection_modifyitems(config, items):
             keep.append(item)
             continue
         if inv.name not in targets:
-            targets[inv.name] = Target(inv, first, lambda cmd, inv=inv: _connection(inv).check_output(cmd),
-                                       lambda inv=inv: _plan(_connection(inv), inv))
+            targets[inv.name] = Target(inv, first, lambda cmd, inv=inv: _connection(inv, config).check_output(cmd),
+                                       lambda inv=inv: _plan(_connection(inv, config), inv))
         (keep if accepts(predicates, targets[inv.name]) else dropped).append(item)
     if dropped:
         config.hook.pytest_deselected(items=dropped)
@@ -86,9 +87,18 @@ def pytest_collection_modifyitems(config, items):
 _connections = {}
 
 
-def _connection(inv_host):
+def _connection(inv_host, config):
+    """The host's Testinfra connection, opened once; what its checks read is sent first as
+    one command (a checked host: everything; the first server from another host's checks:
+    what they compare with it)."""
     if inv_host.name not in _connections:
-        _connections[inv_host.name] = testinfra_host(inv_host)
+        host = testinfra_host(inv_host)
+        first = getattr(_first_server(config), "name", None)
+        if inv_host in _checked(config):
+            host.backend.prefetch(reads.host_reads(inv_host.data, inv_host.role, inv_host.name == first))
+        else:
+            host.backend.prefetch(reads.first_server_reads())
+        _connections[inv_host.name] = host
     return _connections[inv_host.name]
 
 
@@ -107,8 +117,8 @@ def _plan(host, inventory_host):
 
 
 @pytest.fixture(scope="module")
-def host(inventory_host):
-    return _connection(inventory_host)
+def host(inventory_host, request):
+    return _connection(inventory_host, request.config)
 
 
 @pytest.fixture(scope="module")
@@ -135,8 +145,8 @@ def first_server(request):
 
 
 @pytest.fixture(scope="session")
-def first_server_host(first_server):
-    return None if first_server is None else _connection(first_server)
+def first_server_host(first_server, request):
+    return None if first_server is None else _connection(first_server, request.config)
 
 
 @pytest.fixture(scope="session")

@@ -52,3 +52,28 @@ def test_hello_module_runs_under_wasi_and_prints_the_greeting(tmp_path):
     instance = linker.instantiate(store, wasmtime.Module(engine, module()))
     instance.exports(store)["_start"](store)
     assert out.read_text() == greeting() == "Hello from edgewasm: WebAssembly is up.\n"
+
+
+def test_an_unpack_still_running_from_a_cut_run_is_waited_for_not_raced(tmp_path):
+    """A dropped SSH connection can leave a run's unpack going on the host while the next
+    run starts its own: the second waits for the first's lock, then finds the tree whole
+    (seen on the test bed's arm64 host, where the second run's rm -rf removed the first's
+    half-unpacked tree under it)."""
+    import time
+
+    src = tarball(tmp_path / "w.tar.gz", {f"wasmtime-v49/f{i}": b"z" * 100 for i in range(50)})
+    dest = tmp_path / "opt" / "wasmtime" / "49.0.3"
+    (tmp_path / "opt" / "wasmtime").mkdir(parents=True)
+    lock = open(f"{dest}.edgewasm-lock", "w")
+    import fcntl
+
+    fcntl.flock(lock, fcntl.LOCK_EX)  # the cut run's unpack, still holding the tree
+    second = subprocess.Popen(["sh", "-c", extract_script(str(src), str(dest), "ef" * 32)])
+    time.sleep(0.5)
+    assert second.poll() is None, "the second unpack must wait for the first"
+    subprocess.run(["sh", "-c", f"mkdir -p {dest} && echo {'ef' * 32} > {dest}/.edgewasm-source-sha256"], check=True)
+    fcntl.flock(lock, fcntl.LOCK_UN)
+    assert second.wait(timeout=10) == 0
+    assert not (dest / "f0").exists(), "the tree the first finished is kept, not unpacked again"
+    subprocess.run(["sh", "-c", extract_script(str(src), str(tmp_path / "other"), "ef" * 32)], check=True)
+    assert (tmp_path / "other" / "f0").read_bytes() == b"z" * 100

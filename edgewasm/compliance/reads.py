@@ -1,0 +1,92 @@
+"""What a host's checks read, sent as one SSH command when its checks start.
+
+Testinfra sends a command for every attribute a check asks (a file's mode, owner, hash and
+content are four round trips) and again whenever two checks ask the same. Each host's
+connection (``hosts.KnownHostsParamikoBackend``) first runs every command below in one
+exec and answers those commands from what they printed; anything else a check runs
+(kubectl, hello-wasm, a command this list lacks) still goes to the host. The list only
+saves round trips: a command missing here, or spelled differently from Testinfra's, is
+simply sent on its own, never answered wrongly. Commands here are read-only.
+"""
+
+from __future__ import annotations
+
+from edgewasm import settings
+from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, unit_name
+from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR
+
+# Testinfra's own spellings (testinfra/modules/file.py, GNUFile; systeminfo.py; service.py).
+FILE_ATTRS = {
+    "exists": ("test -e %s",),
+    "mode": ("stat -Lc %%a %s",),
+    "user": ("stat -Lc %%U %s",),
+    "sha256sum": ("sha256sum %s | cut -d ' ' -f 1",),
+    "content": ("cat -- %s",),
+    "linked_to": ("readlink -f %s",),
+    "is_symlink": ("test -L %s",),
+}
+SYSTEM_INFO = [("uname -s",), ("uname -r",), ("uname -m",), ("cat /etc/os-release",)]
+
+
+def file_reads(path: str, *attrs: str) -> list[tuple[str, ...]]:
+    return [(FILE_ATTRS[a][0], path) for a in attrs]
+
+
+def shim_links() -> list[str]:
+    from edgewasm.artifacts import load_catalog
+    from edgewasm.wasm import SHIM_DIR
+
+    return [f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim")]
+
+
+def secret_digest(path: str) -> str:
+    """sha256 of the secret part of a token file, computed on the host (tests/host/test_k3s.py)."""
+    return f"sed 's/.*://' {path} | sha256sum"
+
+
+def first_server_reads() -> list[tuple[str, ...]]:
+    """What every host's checks ask the first server (tokens compared by digest)."""
+    return [*file_reads(AGENT_TOKEN_FILE, "sha256sum"), *file_reads(TOKEN_FILE, "sha256sum"),
+            (secret_digest(TOKEN_FILE),)]
+
+
+def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tuple[str, ...]]:
+    """The read-only commands the checks of a host with this inventory ``data`` and
+    ``role`` send (as Testinfra spells them: a template and its arguments)."""
+    from facts.host import BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
+    from pyinfra.facts.server import LinuxDistribution
+
+    reads = [*SYSTEM_INFO, (BoardModel().command(),), ("test -d %s", "/run/systemd/system/"),
+             (LinuxDistribution().command().get_raw_value(),), (Cgroups().command(),), (PiBootCmdline().command(),),
+             (FreeDisk().command(path="/var/lib/rancher"),),
+             (KernelModuleStates().command(modules=settings.value(data, "preflight_kernel_modules")),),
+             ("tail -n +2 /proc/swaps",), *file_reads("/etc/fstab", "content"),
+             *file_reads("/etc/modules-load.d/k3s.conf", "mode", "content"),
+             *file_reads("/etc/sysctl.d/90-k3s.conf", "content"),
+             *(("sysctl -n %s", key) for key in settings.value(data, "preflight_sysctls")),
+             *(("dpkg-query -f '${Status}' -W %s", p) for p in settings.value(data, "preflight_packages")),
+             ("wasmtime --version",), ("wasmedge --version",),
+             *file_reads("/etc/ld.so.conf.d/edgewasm-wasmedge.conf", "content")]
+    if role is None:
+        return reads
+    unit = unit_name(role)
+    reads += [(f"{K3S_BIN} --version",), *file_reads(K3S_BIN, "mode", "user", "sha256sum"),
+              *file_reads(f"/etc/systemd/system/{unit}.service", "content"),
+              *file_reads(f"/etc/systemd/system/{unit}.service.env", "mode", "content"),
+              ("systemctl is-enabled %s", unit), ("systemctl is-active %s", unit),
+              *file_reads(f"{CONFIG_DIR}/config.yaml", "mode", "user", "content"),
+              *file_reads(AGENT_TOKEN_FILE, "mode", "user", "sha256sum"), (secret_digest(AGENT_TOKEN_FILE),),
+              *file_reads(TOKEN_FILE, "exists"),
+              *(read for name in ("config.toml.tmpl", "config-v3.toml.tmpl")
+                for read in file_reads(f"{CONTAINERD_DIR}/{name}", "exists", "content")),
+              *(read for path in shim_links() for read in file_reads(path, "is_symlink", "linked_to", "exists"))]
+    if role == "server":
+        reads += [*file_reads(TOKEN_FILE, "mode", "user", "sha256sum"), *file_reads(KUBECONFIG, "mode", "user"),
+                  *file_reads(SERVER_TOKEN, "mode", "user"), (secret_digest(SERVER_TOKEN),),
+                  (secret_digest(TOKEN_FILE),)]
+        for name in ("edgewasm-runtimeclasses.yaml", "edgewasm-gatekeeper.yaml", "edgewasm-policy-constraints.yaml",
+                     "edgewasm-policy-k8sallowedrepos.yaml", "edgewasm-policy-k8sdisallowedtags.yaml"):
+            reads += file_reads(f"{MANIFESTS_DIR}/{name}", "exists", "mode", "user", "content")
+    if is_first_server:
+        reads += first_server_reads()
+    return reads
