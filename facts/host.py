@@ -220,3 +220,35 @@ class PendingReboot(FactBase):
         if len(fields) != 2:
             return ""
         return "pending" if fields[0] == fields[1] else "done"
+
+
+class SysctlValues(FactBase):
+    """
+    The current value of each kernel setting in ``keys`` (``""`` when the kernel has no
+    such setting), read from /proc/sys.
+
+    .. code:: python
+
+        host.get_fact(SysctlValues, keys=["net.ipv4.ip_forward"])
+        {"net.ipv4.ip_forward": "1"}
+    """
+
+    default = dict
+
+    def requires_command(self, keys) -> str:
+        return "cat"
+
+    def command(self, keys) -> str:
+        reads = []
+        for key in keys:
+            path = "/proc/sys/" + key.replace(".", "/")
+            reads.append(f"printf '%s ' {shlex.quote(key)}; cat {shlex.quote(path)} 2>/dev/null | tr '\\t' ' ' || true; echo")
+        return "; ".join(reads)
+
+    def process(self, output):
+        values = {}
+        for line in output:
+            key, _, value = line.partition(" ")
+            if key:
+                values[key] = value.strip()
+        return values

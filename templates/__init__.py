@@ -2,7 +2,7 @@
 package ``edgewasm.templates`` (pyproject.toml maps it here), so deploys find them from
 any working directory.
 
-    files.template(src=templates.path("k3s/config.yaml.j2"), ...)   # on a host
+    host_files.template(src="k3s/config.yaml.j2", ...)            # on a host (deploys/host_files.py)
     templates.render("policies/constraints.yaml.j2", **values)       # in memory
 """
 
@@ -20,7 +20,7 @@ _env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(DIR)), undefined=ji
 
 
 def path(template: str) -> str:
-    """Absolute path of a template, for pyinfra's ``files.template`` / ``files.put``."""
+    """Absolute path of a template (for pyinfra operations that take a path)."""
     found = DIR / template
     if not found.is_file():
         raise FileNotFoundError(f"no template {template} in {DIR}")

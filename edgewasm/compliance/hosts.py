@@ -7,6 +7,7 @@ sees exactly the hosts, addresses, keys and data pyinfra uses.
 from __future__ import annotations
 
 import base64
+import binascii
 import functools
 import os
 import secrets
@@ -86,13 +87,16 @@ def batch_script(commands: list[str], tag: str) -> str:
 
 def parse_batch(commands: list[str], tag: str, stdout: bytes) -> dict[str, tuple[int, bytes, bytes]]:
     """``{command: (exit status, stdout, stderr)}`` for every command the script's output answers."""
-    lines = stdout.decode().splitlines()
+    lines = stdout.decode().split("\n")
     answers = {}
     for i, line in enumerate(lines):
         fields = line.split()
         if len(fields) == 3 and fields[0] == f"@@{tag}" and i + 2 < len(lines):
-            index, rc = int(fields[1]), int(fields[2])
-            answers[commands[index]] = (rc, base64.b64decode(lines[i + 1]), base64.b64decode(lines[i + 2]))
+            try:
+                out, err = base64.b64decode(lines[i + 1], validate=True), base64.b64decode(lines[i + 2], validate=True)
+            except binascii.Error:  # cut off mid-line: that command is sent again on its own
+                break
+            answers[commands[int(fields[1])]] = (int(fields[2]), out, err)
     return answers
 
 

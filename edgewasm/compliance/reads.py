@@ -57,7 +57,7 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
     from pyinfra.facts.server import LinuxDistribution
 
     reads = [*SYSTEM_INFO, (BoardModel().command(),), ("test -d %s", "/run/systemd/system/"),
-             (LinuxDistribution().command().get_raw_value(),), (Cgroups().command(),), (PiBootCmdline().command(),),
+             (LinuxDistribution().command(),), (Cgroups().command(),), (PiBootCmdline().command(),),
              (FreeDisk().command(path="/var/lib/rancher"),),
              (KernelModuleStates().command(modules=settings.value(data, "preflight_kernel_modules")),),
              ("tail -n +2 /proc/swaps",), *file_reads("/etc/fstab", "content"),
