@@ -54,7 +54,7 @@ def wants(the_plan: Plan) -> list:
     """Every fact placing and unpacking the plan's files reads, for ``host_ops.prefetch``."""
     wanted = [spec for p in _placed(the_plan) for spec in host_files.wants_file(p.dest)]
     wanted += [(ExtractedFrom, {"directory": tree_of(p)}) for p in the_plan.placements if p.name == "tarball"]
-    return wanted
+    return [*wanted, (FreeDisk, {"path": HOST_CACHE})]  # read only when files are missing: free in the batch
 
 
 @edgewasm_deploy("Artifacts")
