@@ -44,7 +44,7 @@ from tests.testbed.helpers import write_inventory  # noqa: E402
 
 COMMAND = re.compile(r"Running command on (\S+?):")
 LOADED = re.compile(r"\[pyinfra\.api\.facts\] \[(\S+?)\]\s+Loaded fact (\S+)")
-OPERATION = re.compile(r"^--> Starting operation: (.*?)\s*$")
+OPERATION = re.compile(r"^--> Starting (?:serial )?operation: (.*?)\s*$")
 SITECUSTOMIZE = f"""
 import importlib.util
 _spec = importlib.util.spec_from_file_location("edgewasm_ssh_audit", {str(ROOT / "edgewasm" / "ssh.py")!r})
@@ -127,8 +127,9 @@ def counts_mode(audited: Audited, first_run: bool) -> dict:
     if first_run:
         tb.down()
         hosts = tb.up()
-        first = deploy(audited, "first-run")
-        report["first_run"] = {"wall_s": first["wall_s"], "per_host": per_host(first, hosts)}
+        first = deploy(audited, "first-run", debug=True)
+        report["first_run"] = {"wall_s": first["wall_s"], "per_host": per_host(first, hosts),
+                               "breakdown": {k: dict(v.most_common()) for k, v in breakdown(first["log"]).items()}}
     else:
         hosts = tb.up(reuse=True)
         deploy(audited, "converge")

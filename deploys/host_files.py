@@ -22,14 +22,14 @@ from pyinfra.api.util import get_file_sha256
 from pyinfra.facts.files import Directory, File, FileContents, FindInFile, Link, Sha256File
 from pyinfra.operations.util.files import generate_color_diff, sed_replace
 
-from deploys.host_ops import _mode_kept, _upload_name, _verified_rename, fact_once
+from deploys.host_ops import _mode_kept, _upload_name, _verified_rename, fact_once, mkdir_once
 from edgewasm import templates
 from facts.host import SysctlValues
 
 
 def wants_file(path: str) -> list:
-    """The facts ``put`` / ``template`` / ``absent`` read about ``path``."""
-    return [(File, {"path": path}), (Sha256File, {"path": path})]
+    """The facts ``put`` / ``template`` / ``absent`` / ``verified_file`` read about ``path``."""
+    return [(File, {"path": path}), (Sha256File, {"path": path}), (Directory, {"path": posixpath.dirname(path)})]
 
 
 def wants_link(path: str) -> list:
@@ -56,7 +56,7 @@ def _content(data: bytes, dest: str, mode: str, diff: bool = True):
     if diff and state.config.DIFF:
         _show_diff(dest, data)
     directory, partial = _upload_name(dest)
-    yield StringCommand("mkdir", "-p", QuoteString(directory))
+    yield from mkdir_once(directory)
     yield FileUploadCommand(io.BytesIO(data), partial, remote_temp_filename=partial)
     yield StringCommand("chmod", mode, QuoteString(partial), "&&", _verified_rename(
         partial, dest, sha256, f"{dest}: upload does not match what was sent"))

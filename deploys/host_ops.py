@@ -9,7 +9,7 @@ from typing import IO
 
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
-from pyinfra.facts.files import File, Sha256File
+from pyinfra.facts.files import Directory, File, Sha256File
 from pyinfra.facts.server import Arch
 
 from deploys import run_summary
@@ -85,6 +85,20 @@ def _verified_rename(partial: str, dest: str, sha256: str, error: str) -> String
         "then", "mv", "-f", QuoteString(partial), QuoteString(dest), ";",
         "else", "rm", "-f", QuoteString(partial), ";", "echo", QuoteString(error), ">&2", ";", "exit", "1", ";", "fi",
     )
+
+
+_MKDIRS: dict = {}
+
+
+def mkdir_once(directory: str) -> list[StringCommand]:
+    """``mkdir -p DIRECTORY``, unless the directory was there when the run found the host
+    or an earlier operation of this run makes it (a first run puts ~50 .debs in one
+    directory: one mkdir, not fifty). The operation that first asks is the one that
+    makes it, on both of pyinfra's passes over its generator."""
+    if fact_once(Directory, path=directory):
+        return []
+    maker = _MKDIRS.setdefault((host.name, directory), host.current_op_hash)
+    return [StringCommand("mkdir", "-p", QuoteString(directory))] if maker == host.current_op_hash else []
 
 
 def _mode_kept(dest: str, mode: str, current: str):
@@ -213,11 +227,11 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
         yield from _mode_kept(dest, mode, f"has sha256 {sha256[:12]}")
         return
     directory, partial = _upload_name(dest)
-    yield StringCommand("mkdir", "-p", QuoteString(directory))
+    yield from mkdir_once(directory)
     # With sudo, pyinfra stages uploads elsewhere first: keep that on disk too.
     yield FileUploadCommand(src, partial, remote_temp_filename=f"/var/tmp/edgewasm-upload-{sha256[:16]}")
-    yield StringCommand("chmod", mode, QuoteString(partial))
-    yield _verified_rename(partial, dest, sha256, f"{dest}: upload does not match sha256 {sha256}")
+    yield StringCommand("chmod", mode, QuoteString(partial), "&&",
+                        _verified_rename(partial, dest, sha256, f"{dest}: upload does not match sha256 {sha256}"))
 
 
 # A random salt per run for digests of secrets (see facts/secrets.py).

@@ -114,6 +114,10 @@ def packages_from_bundle(packages: list[str]) -> None:
         host.noop(f"packages {', '.join(packages)} are installed")
         return
     bundle = Path(host.data.edgewasm_bundle)
+    # Only a host that lacks packages reads (and gets) the .debs: one batch for all of them.
+    host_ops.prefetch([spec for entry in (*carried.files, carried.index)
+                       for spec in host_files.wants_file(entry["dest"])]
+                      + host_files.wants_file(f"{carried.repo}/sources.list"))
     for entry in (*carried.files, carried.index):
         host_ops.verified_file(name=f"Bundle package {entry['name']}", src=str(bundle / entry["file"]),
                                dest=entry["dest"], sha256=entry["sha256"])

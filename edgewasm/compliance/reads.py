@@ -22,7 +22,7 @@ FILE_ATTRS = {
     "user": ("stat -Lc %%U %s",),
     "sha256sum": ("sha256sum %s | cut -d ' ' -f 1",),
     "content": ("cat -- %s",),
-    "linked_to": ("readlink -f %s",),
+    "linked_to": ("realpath %s",),
     "is_symlink": ("test -L %s",),
 }
 SYSTEM_INFO = [("uname -s",), ("uname -r",), ("uname -m",), ("cat /etc/os-release",)]
@@ -39,6 +39,51 @@ def shim_links() -> list[str]:
     return [f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim")]
 
 
+def sysctl_path(key: str) -> str:
+    return "/proc/sys/" + key.replace(".", "/")
+
+
+# The digest of every line of every small file K3s or edgewasm configures (an agent must
+# hold no line that is the server's secret: tests/host/test_k3s.py).
+SMALL_FILE_LINE_DIGESTS = (
+    "find /etc/rancher /etc/systemd/system /var/lib/rancher/k3s/agent/etc -maxdepth 3 -type f -size -64k "
+    "-exec cat {} + 2>/dev/null | sed 's/.*[:=]//' | while IFS= read -r l; do printf '%s\\n' \"$l\" "
+    "| sha256sum; done")
+
+
+def artifact_paths(plan) -> tuple[list, list[str]]:
+    """(the plan's placements with a destination on the host, the hidden names an upload
+    on its way to each would have)."""
+    placed = [p for p in plan.placements if p.dest]  # "" : read on the operator's machine only
+    return placed, [f"{d}/.{n}.edgewasm-upload" for d, _, n in (p.dest.rpartition("/") for p in placed)]
+
+
+def foreign_paths(plan, manifest: dict) -> list[str]:
+    """Where the bundle's files for other arches would sit on this host."""
+    own = {e["dest"] for e in manifest["artifacts"] if e["arch"] in (plan.arch, "all")}
+    # An arch-independent file (the wasip1/wasm hello image) has one dest for every arch.
+    return sorted({e["dest"] for e in manifest["artifacts"] if e["arch"] not in (plan.arch, "all")} - own)
+
+
+def plan_reads(plan, manifest: dict | None) -> list[tuple[str, ...]]:
+    """What the checks read that the host's plan decides (sent once the plan is known)."""
+    from edgewasm.artifacts import load_catalog
+    from edgewasm.compliance import files
+    from edgewasm.wasm import SHIM_DIR
+
+    placed, partials = artifact_paths(plan)
+    reads = [(files.command([p.dest for p in placed] + partials),)]
+    if manifest:
+        reads.append((files.command(foreign_paths(plan, manifest)),))
+    for component, entry in load_catalog().items():
+        if entry.get("shim") and component in plan.versions:
+            reads += file_reads(f"/opt/edgewasm/{component}/{plan.versions[component]}/{entry['shim']}", "mode")
+    if "wasmedge" in plan.versions:
+        for lib in ("lib64", "lib"):
+            reads += file_reads(f"/opt/edgewasm/wasmedge/{plan.versions['wasmedge']}/{lib}/libwasmedge.so.0", "exists")
+    return reads
+
+
 def secret_digest(path: str) -> str:
     """sha256 of the secret part of a token file, computed on the host (tests/host/test_k3s.py)."""
     return f"sed 's/.*://' {path} | sha256sum"
@@ -46,14 +91,14 @@ def secret_digest(path: str) -> str:
 
 def first_server_reads() -> list[tuple[str, ...]]:
     """What every host's checks ask the first server (tokens compared by digest)."""
-    return [*file_reads(AGENT_TOKEN_FILE, "sha256sum"), *file_reads(TOKEN_FILE, "sha256sum"),
+    return [*SYSTEM_INFO, *file_reads(AGENT_TOKEN_FILE, "sha256sum"), *file_reads(TOKEN_FILE, "sha256sum"),
             (secret_digest(TOKEN_FILE),)]
 
 
 def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tuple[str, ...]]:
     """The read-only commands the checks of a host with this inventory ``data`` and
     ``role`` send (as Testinfra spells them: a template and its arguments)."""
-    from facts.host import BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
+    from facts.host import PI_CMDLINE_PATHS, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
     from pyinfra.facts.server import LinuxDistribution
 
     reads = [*SYSTEM_INFO, (BoardModel().command(),), ("test -d %s", "/run/systemd/system/"),
@@ -61,9 +106,10 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
              (FreeDisk().command(path="/var/lib/rancher"),),
              (KernelModuleStates().command(modules=settings.value(data, "preflight_kernel_modules")),),
              ("tail -n +2 /proc/swaps",), *file_reads("/etc/fstab", "content"),
+             *(read for path in PI_CMDLINE_PATHS for read in file_reads(path, "content")),
              *file_reads("/etc/modules-load.d/k3s.conf", "mode", "content"),
              *file_reads("/etc/sysctl.d/90-k3s.conf", "content"),
-             *(("sysctl -n %s", key) for key in settings.value(data, "preflight_sysctls")),
+             *(read for key in settings.value(data, "preflight_sysctls") for read in file_reads(sysctl_path(key), "content")),
              *(("dpkg-query -f '${Status}' -W %s", p) for p in settings.value(data, "preflight_packages")),
              ("wasmtime --version",), ("wasmedge --version",),
              *file_reads("/etc/ld.so.conf.d/edgewasm-wasmedge.conf", "content")]
@@ -80,6 +126,8 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
               *(read for name in ("config.toml.tmpl", "config-v3.toml.tmpl")
                 for read in file_reads(f"{CONTAINERD_DIR}/{name}", "exists", "content")),
               *(read for path in shim_links() for read in file_reads(path, "is_symlink", "linked_to", "exists"))]
+    if role == "agent":
+        reads.append((SMALL_FILE_LINE_DIGESTS,))
     if role == "server":
         reads += [*file_reads(TOKEN_FILE, "mode", "user", "sha256sum"), *file_reads(KUBECONFIG, "mode", "user"),
                   *file_reads(SERVER_TOKEN, "mode", "user"), (secret_digest(SERVER_TOKEN),),

@@ -109,10 +109,11 @@ def _plan(host, inventory_host):
     if inventory_host.name not in _plans:
         data = inventory_host.data
         bundle = data.get("edgewasm_bundle")
+        opened = Bundle.open(bundle) if bundle else None
         _plans[inventory_host.name] = host_plan(
             inventory_host.name, data, k3s_arch(host.system_info.arch), inventory_host.role,
-            bundle=Bundle.open(bundle) if bundle else None,
-            upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")))
+            bundle=opened, upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")))
+        host.backend.prefetch(reads.plan_reads(_plans[inventory_host.name], opened.manifest if opened else None))
     return _plans[inventory_host.name]
 
 

@@ -2,7 +2,7 @@
 
 import yaml
 
-from edgewasm.compliance import applies
+from edgewasm.compliance import applies, reads
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
 
 pytestmark = applies.only(applies.k3s_node)
@@ -71,7 +71,7 @@ def test_config_names_the_right_server_and_token_files(host, host_data, role, in
 def secret_digest(host, path: str) -> str:
     """sha256 of the secret part of a token file (after the last ':' of K10...::user:secret),
     computed on the host: checks compare digests, never token values."""
-    return host.check_output(f"sed 's/.*://' {path} | sha256sum").split()[0]
+    return host.check_output(reads.secret_digest(path)).split()[0]
 
 
 def test_tokens_match_the_cluster(host, role, first_server_host):
@@ -95,8 +95,5 @@ def test_no_agent_holds_the_server_token(host, role, first_server_host):
     assert not host.file(TOKEN_FILE).exists
     server_secret = secret_digest(first_server_host, TOKEN_FILE)
     assert secret_digest(host, AGENT_TOKEN_FILE) != server_secret
-    lines = host.check_output(
-        "find /etc/rancher /etc/systemd/system /var/lib/rancher/k3s/agent/etc -maxdepth 3 -type f -size -64k "
-        "-exec cat {} + 2>/dev/null | sed 's/.*[:=]//' | while IFS= read -r l; do printf '%s\\n' \"$l\" "
-        "| sha256sum; done").split()
+    lines = host.check_output(reads.SMALL_FILE_LINE_DIGESTS).split()
     assert server_secret not in lines

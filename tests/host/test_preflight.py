@@ -3,7 +3,7 @@
 from packaging.version import Version
 
 from edgewasm.arch import k3s_arch
-from edgewasm.compliance import applies
+from edgewasm.compliance import applies, reads
 from edgewasm.preflight import kernel_version
 from pyinfra.facts.server import LinuxDistribution
 
@@ -77,7 +77,7 @@ def test_sysctls_live_and_persisted(host, host_data):
     Fix: run the deploy; a later file in /etc/sysctl.d may override 90-k3s.conf."""
     wanted = host_data["preflight_sysctls"]
     for key, value in wanted.items():
-        assert str(host.sysctl(key)) == str(value), key
+        assert host.file(reads.sysctl_path(key)).content_string.strip() == str(value), key
     persisted = host.file("/etc/sysctl.d/90-k3s.conf").content_string
     for key, value in wanted.items():
         assert f"{key} = {value}" in persisted.splitlines()
