@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import socket
 import subprocess
 import sys
 import tempfile
@@ -36,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
 from benchmarks.fleet_scale import write_report  # noqa: E402
-from benchmarks.site_latency import SiteLatency, known_hosts_for  # noqa: E402
+from benchmarks.site_latency import RELAY_ADDRESS, SiteLatency, known_hosts_for  # noqa: E402
 from edgewasm import testbed as tb  # noqa: E402
 from edgewasm.ssh import AUDIT_ENV  # noqa: E402
 from tests.fixtures.testbed_bundle import ensure  # noqa: E402
@@ -146,6 +147,24 @@ def counts_mode(audited: Audited, first_run: bool) -> dict:
     return report
 
 
+def command_round_trip_ms(address: str, port: int, known_hosts: Path, n: int = 10) -> float:
+    """Mean time of ``true`` over one SSH connection: what one command costs."""
+    import paramiko
+
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(address, port=port, username="root", key_filename=str(tb.ssh_key()), allow_agent=False,
+                   look_for_keys=False)
+    client.get_transport().sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    started = time.monotonic()
+    for _ in range(n):
+        _, out, _ = client.exec_command("true")
+        out.channel.recv_exit_status()
+    client.close()
+    return round((time.monotonic() - started) / n * 1000, 1)
+
+
 def latency_mode(audited: Audited, delay_ms: int, sizes: list[int]) -> dict:
     figures = {}
     for size in sizes:
@@ -162,7 +181,11 @@ def latency_mode(audited: Audited, delay_ms: int, sizes: list[int]) -> dict:
                                   "ssh_known_hosts_file": str(known)} for h in hosts}
             inventory = write_inventory(audited.work / f"relayed-{size}.py", overrides)
             slow = deploy(audited, f"re-run-{size}-latency", inventory=str(inventory))
-        figures[str(size)] = {"rerun_wall_s": plain["wall_s"], f"rerun_wall_s_plus_{delay_ms}ms": slow["wall_s"]}
+            probe = {"direct": command_round_trip_ms(hosts[0].address, 22, tb.known_hosts()),
+                     "relayed": command_round_trip_ms(*relayed[hosts[0].name], known)}
+        figures[str(size)] = {"rerun_wall_s": plain["wall_s"], f"rerun_wall_s_plus_{delay_ms}ms": slow["wall_s"],
+                              "one_command_ms": probe,
+                              "rerun_commands": slow["counts"].get((RELAY_ADDRESS, "exec"), 0)}
     return figures
 
 
