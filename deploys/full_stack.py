@@ -8,7 +8,7 @@ plan (which files, which runtimes), the crun binary, whether K3s must restart.
 
 from pyinfra import host
 
-from deploys import (edgewasm_deploy, artifacts, containerd, crun, gatekeeper, host_ops, k3s, preflight, run_summary,
+from deploys import (artifacts, containerd, crun, edgewasm_deploy, gatekeeper, host_ops, k3s, preflight, run_summary,
                      runtime_classes, runwasi, wasmedge, wasmtime)
 from edgewasm.config import check_running_inventory
 from edgewasm.wasm import containerd_runtimes, node_labels

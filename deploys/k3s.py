@@ -237,9 +237,7 @@ def wants(runtime_inputs: tuple[str, ...] = ()) -> list:
     unit = unit_name(host_ops.role())
     salted = [(SaltedSha256File, {"path": p, "salt": host_ops.SECRET_SALT})
               for p in (AGENT_TOKEN_FILE, TOKEN_FILE, f"/etc/systemd/system/{unit}.service.env")]
-    paths = (K3S_BIN, AGENT_TOKEN_FILE, TOKEN_FILE, f"{CONFIG_DIR}/config.yaml", f"{CONFIG_DIR}/registries.yaml",
-             f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env")
-    return [*salted, *(spec for p in paths for spec in host_files.wants_file(p)),
+    return [*salted, *(spec for p in _inputs(unit, ()) for spec in host_files.wants_file(p)),
             *host_files.wants_directory(f"{CONFIG_DIR}/config.yaml.d"), (SystemdStatus, {}),
             (UnitFileEnabled, {"unit": f"{unit}.service"}), (InputsDigest, {"paths": _inputs(unit, runtime_inputs)}),
             (StartedInputs, {}), (Sha256File, {"path": KUBECONFIG})]

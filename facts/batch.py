@@ -62,7 +62,8 @@ class FactBatch(FactBase):
                          f"echo \"{_END} {tag} {index} $?\"")
         return "\n".join(parts) + "\ntrue"
 
-    def process(self, output):  # replaced per call: see values()
+    def process(self, output):
+        # The raw lines: which fact each belongs to needs the specs and tag (values()).
         return list(output)
 
     @staticmethod
