@@ -18,7 +18,6 @@ import posixpath
 
 from pyinfra import host, logger, state
 from pyinfra.api import FileUploadCommand, QuoteString, StringCommand, operation
-from pyinfra.api.util import get_file_sha256
 from pyinfra.facts.files import Directory, File, FileContents, FindInFile, Link, Sha256File
 from pyinfra.operations.util.files import generate_color_diff, sed_replace
 
@@ -94,9 +93,6 @@ def put(src: str, dest: str, mode: str = "644"):
         host_files.put(src="templates/policies/k8sallowedrepos.yaml",
                        dest="/var/lib/rancher/k3s/server/manifests/edgewasm-policy-k8sallowedrepos.yaml")
     """
-    if fact_once(Sha256File, path=dest) == get_file_sha256(src):
-        yield from _mode_kept(dest, mode, "is current")
-        return
     with open(src, "rb") as f:
         yield from _content(f.read(), dest, mode)
 
@@ -179,7 +175,8 @@ def replaced(path: str, text: str, replace: str):
         host_files.replaced(name="Comment out swap in /etc/fstab", path="/etc/fstab",
                             text=FSTAB_SWAP_LINE, replace=FSTAB_SWAP_COMMENTED)
     """
-    if not fact_once(FindInFile, **wants_lines(path, text)[0][1]):
+    (fact, kwargs), = wants_lines(path, text)
+    if not fact_once(fact, **kwargs):
         host.noop(f"no line of {path} matches {text}")
         return
     yield sed_replace(path, text, replace, extended_regex=True)
