@@ -4,7 +4,7 @@ from cache.
     python benchmarks/go_peers.py
 
 For each of the project's Go modules under tests/ (tests/gotools: gator, opa,
-Gatekeeper's manager, controller-gen; tests/apiserver: kube-apiserver, kubectl, etcd):
+Gatekeeper's manager, controller-gen; tests/kubernetes: kube-apiserver, kubectl, etcd):
 `go install tool` with empty module and build caches in a temporary directory (what a
 fresh machine does: download every module from the proxy, compile everything), then
 again with those caches warm (a changed pin on a machine that built before), and the

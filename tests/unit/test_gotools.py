@@ -1,4 +1,4 @@
-"""The Go peers' pins (tests/gotools, tests/apiserver) agree with what edgewasm deploys."""
+"""The Go peers' pins (tests/gotools, tests/kubernetes) agree with what edgewasm deploys."""
 
 import re
 import tomllib
@@ -16,13 +16,13 @@ def test_gator_and_gatekeeper_are_the_release_edgewasm_deploys():
 
 def test_the_api_server_is_the_minor_release_k3s_pins():
     k3s = re.match(r"v(\d+\.\d+)\.", CATALOG["k3s"]["version"]).group(1)
-    kubernetes = gotools.required("apiserver", "k8s.io/kubernetes")
+    kubernetes = gotools.required("kubernetes", "k8s.io/kubernetes")
     assert kubernetes.startswith(f"v{k3s}.")
-    staging = re.findall(r"^\s*(k8s.io/\S+) => (\S+) (v\S+)$", (gotools.TESTS / "apiserver" / "go.mod").read_text(), re.M)
+    staging = re.findall(r"^\s*(k8s.io/\S+) => (\S+) (v\S+)$", (gotools.TESTS / "kubernetes" / "go.mod").read_text(), re.M)
     assert staging and all(name == target and version == "v0" + kubernetes[2:] for name, target, version in staging)
 
 
 def test_kube_apiserver_is_told_its_release():
-    flags = gotools.ldflags("apiserver")
+    flags = gotools.ldflags("kubernetes")
     assert f"version.gitVersion={gotools.required('apiserver', 'k8s.io/kubernetes')}" in flags
     assert gotools.ldflags("gotools") == ""

@@ -1,0 +1,216 @@
+// FIXTURE: a K3s stand-in for the test bed that runs a real Kubernetes node. It is NOT
+// K3s (K3s cannot be built here) and says so in `k3s --version`. What it does, the way
+// K3s does it:
+//   - reads /etc/rancher/k3s/config.yaml (+ config.yaml.d/*.yaml) and K3S_URL/K3S_TOKEN,
+//     refusing a key K3s does not know, or a server-only key on an agent, naming it;
+//   - `k3s server`: a CA and certificates under server/tls, etcd, kube-apiserver,
+//     kube-controller-manager and kube-scheduler (upstream's, Kubernetes v1.36.3), the
+//     join token in K3s's K10<ca hash>::server:<secret> format, the admin kubeconfig at
+//     /etc/rancher/k3s/k3s.yaml, and K3s's deploy controller: server/manifests/*.yaml
+//     applied at start and whenever one changes, recorded as k3s.cattle.io Addons;
+//   - on servers and agents: containerd (the machine's) with config.toml rendered from
+//     config.toml.tmpl as a Go text/template whose "base" is ours (K3s's shape, the
+//     runtimes K3s detects on PATH added), every tarball in agent/images/ imported, and
+//     kubelet registered with the node's name, IP, labels and taints and kubelet-arg;
+//   - agents join with the agent token only (a Kubernetes bootstrap token derived from
+//     it, which can do nothing but ask for a node certificate); a wrong token, a missing
+//     server URL or an unreachable server fail as K3s fails.
+// What it does not do that K3s does: no helm-controller (a HelmChart is stored, never
+// installed), no flannel (pods get a bridge on their own node; pods on different nodes
+// cannot reach each other), no kube-proxy, CoreDNS, metrics-server, Traefik, local-path
+// storage, servicelb, network policy controller, embedded registry, etcd snapshots or
+// secrets encryption; a joining server runs no control plane of its own (it joins as a
+// node with the server token: no etcd member, no HA). Its components are not inside
+// the binary: the test bed gives each machine upstream's Kubernetes binaries (read-only,
+// COMPONENTS) and Debian's containerd, runc and CNI plugins.
+package main
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+
+	"sigs.k8s.io/yaml"
+)
+
+// The K3s release this binary stands in for (-X main.release=v1.36.4+k3s1).
+var release = "v0.0.0+unset"
+
+const (
+	commit         = "f1x7ure0"
+	dataDir        = "/var/lib/rancher/k3s"
+	configFile     = "/etc/rancher/k3s/config.yaml"
+	kubeconfigFile = "/etc/rancher/k3s/k3s.yaml"
+	components     = "/usr/lib/edgewasm-fixture/kubernetes" // upstream binaries, from the test bed
+	containerdSock = "/run/k3s/containerd/containerd.sock"
+)
+
+// Config keys K3s takes on both roles, and on servers only. Unlisted keys are refused.
+var agentKeys = set("server", "token", "token-file", "node-name", "node-ip", "node-external-ip",
+	"node-label", "node-taint", "default-runtime", "kubelet-arg", "kube-proxy-arg", "snapshotter",
+	"data-dir", "private-registry", "pause-image", "selinux", "protect-kernel-defaults", "resolv-conf",
+	"container-runtime-endpoint", "debug", "v", "log", "alsologtostderr", "with-node-id",
+	"disable-default-registry-endpoint", "lb-server-port", "prefer-bundled-bin", "image-credential-provider-bin-dir",
+	"image-credential-provider-config", "vpn-auth", "vpn-auth-file", "flannel-iface", "airgap-extra-registry",
+	"nonroot-devices", "disable-apiserver-lb")
+var serverKeys = set("cluster-init", "agent-token", "agent-token-file", "write-kubeconfig",
+	"write-kubeconfig-mode", "write-kubeconfig-group", "tls-san", "tls-san-security", "disable", "bind-address",
+	"advertise-address", "advertise-port", "https-listen-port", "cluster-cidr", "service-cidr", "cluster-dns",
+	"cluster-domain", "service-node-port-range", "kube-apiserver-arg", "kube-controller-manager-arg",
+	"kube-scheduler-arg", "kube-cloud-controller-manager-arg", "etcd-arg", "disable-agent", "flannel-backend",
+	"flannel-ipv6-masq", "flannel-external-ip", "disable-network-policy", "disable-kube-proxy",
+	"disable-helm-controller", "disable-cloud-controller", "disable-scheduler", "disable-controller-manager",
+	"disable-etcd", "disable-apiserver", "secrets-encryption", "embedded-registry", "datastore-endpoint",
+	"egress-selector-mode", "supervisor-metrics", "etcd-expose-metrics", "system-default-registry",
+	"cluster-reset", "etcd-disable-snapshots", "etcd-snapshot-schedule-cron", "etcd-snapshot-retention",
+	"kine-tls", "helm-job-image", "node-name-from-hostname", "default-local-storage-path")
+
+func set(items ...string) map[string]bool {
+	m := map[string]bool{}
+	for _, i := range items {
+		m[i] = true
+	}
+	return m
+}
+
+func logf(level, format string, args ...any) {
+	fmt.Fprintf(os.Stderr, "level=%s msg=%q\n", level, fmt.Sprintf(format, args...))
+}
+
+func fatalf(format string, args ...any) {
+	logf("fatal", format, args...)
+	os.Exit(1)
+}
+
+// Config is config.yaml after K3s's merge: later files win for scalars, lists append
+// when the key ends in "+" (K3s's own rule), a bare key replaces.
+type Config map[string]any
+
+func (c Config) str(key string) string {
+	switch v := c[key].(type) {
+	case string:
+		return v
+	case nil:
+		return ""
+	default:
+		return fmt.Sprint(v)
+	}
+}
+
+func (c Config) list(key string) []string {
+	switch v := c[key].(type) {
+	case []any:
+		out := make([]string, 0, len(v))
+		for _, item := range v {
+			out = append(out, fmt.Sprint(item))
+		}
+		return out
+	case nil:
+		return nil
+	default:
+		// K3s takes a comma-separated string where a list is expected.
+		return strings.Split(fmt.Sprint(v), ",")
+	}
+}
+
+func (c Config) flag(key string) bool {
+	v, _ := c[key].(bool)
+	return v || c.str(key) == "true"
+}
+
+func loadConfig(role string) Config {
+	files := []string{}
+	if _, err := os.Stat(configFile); err == nil {
+		files = append(files, configFile)
+	}
+	dropIns, _ := filepath.Glob(configFile + ".d/*.yaml")
+	sort.Strings(dropIns)
+	config := Config{}
+	for _, path := range append(files, dropIns...) {
+		raw, err := os.ReadFile(path)
+		if err != nil {
+			fatalf("failed to read config file %s: %v", path, err)
+		}
+		doc := map[string]any{}
+		if err := yaml.Unmarshal(raw, &doc); err != nil {
+			fatalf("failed to parse config file %s: %v", path, err)
+		}
+		for key, value := range doc {
+			name := strings.TrimSuffix(key, "+")
+			if !agentKeys[name] && !(role == "server" && serverKeys[name]) {
+				// K3s turns each key into a flag of its command; urfave/cli refuses the unknown one.
+				fatalf("Incorrect Usage: flag provided but not defined: -%s (from %s)", name, path)
+			}
+			if strings.HasSuffix(key, "+") {
+				if old, ok := config[name].([]any); ok {
+					if more, ok := value.([]any); ok {
+						value = append(old, more...)
+					}
+				}
+			}
+			config[name] = value
+		}
+	}
+	if config.str("server") == "" && os.Getenv("K3S_URL") != "" {
+		config["server"] = os.Getenv("K3S_URL")
+	}
+	return config
+}
+
+// component is an upstream binary the test bed provides; a clear failure where it does not.
+func component(name string) string {
+	path := filepath.Join(components, name)
+	if _, err := os.Stat(path); err != nil {
+		fatalf("FIXTURE k3s stand-in: %s not found (the test bed binds Kubernetes' binaries at %s)", path, components)
+	}
+	return path
+}
+
+func kubectl(args []string) {
+	if os.Getenv("KUBECONFIG") == "" {
+		os.Setenv("KUBECONFIG", kubeconfigFile)
+	}
+	binary := component("kubectl")
+	if err := syscall.Exec(binary, append([]string{"kubectl"}, args...), os.Environ()); err != nil {
+		fatalf("exec %s: %v", binary, err)
+	}
+}
+
+func ctr(args []string) {
+	binary, err := exec.LookPath("ctr")
+	if err != nil {
+		fatalf("ctr not found: %v", err)
+	}
+	full := append([]string{"ctr", "--address", containerdSock}, args...)
+	if err := syscall.Exec(binary, full, os.Environ()); err != nil {
+		fatalf("exec %s: %v", binary, err)
+	}
+}
+
+func main() {
+	args := os.Args[1:]
+	if len(args) == 0 {
+		fmt.Fprintln(os.Stderr, "FIXTURE k3s stand-in: --version, server, agent, kubectl and ctr exist here")
+		os.Exit(1)
+	}
+	switch args[0] {
+	case "--version", "-v", "version":
+		fmt.Printf("k3s version %s (%s)\ngo version %s (FIXTURE stand-in running upstream Kubernetes %s)\n",
+			release, commit, goVersion(), kubernetesVersion)
+	case "kubectl":
+		kubectl(args[1:])
+	case "ctr":
+		ctr(args[1:])
+	case "server":
+		runServer(loadConfig("server"))
+	case "agent":
+		runAgent(loadConfig("agent"))
+	default:
+		fmt.Fprintf(os.Stderr, "FIXTURE k3s stand-in: no command %q here (--version, server, agent, kubectl, ctr)\n", args[0])
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,75 @@
+//! FIXTURE shim engine for the test bed: runs a WASI preview 1 module (the container's
+//! entrypoint, from an OCI Wasm layer or a file in its rootfs) with Wasmtime, stdio and
+//! environment from the OCI spec, the container's root preopened as "/". Components,
+//! precompiled modules and Wasmtime's cache are left out: hello-wasm needs none of them.
+use anyhow::{Context, Result, bail};
+use containerd_shim_wasm::sandbox::Sandbox;
+use containerd_shim_wasm::sandbox::context::RuntimeContext;
+use containerd_shim_wasm::shim::{Cli, Config, Shim, Version, version};
+use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime_wasi::preview1::{self, WasiP1Ctx};
+use wasmtime_wasi::{DirPerms, FilePerms, I32Exit, WasiCtxBuilder};
+
+struct WasmtimeShim;
+
+#[derive(Default)]
+struct WasmtimeSandbox;
+
+impl Shim for WasmtimeShim {
+    type Sandbox = WasmtimeSandbox;
+
+    fn name() -> &'static str {
+        "wasmtime"
+    }
+
+    fn version() -> Version {
+        version!()
+    }
+}
+
+fn env_pairs(envs: &[String]) -> Vec<(String, String)> {
+    envs.iter()
+        .filter_map(|kv| kv.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())))
+        .collect()
+}
+
+fn run_module(bytes: &[u8], func: &str, args: &[String], envs: &[String]) -> Result<i32> {
+    let engine = Engine::default();
+    let module = Module::new(&engine, bytes).context("the entrypoint is not a Wasm module")?;
+    let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
+    preview1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+    let wasi = WasiCtxBuilder::new()
+        .inherit_stdio()
+        .args(args)
+        .envs(&env_pairs(envs))
+        .preopened_dir("/", "/", DirPerms::all(), FilePerms::all())?
+        .build_p1();
+    let mut store = Store::new(&engine, wasi);
+    let instance = linker.instantiate(&mut store, &module)?;
+    let entry = instance
+        .get_typed_func::<(), ()>(&mut store, func)
+        .with_context(|| format!("the module exports no function {func:?}"))?;
+    match entry.call(&mut store, ()) {
+        Ok(()) => Ok(0),
+        // WASI's proc_exit unwinds as an error carrying the status.
+        Err(err) => match err.downcast_ref::<I32Exit>() {
+            Some(exit) => Ok(exit.0),
+            None => Err(err),
+        },
+    }
+}
+
+impl Sandbox for WasmtimeSandbox {
+    async fn run_wasi(&self, ctx: &impl RuntimeContext) -> Result<i32> {
+        let entrypoint = ctx.entrypoint();
+        if entrypoint.source.is_precompiled()? {
+            bail!("precompiled modules are not supported by this shim");
+        }
+        let bytes = entrypoint.source.as_bytes()?;
+        run_module(&bytes, &entrypoint.func, ctx.args(), ctx.envs())
+    }
+}
+
+fn main() {
+    WasmtimeShim::run(Config::default());
+}
