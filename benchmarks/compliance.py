@@ -30,7 +30,7 @@ from tests.fixtures.testbed_bundle import ensure  # noqa: E402
 
 def measure(size: int, reports: Path) -> dict:
     tb.down()
-    tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)))
+    tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)), light=True)
     timed([sys.executable, "-m", "pyinfra", "-y", "inventories/testbed.py", "deploys/full_stack.py"])
     check = [sys.executable, "-m", "edgewasm.compliance.cli", "inventories/testbed.py", "--reports", str(reports)]
     timed(check)  # warm: the first check after a converge reads files the page cache lacks

@@ -115,7 +115,7 @@ def agent_start_spread(hosts) -> dict:
 def measure(size: int, rolling: bool) -> dict:
     tb.down()
     idle = available_mib()
-    hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)))
+    hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)), light=True)
     first = deploy()
     spread = agent_start_spread(hosts)  # before the re-run; it restarts nothing anyway
     converged_mib = available_mib()

@@ -172,7 +172,7 @@ def latency_mode(audited: Audited, delay_ms: int, sizes: list[int]) -> dict:
         if size == 3:
             hosts = tb.up()
         else:
-            hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)))
+            hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * (size - 1)), light=True)
         deploy(audited, f"converge-{size}")
         plain = deploy(audited, f"re-run-{size}")
         with SiteLatency(hosts, delay_ms) as relayed:

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from prometheus_client import CollectorRegistry, Gauge, generate_latest
 
 from edgewasm import templates
-from edgewasm.compliance.report import BAD, failures, matrix
+from edgewasm.compliance.report import BAD, failures, matrix, skipped
 
 # Format name -> file name in the run directory. report.json is always written (the next
 # run compares against it).
@@ -74,7 +74,7 @@ def drift_lines(host: Mapping) -> list[str]:
 
 def _context(report: Mapping) -> dict:
     components, rows = matrix(report)
-    return {"r": report, "components": components, "rows": rows, "failures": failures(report),
+    return {"r": report, "components": components, "rows": rows, "failures": failures(report), "skipped": skipped(report),
             "drift_lines": {h["name"]: drift_lines(h) for h in report["hosts"]}, "limit": MARKDOWN_ITEMS}
 
 

@@ -109,6 +109,12 @@ def failures(report: Mapping) -> list[dict]:
     return [c for h in report["hosts"] for c in h["checks"] if c["outcome"] in BAD]
 
 
+def skipped(report: Mapping) -> list[dict]:
+    """Every skipped check with its reason, hosts in report order: a compliant run with
+    skips says so, and why each was skipped."""
+    return [c for h in report["hosts"] for c in h["checks"] if c["outcome"] == "skipped"]
+
+
 def matrix(report: Mapping) -> tuple[list[str], list[dict]]:
     """(components, rows): per host and component, the worst outcome of its checks
     (absent: no check of that component applies to the host)."""

@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgewasm.testbed import network
-from edgewasm.testbed.images import CACHE, TestbedError, _run, base_dir, build_base
+from edgewasm.testbed.images import CACHE, REAL_NODE_ARCHES, TestbedError, _run, base_dir, build_base
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (
@@ -40,6 +40,44 @@ TESTBED_BUNDLE = "bundles/testbed"
 DEFAULT_TOPOLOGY = "server:amd64,agent:amd64,agent:arm64:rpi4b"
 FIRST_ADDRESS = 11  # 10.231.0.11 and up on the site network; .1 is the operator's machine
 
+# Upstream's Kubernetes programs for the K3s stand-in that is a real node, bound read-only
+# into machines of REAL_NODE_ARCHES (tests/fixtures/gotools.py node_components() makes
+# the directory; ./run and the test suite set this).
+KUBERNETES_ENV = "EDGEWASM_TESTBED_KUBERNETES"
+KUBERNETES_IN_MACHINE = "/usr/lib/edgewasm-fixture/kubernetes"
+
+# What a kubelet needs of a systemd-nspawn machine on this VM's cgroup v1 hierarchy:
+# the controllers writable (nspawn binds them read-only) and a cgroup root of the
+# node's own, so that two nodes' kubelets never clean up each other's pods.
+CGROUP_UNIT = """# FIXTURE (test bed): the machine's cgroup v1 controllers writable, as on real hardware.
+[Unit]
+Description=edgewasm test bed: cgroups for a kubelet
+DefaultDependencies=no
+Before=k3s.service k3s-agent.service
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/bin/sh -c 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$c" || true; mkdir -p "$c{root}"; done'
+
+[Install]
+WantedBy=multi-user.target
+"""
+
+
+def cgroup_root(name: str) -> str:
+    return f"/edgewasm-testbed/{name}"
+
+
+def real_node(host: "TestbedHost") -> bool:
+    return host.kubernetes
+
+
+def kubernetes_components() -> str | None:
+    """The Kubernetes binaries for real nodes ($EDGEWASM_TESTBED_KUBERNETES), if there."""
+    components = os.environ.get(KUBERNETES_ENV)
+    return components if components and (Path(components) / "kubelet").is_file() else None
+
 
 @dataclass
 class TestbedHost:
@@ -49,6 +87,8 @@ class TestbedHost:
     arch: str
     address: str
     board: str | None = None
+    # Runs a real Kubernetes node (Kubernetes' binaries bound in); else the light stand-in.
+    kubernetes: bool = False
 
 
 def parse_topology(spec: str) -> list[TestbedHost]:
@@ -216,6 +256,12 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
     dot_ssh.mkdir(mode=0o700, exist_ok=True)
     shutil.copy(ssh_key().with_suffix(".pub"), dot_ssh / "authorized_keys")
     os.chmod(dot_ssh / "authorized_keys", 0o600)
+    if real_node(host):
+        unit = merged / "etc/systemd/system/edgewasm-testbed-cgroups.service"
+        unit.write_text(CGROUP_UNIT.format(root=cgroup_root(host.name)))
+        wants = merged / "etc/systemd/system/multi-user.target.wants"
+        wants.mkdir(parents=True, exist_ok=True)
+        (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
     if host.board == "rpi4b":
         # The kernel's device tree is what identifies a Pi; the test bed binds a copy
         # over /sys/firmware, and ships the Pi OS boot line in the Bookworm location.
@@ -239,7 +285,7 @@ SUPERVISOR = """
 while :; do
   date +%s >> {root}/boots
   SYSTEMD_NSPAWN_API_VFS_WRITABLE=1 systemd-nspawn --quiet -D {root}/merged -M {name} \\
-    --register=no --keep-unit --boot --console=passive --capability=CAP_NET_ADMIN \\
+    --register=no --keep-unit --boot --console=passive --capability={caps} \\
     --network-namespace-path={netns} {extra}
   rc=$?
   [ "$rc" -eq 133 ] || exit "$rc"
@@ -262,7 +308,16 @@ def _start_host(host: TestbedHost) -> None:
 def _supervise(host: TestbedHost) -> None:
     root = hosts_dir() / host.name
     extra = f"--bind-ro={root / 'firmware'}:/sys/firmware" if host.board else ""
-    script = SUPERVISOR.format(root=root, name=host.name, netns=network.netns_path(host.name), extra=extra)
+    caps = "CAP_NET_ADMIN"
+    if real_node(host):
+        # kubelet reads /dev/kmsg (CAP_SYSLOG); runc's containers need the keyring calls.
+        caps += ",CAP_SYSLOG"
+        extra += " --bind=/dev/kmsg --system-call-filter=@keyring"
+        components = kubernetes_components()
+        if not components:
+            raise TestbedError(f"{host.name} runs a real node but ${KUBERNETES_ENV} names no Kubernetes binaries")
+        extra += f" --bind-ro={components}:{KUBERNETES_IN_MACHINE}"
+    script = SUPERVISOR.format(root=root, name=host.name, netns=network.netns_path(host.name), extra=extra, caps=caps)
     with open(root / "console.log", "ab") as log:
         subprocess.Popen(["bash", "-c", script, f"edgewasm-testbed-supervisor {root}"],
                          stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True)
@@ -311,12 +366,16 @@ def _raise_inotify_limits(hosts: int) -> None:
             path.write_text(f"{wanted}\n")
 
 
-def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False) -> list[TestbedHost]:
+def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False, light: bool = False) -> list[TestbedHost]:
     """Start fresh hosts for ``topology`` (stopping any earlier test bed first).
 
+    Machines of REAL_NODE_ARCHES run real Kubernetes nodes when $EDGEWASM_TESTBED_KUBERNETES
+    names Kubernetes' binaries, unless ``light`` (big fleets: the light K3s stand-in).
     With ``reuse``, a running test bed of the same topology is kept as it is.
     """
     hosts = parse_topology(topology)
+    for h in hosts:
+        h.kubernetes = not light and h.arch in REAL_NODE_ARCHES and kubernetes_components() is not None
     if reuse and running_hosts() == hosts and all(_nspawn_pids(hosts_dir() / h.name) for h in hosts):
         print(f"testbed: reusing {len(hosts)} running hosts", file=log)
         return hosts
@@ -375,6 +434,14 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "edgewasm_bundle": TESTBED_BUNDLE,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
+            # This VM's cgroups are v1, which kubelet 1.36 refuses unless told (K3s's
+            # kubelet-arg does the same on real v1 hosts); each node its own cgroup root.
+            **({"k3s_kubelet_args": ["fail-cgroupv1=false", f"cgroup-root={cgroup_root(h.name)}"]}
+               if real_node(h) else {}),
+            # The test bed's word to the checks: this machine's K3s stand-in is the light
+            # one (no kubelet), so no node of this name will join; the host's own check
+            # holds its `k3s --version` to it.
+            "testbed_k3s_light": not real_node(h),
             **(common or {}),
             **overrides.get(h.name, {}),
         })

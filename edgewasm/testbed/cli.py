@@ -21,6 +21,8 @@ def main(argv: list[str] | None = None) -> int:
     u = sub.add_parser("up", help="start fresh hosts")
     u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
     u.add_argument("--reuse", action="store_true", help="keep a running test bed of the same topology")
+    u.add_argument("--light", action="store_true",
+                   help="every host on the light K3s stand-in (no Kubernetes), as the scale tests use")
     sub.add_parser("down", help="stop all hosts and remove their state")
     sub.add_parser("status", help="list running hosts")
     args = parser.parse_args(argv)
@@ -32,7 +34,7 @@ def main(argv: list[str] | None = None) -> int:
             for arch in args.arch or ["amd64", "arm64"]:
                 print(build_base(arch))
         elif args.command == "up":
-            up(args.topology, reuse=args.reuse)
+            up(args.topology, reuse=args.reuse, light=args.light)
         elif args.command == "down":
             down()
         else:

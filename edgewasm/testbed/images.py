@@ -19,8 +19,17 @@ SUITE = "bookworm"
 # not here, nor in any apt cache: on the isolated site network (network.py) preflight
 # must install them from the offline bundle.
 BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps",
-                 # Only for the K3s stand-in (tests/fixtures/k3s_standin.py); real K3s needs no Python.
+                 # For the checks' small helpers; real K3s needs no Python.
                  "python3-minimal"]
+# Machines of these arches run the K3s stand-in that is a real node (tests/kubernetes/k3s):
+# it runs the machine's containerd, runc and CNI plugins where K3s carries its own.
+# arm64 keeps the light stand-in (docs/testbed.md, "The cluster").
+REAL_NODE_ARCHES = ("amd64",)
+NODE_PACKAGES = ["containerd", "runc", "containernetworking-plugins"]
+
+
+def base_packages(arch: str) -> list[str]:
+    return BASE_PACKAGES + (NODE_PACKAGES if arch in REAL_NODE_ARCHES else [])
 
 
 class TestbedError(RuntimeError):
@@ -28,7 +37,7 @@ class TestbedError(RuntimeError):
 
 
 def base_dir(arch: str) -> Path:
-    digest = hashlib.sha256(" ".join([SUITE, *BASE_PACKAGES]).encode()).hexdigest()[:10]
+    digest = hashlib.sha256(" ".join([SUITE, *base_packages(arch)]).encode()).hexdigest()[:10]
     return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
 
 
@@ -62,7 +71,7 @@ def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
     tmp.parent.mkdir(parents=True, exist_ok=True)
     print(f"testbed: building {SUITE} {arch} rootfs (once; cached in {target})", file=log)
     _run(
-        ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=" + ",".join(BASE_PACKAGES),
+        ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=" + ",".join(base_packages(arch)),
          SUITE, str(tmp), MIRROR],
         stdout=subprocess.DEVNULL,
     )
@@ -72,8 +81,9 @@ def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
     for key in (tmp / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # each host gets its own key at start
     (tmp / "etc/machine-id").write_text("")
-    # A passive console has no tty to serve; a getty would restart forever.
-    for unit in ("console-getty.service", "getty@tty1.service"):
+    # A passive console has no tty to serve; a getty would restart forever. Debian's
+    # containerd is there for the K3s stand-in, which runs its own instance.
+    for unit in ("console-getty.service", "getty@tty1.service", "containerd.service"):
         link = tmp / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")

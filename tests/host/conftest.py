@@ -160,13 +160,22 @@ def fleet(request):
 def cluster_host(host):
     """The first server (checks using it are marked ``applies(first_server)``), where
     cluster-level checks run through K3s's kubectl; skipped where K3s is the test bed's
-    stand-in (no Kubernetes API there): a check that cannot be made here, said so."""
+    light stand-in (no Kubernetes API there): a check that cannot be made here, said so."""
     from edgewasm.k3s import K3S_BIN
 
-    if "FIXTURE" in host.check_output(f"{K3S_BIN} --version"):
-        pytest.skip("test bed: the K3s stand-in has no Kubernetes API; the verdicts are unit-tested on "
-                    "kubectl/Gatekeeper-shaped output (tests/unit/test_cluster.py, test_admission.py)")
+    if LIGHT_STANDIN in host.check_output(f"{K3S_BIN} --version"):
+        pytest.skip("test bed: this server runs the light K3s stand-in (no Kubernetes API); the verdicts "
+                    "are unit-tested on kubectl/Gatekeeper-shaped output (tests/unit/test_cluster.py, test_admission.py)")
     return host
+
+
+# What the test bed's K3s stand-in says in `k3s --version` on a machine without Kubernetes.
+LIGHT_STANDIN = "FIXTURE light stand-in"
+
+
+def light_standin(data) -> bool:
+    """The test bed says this host runs the light K3s stand-in: no node of it joins."""
+    return bool(data.get("testbed_k3s_light"))
 
 
 @pytest.fixture

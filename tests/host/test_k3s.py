@@ -1,9 +1,11 @@
 """K3s on each host: binary, unit, config, secrets' modes, service, join token and URL."""
 
+import pytest
 import yaml
 
 from edgewasm.compliance import applies, reads
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
+from tests.host.conftest import LIGHT_STANDIN, light_standin
 
 pytestmark = applies.only(applies.k3s_node)
 
@@ -18,6 +20,18 @@ def test_binary_is_the_pinned_release(host, host_data, plan, pinned_version):
         assert binary.sha256sum == plan.placement("k3s", "binary").sha256
     version, output = pinned_version("k3s", f"{K3S_BIN} --version")
     assert output.splitlines()[0].startswith(f"k3s version {version} ")
+
+
+def test_node_runs_a_kubelet(host, host_data):
+    """The node runs K3s itself, not the test bed's light stand-in (no kubelet: its pods
+    and cluster checks cannot run there; docs/testbed.md, "The cluster").
+
+    Fix: on the test bed, give the machine Kubernetes' binaries (edgewasm-testbed up without --light)."""
+    light = LIGHT_STANDIN in host.run(f"{K3S_BIN} --version").stdout
+    assert light == light_standin(host_data), "the test bed's word on this machine's stand-in is wrong"
+    if light:
+        pytest.skip("test bed: this machine runs the light K3s stand-in (no kubelet, so no pod runs here and "
+                    "the cluster checks leave it out; docs/testbed.md, \"The cluster\")")
 
 
 def test_unit_and_env_file(host, role):

@@ -6,7 +6,7 @@ import pytest
 from edgewasm import testbed as tb
 
 
-def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY):
+def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY, light: bool = False):
     if os.geteuid() != 0:
         pytest.skip("the test bed needs root (debootstrap, mounts, systemd-nspawn)")
     missing = [c for c in ("debootstrap", "systemd-nspawn", "update-binfmts", "ssh", "skopeo", "docker-registry")
@@ -17,7 +17,11 @@ def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY):
 
     ensure()  # inventories/testbed.py deploys from bundles/testbed
     # EDGEWASM_REUSE_TESTBED (with EDGEWASM_KEEP_TESTBED): iterate on a running test bed.
-    return tb.up(topology, reuse=bool(os.environ.get("EDGEWASM_REUSE_TESTBED")))
+    from tests.fixtures import gotools
+
+    # The real nodes' Kubernetes binaries (built by ./run test; here if run alone).
+    os.environ.setdefault(tb.KUBERNETES_ENV, str(gotools.node_components()))
+    return tb.up(topology, reuse=bool(os.environ.get("EDGEWASM_REUSE_TESTBED")), light=light)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,8 @@ FLEET = ",".join(["server:amd64"] + ["agent:amd64"] * 15)
 
 @pytest.fixture(scope="module")
 def fleet():
-    hosts = start_testbed(FLEET)
+    # Fleet behaviour, not K3s's footprint: the light stand-in (16 real nodes would not fit).
+    hosts = start_testbed(FLEET, light=True)
     yield hosts
     if not os.environ.get("EDGEWASM_KEEP_TESTBED"):
         tb.down()

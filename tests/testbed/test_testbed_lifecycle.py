@@ -62,7 +62,7 @@ def test_a_fleet_of_48_hosts_starts_and_stops_cleanly(testbed):
     systemd and sshd (the inotify limits are raised for them), and down leaves nothing."""
     if os.environ.get("EDGEWASM_KEEP_TESTBED"):
         pytest.skip("EDGEWASM_KEEP_TESTBED is set")
-    hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * 47))
+    hosts = tb.up(",".join(["server:amd64"] + ["agent:amd64"] * 47), light=True)
     assert len({tb.ssh(h.address, "cat /etc/machine-id").stdout for h in hosts}) == 48
     tb.down()
     assert tb.stray_processes() == [] and _mounts() == []

@@ -168,3 +168,22 @@ def test_metrics_parse_with_prometheus_client(failing):
 
 def test_json_round_trips(failing):
     assert json.loads(formats.to_json(failing)) == failing
+
+
+def test_a_compliant_run_with_skipped_checks_says_so_and_why():
+    skip = check("edge-1", "cluster", "test_hello_pod", "skipped", "test bed: no kubelet on this node")
+    r = report([entry("edge-1", [check("edge-1", "k3s", "t"), skip]), entry("edge-2", [check("edge-2", "k3s", "t")])])
+    assert r["compliant"] and r["totals"]["skipped"] == 1
+    text = formats.to_markdown(r)
+    assert text.startswith("**edgewasm compliance, site: compliant, 1 checks skipped.**")
+    assert "every check passed" not in text
+    assert "`edge-1` cluster/test_hello_pod: test bed: no kubelet on this node" in text
+    page = formats.to_html(r)
+    assert "pass every check that ran" in page and "pass every check," not in page
+    assert "test bed: no kubelet on this node" in page.split('id="skipped"')[1]
+
+
+def test_a_run_without_skips_keeps_the_plain_headline():
+    r = report([entry("edge-1", [check("edge-1", "k3s", "t")])])
+    assert formats.to_markdown(r).startswith("**edgewasm compliance, site: compliant.** 1 hosts, every check passed")
+    assert 'id="skipped"' not in formats.to_html(r)

@@ -24,5 +24,5 @@ def test_the_api_server_is_the_minor_release_k3s_pins():
 
 def test_kube_apiserver_is_told_its_release():
     flags = gotools.ldflags("kubernetes")
-    assert f"version.gitVersion={gotools.required('apiserver', 'k8s.io/kubernetes')}" in flags
+    assert f"version.gitVersion={gotools.required('kubernetes', 'k8s.io/kubernetes')}" in flags
     assert gotools.ldflags("gotools") == ""

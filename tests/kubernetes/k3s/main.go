@@ -161,6 +161,9 @@ func loadConfig(role string) Config {
 	return config
 }
 
+// realNode: the machine has Kubernetes' binaries, so this runs a real node.
+func realNode() bool { return exists(filepath.Join(components, "kubelet")) }
+
 // component is an upstream binary the test bed provides; a clear failure where it does not.
 func component(name string) string {
 	path := filepath.Join(components, name)
@@ -199,8 +202,11 @@ func main() {
 	}
 	switch args[0] {
 	case "--version", "-v", "version":
-		fmt.Printf("k3s version %s (%s)\ngo version %s (FIXTURE stand-in running upstream Kubernetes %s)\n",
-			release, commit, goVersion(), kubernetesVersion)
+		what := "FIXTURE stand-in running upstream Kubernetes " + kubernetesVersion
+		if !realNode() {
+			what = "FIXTURE light stand-in: no Kubernetes components on this machine, no Kubernetes API"
+		}
+		fmt.Printf("k3s version %s (%s)\ngo version %s (%s)\n", release, commit, goVersion(), what)
 	case "kubectl":
 		kubectl(args[1:])
 	case "ctr":

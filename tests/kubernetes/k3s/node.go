@@ -70,14 +70,15 @@ func runNode(c Config, server, token, role string) {
 	old := umask(0o077)
 	writeFile(bootstrap, renderKubeconfig("https://"+host, filepath.Join(agentDir, "server-ca.crt"), "", id+"."+secret), 0o600)
 	umask(old)
-	if _, err := run(component("kubectl"), "--kubeconfig", bootstrap, "get", "--raw", "/api"); err != nil {
-		if strings.Contains(err.Error(), "Unauthorized") {
-			fatalf("%s rejected the %s token: Unauthorized", server, role)
-		}
-		fatalf("failed to validate the token at %s: %v", server, err)
+	if err := validateToken("https://"+host, caPEM, id+"."+secret); err != nil {
+		fatalf("%s rejected the %s token: %v", server, role, err)
 	}
 	sup := newSupervisor()
 	logf("info", "Connecting to proxy url=\"wss://%s/v1-k3s/connect\"", host)
+	if !realNode() {
+		sup.ready()
+		select {}
+	}
 	startNode(sup, c, nodeName(c), nodeIP(c), bootstrap)
 	sup.ready()
 	sup.wait()
@@ -122,19 +123,25 @@ func startNode(sup *supervisor, c Config, name, ip, bootstrap string) {
 	go labelNode(kubeconfig, name, c.list("node-label"), bootstrap == "")
 }
 
+// standsInFor is the Node annotation saying which K3s release this node stands in for:
+// its kubelet reports its own (upstream) version, and checks compare this with the pin.
+const standsInFor = "fixture.edgewasm.io/stands-in-for-k3s"
+
 func labelNode(kubeconfig, name string, labels []string, server bool) {
 	if server {
 		labels = append(labels, "node-role.kubernetes.io/control-plane=true", "node-role.kubernetes.io/master=true")
 		kubeconfig = filepath.Join(credDir, "admin.kubeconfig")
 	}
-	if len(labels) == 0 {
-		return
-	}
 	deadline := time.Now().Add(5 * time.Minute)
 	for time.Now().Before(deadline) {
 		if exists(kubeconfig) {
-			args := append([]string{"--kubeconfig", kubeconfig, "label", "node", name, "--overwrite"}, labels...)
-			if _, err := run(component("kubectl"), args...); err == nil {
+			_, err := run(component("kubectl"), "--kubeconfig", kubeconfig, "annotate", "node", name, "--overwrite",
+				standsInFor+"="+release)
+			if err == nil && len(labels) > 0 {
+				args := append([]string{"--kubeconfig", kubeconfig, "label", "node", name, "--overwrite"}, labels...)
+				_, err = run(component("kubectl"), args...)
+			}
+			if err == nil {
 				return
 			}
 		}
