@@ -48,20 +48,18 @@ KUBERNETES_IN_MACHINE = "/usr/lib/edgewasm-fixture/kubernetes"
 
 # What a kubelet needs of a systemd-nspawn machine on this VM's cgroup v1 hierarchy:
 # the controllers writable (nspawn binds them read-only) and a cgroup root of the
-# node's own, so that two nodes' kubelets never clean up each other's pods.
-CGROUP_UNIT = """# FIXTURE (test bed): the machine's cgroup v1 controllers writable, as on real hardware.
-[Unit]
-Description=edgewasm test bed: cgroups for a kubelet
-DefaultDependencies=no
-Before=k3s.service k3s-agent.service
-
+# node's own, so that two nodes' kubelets never clean up each other's pods. Run before
+# every start of K3s (the machine's systemd may prune an empty cgroup meanwhile).
+CGROUP_SCRIPT = """#!/bin/sh
+# FIXTURE (test bed): the machine's cgroup v1 controllers writable, as on real hardware.
+for c in /sys/fs/cgroup/*/; do
+  mount -o remount,bind,rw "$c" 2>/dev/null || true
+  mkdir -p "$c{root}"
+done
+"""
+CGROUP_DROP_IN = """# FIXTURE (test bed): cgroups for a kubelet in this machine (edgewasm.testbed).
 [Service]
-Type=oneshot
-RemainAfterExit=yes
-ExecStart=/bin/sh -c 'for c in /sys/fs/cgroup/*/; do mount -o remount,bind,rw "$c" || true; mkdir -p "$c{root}"; done'
-
-[Install]
-WantedBy=multi-user.target
+ExecStartPre=/usr/local/lib/edgewasm-testbed/cgroups
 """
 
 
@@ -257,11 +255,14 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
     shutil.copy(ssh_key().with_suffix(".pub"), dot_ssh / "authorized_keys")
     os.chmod(dot_ssh / "authorized_keys", 0o600)
     if real_node(host):
-        unit = merged / "etc/systemd/system/edgewasm-testbed-cgroups.service"
-        unit.write_text(CGROUP_UNIT.format(root=cgroup_root(host.name)))
-        wants = merged / "etc/systemd/system/multi-user.target.wants"
-        wants.mkdir(parents=True, exist_ok=True)
-        (wants / unit.name).symlink_to(f"/etc/systemd/system/{unit.name}")
+        script = merged / "usr/local/lib/edgewasm-testbed/cgroups"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(CGROUP_SCRIPT.format(root=cgroup_root(host.name)))
+        script.chmod(0o755)
+        for unit in ("k3s", "k3s-agent"):
+            drop_in = merged / f"etc/systemd/system/{unit}.service.d/edgewasm-testbed-cgroups.conf"
+            drop_in.parent.mkdir(parents=True, exist_ok=True)
+            drop_in.write_text(CGROUP_DROP_IN)
     if host.board == "rpi4b":
         # The kernel's device tree is what identifies a Pi; the test bed binds a copy
         # over /sys/firmware, and ships the Pi OS boot line in the Bookworm location.

@@ -22,10 +22,11 @@ BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2"
                  # For the checks' small helpers; real K3s needs no Python.
                  "python3-minimal"]
 # Machines of these arches run the K3s stand-in that is a real node (tests/kubernetes/k3s):
-# it runs the machine's containerd, runc and CNI plugins where K3s carries its own.
+# it runs the machine's runc and CNI plugins where K3s carries its own (containerd comes
+# with the Kubernetes binaries the test bed binds in).
 # arm64 keeps the light stand-in (docs/testbed.md, "The cluster").
 REAL_NODE_ARCHES = ("amd64",)
-NODE_PACKAGES = ["containerd", "runc", "containernetworking-plugins"]
+NODE_PACKAGES = ["runc", "containernetworking-plugins"]
 
 
 def base_packages(arch: str) -> list[str]:
@@ -81,9 +82,8 @@ def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
     for key in (tmp / "etc/ssh").glob("ssh_host_*"):
         key.unlink()  # each host gets its own key at start
     (tmp / "etc/machine-id").write_text("")
-    # A passive console has no tty to serve; a getty would restart forever. Debian's
-    # containerd is there for the K3s stand-in, which runs its own instance.
-    for unit in ("console-getty.service", "getty@tty1.service", "containerd.service"):
+    # A passive console has no tty to serve; a getty would restart forever.
+    for unit in ("console-getty.service", "getty@tty1.service"):
         link = tmp / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")

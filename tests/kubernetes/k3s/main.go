@@ -8,8 +8,9 @@
 //     join token in K3s's K10<ca hash>::server:<secret> format, the admin kubeconfig at
 //     /etc/rancher/k3s/k3s.yaml, and K3s's deploy controller: server/manifests/*.yaml
 //     applied at start and whenever one changes, recorded as k3s.cattle.io Addons;
-//   - on servers and agents: containerd (the machine's) with config.toml rendered from
-//     config.toml.tmpl as a Go text/template whose "base" is ours (K3s's shape, the
+//   - on servers and agents: containerd 2.3 (upstream's, as K3s v1.36 carries it) with
+//     config.toml rendered from config-v3.toml.tmpl (config.toml.tmpl for a containerd
+//     1.x) as a Go text/template whose "base" is ours (K3s's shape, the
 //     runtimes K3s detects on PATH added), every tarball in agent/images/ imported, and
 //     kubelet registered with the node's name, IP, labels and taints and kubelet-arg;
 //   - agents join with the agent token only (a Kubernetes bootstrap token derived from
@@ -22,13 +23,12 @@
 // secrets encryption; a joining server runs no control plane of its own (it joins as a
 // node with the server token: no etcd member, no HA). Its components are not inside
 // the binary: the test bed gives each machine upstream's Kubernetes binaries (read-only,
-// COMPONENTS) and Debian's containerd, runc and CNI plugins.
+// `components`) and Debian's runc and CNI plugins.
 package main
 
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -184,10 +184,7 @@ func kubectl(args []string) {
 }
 
 func ctr(args []string) {
-	binary, err := exec.LookPath("ctr")
-	if err != nil {
-		fatalf("ctr not found: %v", err)
-	}
+	binary := component("ctr")
 	full := append([]string{"ctr", "--address", containerdSock}, args...)
 	if err := syscall.Exec(binary, full, os.Environ()); err != nil {
 		fatalf("exec %s: %v", binary, err)

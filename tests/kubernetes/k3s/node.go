@@ -85,6 +85,8 @@ func runNode(c Config, server, token, role string) {
 }
 
 func startNode(sup *supervisor, c Config, name, ip, bootstrap string) {
+	// As K3s puts its own bin directory first: containerd finds its runc shim there.
+	os.Setenv("PATH", components+":"+os.Getenv("PATH"))
 	for _, dir := range []string{containerdCf, imagesDir, cniConfDir, filepath.Join(agentDir, "pod-manifests"),
 		filepath.Join(agentDir, "containerd"), "/run/k3s/containerd"} {
 		if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -95,7 +97,7 @@ func startNode(sup *supervisor, c Config, name, ip, bootstrap string) {
 	writeFile(filepath.Join(containerdCf, "config.toml"), []byte(config), 0o600)
 	sup.start("containerd", containerdBinary(), "--config", filepath.Join(containerdCf, "config.toml"))
 	until("containerd", 60*time.Second, sup, func() bool {
-		_, err := run("ctr", "--address", containerdSock, "version")
+		_, err := run(component("ctr"), "--address", containerdSock, "version")
 		return err == nil
 	})
 	importImages(snapshotter(c))
@@ -150,13 +152,9 @@ func labelNode(kubeconfig, name string, labels []string, server bool) {
 	logf("error", "could not label node %s with %v", name, labels)
 }
 
-func containerdBinary() string {
-	path, err := exec.LookPath("containerd")
-	if err != nil {
-		fatalf("containerd not found on PATH (the test bed's machines carry Debian's)")
-	}
-	return path
-}
+// containerdBinary: containerd 2.3 as K3s carries it, from the components directory
+// (its shims too: they are found on PATH, which leads with that directory).
+func containerdBinary() string { return component("containerd") }
 
 // containerdGeneration: 3 for containerd 2.x (config-v3.toml.tmpl), else 2.
 func containerdGeneration() int {
@@ -307,7 +305,7 @@ func importImages(snapshotter string) {
 			continue
 		}
 		start := time.Now()
-		if _, err := run("ctr", "--address", containerdSock, "-n", "k8s.io", "images", "import",
+		if _, err := run(component("ctr"), "--address", containerdSock, "-n", "k8s.io", "images", "import",
 			"--all-platforms", "--snapshotter", snapshotter, file); err != nil {
 			logf("error", "Unable to import %s: %v", file, err)
 			continue

@@ -117,9 +117,9 @@ func runServer(c Config) {
 		"--service-account-signing-key-file", filepath.Join(tlsDir, "service.key"),
 		"--service-cluster-ip-range", serviceCIDR, "--authorization-mode", "Node,RBAC",
 		"--enable-bootstrap-token-auth", "--enable-admission-plugins", "NodeRestriction",
-		"--anonymous-auth", "false", "--allow-privileged", "true", "--profiling", "false",
+		"--anonymous-auth=false", "--allow-privileged=true", "--profiling=false",
 		// No kube-proxy: webhooks and aggregated APIs are reached at their endpoints.
-		"--enable-aggregator-routing", "true",
+		"--enable-aggregator-routing=true",
 	}, flags(c.list("kube-apiserver-arg"))...)...)
 	admin := filepath.Join(credDir, "admin.kubeconfig")
 	until("kube-apiserver ready", 120*time.Second, sup, func() bool {
@@ -134,13 +134,13 @@ func runServer(c Config) {
 		"--cluster-signing-key-file", filepath.Join(tlsDir, "server-ca.key"),
 		"--root-ca-file", filepath.Join(tlsDir, "server-ca.crt"),
 		"--service-account-private-key-file", filepath.Join(tlsDir, "service.key"),
-		"--use-service-account-credentials", "true", "--bind-address", "127.0.0.1", "--secure-port", "10257",
-		"--leader-elect", "false", "--profiling", "false",
+		"--use-service-account-credentials=true", "--bind-address", "127.0.0.1", "--secure-port", "10257",
+		"--leader-elect=false", "--profiling=false",
 	}, flags(c.list("kube-controller-manager-arg"))...)...)
 	scheduler := filepath.Join(credDir, "scheduler.kubeconfig")
 	sup.start("kube-scheduler", component("kube-scheduler"), append([]string{
 		"--kubeconfig", scheduler, "--authentication-kubeconfig", scheduler, "--authorization-kubeconfig", scheduler,
-		"--bind-address", "127.0.0.1", "--secure-port", "10259", "--leader-elect", "false", "--profiling", "false",
+		"--bind-address", "127.0.0.1", "--secure-port", "10259", "--leader-elect=false", "--profiling=false",
 	}, flags(c.list("kube-scheduler-arg"))...)...)
 	writeAdminKubeconfig(c, ca)
 

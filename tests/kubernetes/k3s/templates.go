@@ -69,6 +69,7 @@ state = "{{ .State }}"
 
 [plugins.'io.containerd.cri.v1.runtime']
   enable_selinux = false
+  restrict_oom_score_adj = {{ .RestrictOOMScoreAdj }}
   enable_unprivileged_ports = {{ .EnableUnprivileged }}
   enable_unprivileged_icmp = {{ .EnableUnprivileged }}
 
