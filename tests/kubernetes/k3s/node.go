@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
 	"syscall"
@@ -257,6 +258,7 @@ type templateData struct {
 	CNIBinDir           string
 	CNIConfDir          string
 	ExtraRuntimes       map[string]runtimeEntry
+	Platform            string
 }
 
 func containerdConfig(c Config) string {
@@ -270,6 +272,7 @@ func containerdConfig(c Config) string {
 		Root: filepath.Join(agentDir, "containerd"), State: "/run/k3s/containerd", Socket: containerdSock,
 		PauseImage: pause, Snapshotter: snapshotter(c), DefaultRuntime: c.str("default-runtime"),
 		CNIBinDir: cniBinDir, CNIConfDir: cniConfDir, ExtraRuntimes: detectRuntimes(),
+		Platform: "linux/" + runtime.GOARCH,
 	}
 	base := baseV2
 	userTemplate := filepath.Join(containerdCf, "config.toml.tmpl")
@@ -305,11 +308,16 @@ func importImages(snapshotter string) {
 			continue
 		}
 		start := time.Now()
+		// Every platform's content, unpacked for the node's; then unpacked for wasip1/wasm
+		// as well (hello-wasm's platform, which no node's default matches). A tarball with
+		// no Wasm image fails that second pass, which is no error.
 		if _, err := run(component("ctr"), "--address", containerdSock, "-n", "k8s.io", "images", "import",
 			"--all-platforms", "--snapshotter", snapshotter, file); err != nil {
 			logf("error", "Unable to import %s: %v", file, err)
 			continue
 		}
+		_, _ = run(component("ctr"), "--address", containerdSock, "-n", "k8s.io", "images", "import",
+			"--platform", "wasip1/wasm", "--snapshotter", snapshotter, file)
 		logf("info", "Imported images from %s in %s", file, time.Since(start).Round(time.Millisecond))
 	}
 }

@@ -77,11 +77,21 @@ state = "{{ .State }}"
   snapshotter = "{{ .Snapshotter }}"
   disable_snapshot_annotations = true
 
+# Imports unpack into the snapshotter the node uses (containerd's default: overlayfs),
+# Wasm images (platform wasip1/wasm) too, which the Wasm shims run.
+[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
+  platform = "{{ .Platform }}"
+  snapshotter = "{{ .Snapshotter }}"
+[[plugins.'io.containerd.transfer.v1.local'.unpack_config]]
+  platform = "wasip1/wasm"
+  snapshotter = "{{ .Snapshotter }}"
+  differ = "walking"  # no differ declares that platform; a layer is a tar either way
+
 [plugins.'io.containerd.cri.v1.images'.pinned_images]
   sandbox = "{{ .PauseImage }}"
 
 [plugins.'io.containerd.cri.v1.runtime'.cni]
-  bin_dir = "{{ .CNIBinDir }}"
+  bin_dirs = ["{{ .CNIBinDir }}"]
   conf_dir = "{{ .CNIConfDir }}"
 
 [plugins.'io.containerd.cri.v1.runtime'.containerd]

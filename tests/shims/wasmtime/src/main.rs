@@ -6,7 +6,7 @@ use anyhow::{Context, Result, bail};
 use containerd_shim_wasm::sandbox::Sandbox;
 use containerd_shim_wasm::sandbox::context::RuntimeContext;
 use containerd_shim_wasm::shim::{Cli, Config, Shim, Version, version};
-use wasmtime::{Engine, Linker, Module, Store};
+use wasmtime::{Config as EngineConfig, Engine, Linker, Module, Store};
 use wasmtime_wasi::preview1::{self, WasiP1Ctx};
 use wasmtime_wasi::{DirPerms, FilePerms, I32Exit, WasiCtxBuilder};
 
@@ -33,11 +33,15 @@ fn env_pairs(envs: &[String]) -> Vec<(String, String)> {
         .collect()
 }
 
-fn run_module(bytes: &[u8], func: &str, args: &[String], envs: &[String]) -> Result<i32> {
-    let engine = Engine::default();
+// Async: the shim drives run_wasi on its own Tokio runtime, inside which WASI's
+// synchronous bindings would start a second one (and panic).
+async fn run_module(bytes: &[u8], func: &str, args: &[String], envs: &[String]) -> Result<i32> {
+    let mut config = EngineConfig::new();
+    config.async_support(true);
+    let engine = Engine::new(&config)?;
     let module = Module::new(&engine, bytes).context("the entrypoint is not a Wasm module")?;
     let mut linker: Linker<WasiP1Ctx> = Linker::new(&engine);
-    preview1::add_to_linker_sync(&mut linker, |ctx| ctx)?;
+    preview1::add_to_linker_async(&mut linker, |ctx| ctx)?;
     let wasi = WasiCtxBuilder::new()
         .inherit_stdio()
         .args(args)
@@ -45,11 +49,11 @@ fn run_module(bytes: &[u8], func: &str, args: &[String], envs: &[String]) -> Res
         .preopened_dir("/", "/", DirPerms::all(), FilePerms::all())?
         .build_p1();
     let mut store = Store::new(&engine, wasi);
-    let instance = linker.instantiate(&mut store, &module)?;
+    let instance = linker.instantiate_async(&mut store, &module).await?;
     let entry = instance
         .get_typed_func::<(), ()>(&mut store, func)
         .with_context(|| format!("the module exports no function {func:?}"))?;
-    match entry.call(&mut store, ()) {
+    match entry.call_async(&mut store, ()).await {
         Ok(()) => Ok(0),
         // WASI's proc_exit unwinds as an error carrying the status.
         Err(err) => match err.downcast_ref::<I32Exit>() {
@@ -66,7 +70,7 @@ impl Sandbox for WasmtimeSandbox {
             bail!("precompiled modules are not supported by this shim");
         }
         let bytes = entrypoint.source.as_bytes()?;
-        run_module(&bytes, &entrypoint.func, ctx.args(), ctx.envs())
+        run_module(&bytes, &entrypoint.func, ctx.args(), ctx.envs()).await
     }
 }
 
