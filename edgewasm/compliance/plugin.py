@@ -67,12 +67,15 @@ class Recorder:
             outcome = "passed"
         result = self.results.get(report.nodeid)
         if result is None:
-            inv = item.callspec.params.get("inventory_host") if hasattr(item, "callspec") else None
+            params = dict(item.callspec.params) if hasattr(item, "callspec") else {}
+            inv = params.pop("inventory_host", None)
+            # A check made for several cases (a handler, say) is one check per case.
+            check = item.originalname + (f"[{'-'.join(map(str, params.values()))}]" if params else "")
             summary, fix = describe(item.function.__doc__)
             result = self.results[report.nodeid] = {
                 "host": inv.name if inv else None,
                 "component": Path(str(item.fspath)).stem.removeprefix("test_"),
-                "check": item.originalname,
+                "check": check,
                 "summary": summary,
                 "fix": fix,
                 "outcome": "passed",

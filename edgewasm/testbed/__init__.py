@@ -443,6 +443,10 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             # one (no kubelet), so no node of this name will join; the host's own check
             # holds its `k3s --version` to it.
             "testbed_k3s_light": not real_node(h),
+            # Handlers whose shim in the test bundle is a FIXTURE that runs no Wasm here
+            # (runwasi publishes no wasmedge shim crate, and WasmEdge cannot be fetched);
+            # the wasmtime shim is real on real nodes (tests/shims/wasmtime).
+            "testbed_fixture_handlers": ["wasmedge"] if real_node(h) else ["wasmedge", "wasmtime"],
             **(common or {}),
             **overrides.get(h.name, {}),
         })

@@ -38,31 +38,41 @@ def test_wasm_runtime_classes_exist(kubectl, fleet):
         assert classes.get(name) == handler, f"RuntimeClass {name} missing or wrong"
 
 
-def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan):
-    """One pod per Wasm-capable node and handler, pinned to that node; its log must be the greeting.
+@pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
+def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan, handler):
+    """One pod per Wasm-capable node for this handler, pinned to that node; its log must be the greeting.
 
-    Fix: check that node's shim and containerd template (crictl info), then run the deploy."""
+    Fix: check that node's shim and containerd template (k3s crictl info), then run the deploy."""
     from edgewasm.hello_wasm import greeting, image_ref
     from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
 
     image = image_ref(plan.versions["hello-wasm"])
     arches = {n["metadata"]["name"]: n["status"]["nodeInfo"]["architecture"] for n in kubectl("get nodes")["items"]}
-    failures = []
+    failures, ran, left_out = [], [], []
     for node in fleet:
-        if light_standin(node.data):
+        if not node.role or light_standin(node.data):
             continue  # its own check says why (test_k3s.py)
         if node.name not in arches:
             failures.append(f"{node.name}: not a node of the cluster")
             continue
-        for handler in handlers(node.data, arches[node.name]):
-            manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
-            name = yaml.safe_load(manifest)["metadata"]["name"]
-            host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=true")
-            applied = host.run(f"{K3S_BIN} kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
-            done = host.run(f"{K3S_BIN} kubectl wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
-                            "--timeout=180s")
-            logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
-            host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found")
-            if applied.rc or done.rc or logs != greeting():
-                failures.append(f"{node.name}/{handler}: {applied.stderr.strip()} {done.stderr.strip()} log={logs!r}")
+        if handler not in handlers(node.data, arches[node.name]):
+            continue
+        if handler in node.data.get("testbed_fixture_handlers", []):
+            left_out.append(node.name)
+            continue
+        manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
+        name = yaml.safe_load(manifest)["metadata"]["name"]
+        host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=true")
+        applied = host.run(f"{K3S_BIN} kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
+        done = host.run(f"{K3S_BIN} kubectl wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
+                        "--timeout=180s")
+        logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
+        host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=false")
+        ran.append(node.name)
+        if applied.rc or done.rc or logs != greeting():
+            failures.append(f"{node.name}/{handler}: {applied.stderr.strip()} {done.stderr.strip()} log={logs!r}")
     assert failures == []
+    if left_out and not ran:
+        pytest.skip(f"test bed: the {handler} shim on {', '.join(left_out)} is a FIXTURE that runs no Wasm")
+    if not ran:
+        pytest.skip(f"no node of the fleet runs the {handler} handler")

@@ -16,6 +16,7 @@ from edgewasm.settings import value as setting
 from edgewasm.wasm import MANIFESTS_DIR
 
 ENFORCED_TIMEOUT = 300
+STANDIN = "FIXTURE stand-in running upstream Kubernetes"
 
 
 @pytest.fixture
@@ -82,6 +83,11 @@ def test_constraints_follow_the_policy_settings(server, host_data):
 
 @pytest.fixture
 def kubectl(server, cluster_host):
+    if STANDIN in cluster_host.check_output(f"{K3S_BIN} --version"):
+        pytest.skip("test bed: the K3s stand-in has no helm-controller, so the Gatekeeper HelmChart is stored, "
+                    "not installed: no webhook to deny with (the denial is proven on Gatekeeper's own manager "
+                    "against a real API server: tests/tools/test_apiserver.py)")
+
     def run(args, stdin=None):
         command = f"{K3S_BIN} kubectl {shlex.join(args)}"
         if stdin is not None:
