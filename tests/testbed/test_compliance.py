@@ -13,14 +13,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgewasm import testbed as tb
 from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN
 from edgewasm.wasm import SHIM_DIR
+from tests.testbed import gatekeeper
 from tests.testbed.helpers import REPORTS, compliance, deploy, pis
 
 pytestmark = pytest.mark.testbed
 
 # What may be skipped on the test bed: checks that cannot be made here, each saying why.
 TESTBED_SKIPS = ("test bed: WasmEdge cannot be downloaded here", "test bed: the wasmedge shim on",
-                 "test bed: this machine runs the light K3s stand-in",
-                 "test bed: the K3s stand-in has no helm-controller")
+                 "test bed: this machine runs the light K3s stand-in", "no node of the fleet runs the crun-wasm")
 SHIM = "containerd-shim-wasmtime-v1"
 
 
@@ -36,6 +36,8 @@ def outcomes(host):
 def converged(testbed):
     code, results, log = deploy()
     assert code == 0, log[-5000:]
+    # What helm-controller would do with the deploy's Gatekeeper HelmChart (FIXTURE).
+    gatekeeper.install(next(h for h in testbed if h.role == "server"))
     return testbed
 
 
@@ -77,6 +79,7 @@ def test_converged_fleet_is_compliant_with_zero_drift_and_no_role_skips(converge
     cluster = outcomes(hosts[servers[0].name])
     assert cluster[("cluster", "test_every_inventory_node_joined_and_is_ready")] == "passed"
     assert cluster[("cluster", "test_hello_wasm_pod_completes_on_every_wasm_node[wasmtime]")] == "passed"
+    assert cluster[("policies", "test_untrusted_pod_is_denied_and_trusted_pod_admitted")] == "passed"
     summary = (run.run_dir / "summary.md").read_text()
     assert f"compliant, {report['totals']['skipped']} checks skipped." in summary, summary
 
@@ -95,7 +98,10 @@ def _edit(converged):
         agent.name: {("k3s", "test_config_names_the_right_server_and_token_files"),
                      ("wasm", "test_runwasi_shims_are_where_k3s_finds_them")},
         pi.name: {("k3s", "test_binary_is_the_pinned_release")},
-        server.name: {("k3s", "test_secrets_are_root_only")},
+        # The agent without its shim cannot run hello-wasm: the cluster check (on the first
+        # server) fails, naming that node only.
+        server.name: {("k3s", "test_secrets_are_root_only"),
+                      ("cluster", "test_hello_wasm_pod_completes_on_every_wasm_node[wasmtime]")},
     }
 
 
@@ -115,6 +121,10 @@ def test_hand_edits_drift_and_fail_on_their_host_only_then_show_as_fixed(converg
     pi = pis(converged)[0].name
     assert any("K3s binary" in op or "k3s" in op.lower() for op in drift[pi]), drift[pi]
     assert {c["host"] for c in run.report["changes"]["new"]} == set(expected)
+    hello = next(c for c in hosts[server]["checks"]
+                 if c["check"] == "test_hello_wasm_pod_completes_on_every_wasm_node[wasmtime]")
+    agent = next(h.name for h in converged if h.role == "agent" and h.board is None)
+    assert f"{agent}/wasmtime" in hello["message"] and f"{server}/wasmtime" not in hello["message"], hello["message"]
     html = (run.run_dir / "report.html").read_text()
     assert "Not compliant" in html and "test_secrets_are_root_only" in html
     _screenshot(run.run_dir / "report.html")

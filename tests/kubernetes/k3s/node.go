@@ -74,6 +74,9 @@ func runNode(c Config, server, token, role string) {
 	if err := validateToken("https://"+host, caPEM, id+"."+secret); err != nil {
 		fatalf("%s rejected the %s token: %v", server, role, err)
 	}
+	if role == "server" {
+		joinedServerFiles(server, host, caPEM, token, bootstrap)
+	}
 	sup := newSupervisor()
 	logf("info", "Connecting to proxy url=\"wss://%s/v1-k3s/connect\"", host)
 	if !realNode() {
@@ -83,6 +86,23 @@ func runNode(c Config, server, token, role string) {
 	startNode(sup, c, nodeName(c), nodeIP(c), bootstrap)
 	sup.ready()
 	sup.wait()
+}
+
+// joinedServerFiles: what K3s writes on a server that joined one, which the deploy waits
+// for: the cluster's token, and a kubeconfig. Running no API server of its own, this one
+// points at the server it joined, with the node's bootstrap credential (no admin rights).
+func joinedServerFiles(server, host string, caPEM []byte, token, bootstrap string) {
+	old := umask(0o077)
+	defer umask(old)
+	writeFile(filepath.Join(dataDir, "server/token"), []byte(fmt.Sprintf("K10%s::server:%s\n", caHash(caPEM), secretOf(token))), 0o600)
+	if _, err := os.Lstat(filepath.Join(dataDir, "server/node-token")); err != nil {
+		_ = os.Symlink("token", filepath.Join(dataDir, "server/node-token"))
+	}
+	raw, err := os.ReadFile(bootstrap)
+	if err != nil {
+		fatalf("read %s: %v", bootstrap, err)
+	}
+	writeFile(kubeconfigFile, raw, 0o600)
 }
 
 func startNode(sup *supervisor, c Config, name, ip, bootstrap string) {
