@@ -117,8 +117,12 @@ def install(server: tb.TestbedHost, timeout: int = 300) -> None:
         copy_to(server.address, _image(tmp), "/tmp/gatekeeper-manager.tar")
         tb.ssh(server.address, "k3s ctr -n k8s.io images import /tmp/gatekeeper-manager.tar >/dev/null "
                                "&& rm /tmp/gatekeeper-manager.tar")
-        docs = yaml.safe_dump_all(manifests(tmp, server.name))
-    applied = tb.ssh(server.address, f"k3s kubectl apply --server-side -f - <<'EOF'\n{docs}\nEOF", check=False)
+        # Gatekeeper's CRDs are far beyond what one command-line argument may hold.
+        objects = tmp / "gatekeeper.yaml"
+        objects.write_text(yaml.safe_dump_all(manifests(tmp, server.name)))
+        copy_to(server.address, objects, "/root/edgewasm-fixture-gatekeeper.yaml")
+    applied = tb.ssh(server.address, "k3s kubectl apply --server-side -f /root/edgewasm-fixture-gatekeeper.yaml",
+                     check=False)
     if applied.returncode:
         raise RuntimeError(f"Gatekeeper's objects refused: {applied.stderr[-2000:]}")
     ready = tb.ssh(server.address, f"k3s kubectl -n {NAMESPACE} rollout status deployment/gatekeeper-controller-manager "
