@@ -50,7 +50,7 @@ def _generated(tmp: Path) -> tuple[list[dict], dict]:
     return docs, validating
 
 
-def manifests(tmp: Path, server_name: str) -> list[dict]:
+def manifests(tmp: Path, server_name: str, server_address: str) -> list[dict]:
     """Everything the chart would install that the smoke test needs, as objects."""
     crds, generated = _generated(tmp)
     certs = tmp / "certs"
@@ -98,7 +98,11 @@ def manifests(tmp: Path, server_name: str) -> list[dict]:
                               "--operation=generate", "--disable-cert-rotation", "--cert-dir=/certs",
                               f"--exempt-namespace={NAMESPACE}", "--log-level=INFO", "--metrics-addr=0",
                               "--health-addr=:9090"],
-                     "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
+                     # No kube-proxy on the bed: the API server at its node address, not its
+                     # Service IP (the serving certificate names both).
+                     "env": [{"name": "KUBERNETES_SERVICE_HOST", "value": server_address},
+                             {"name": "KUBERNETES_SERVICE_PORT", "value": "6443"},
+                             {"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}},
                              {"name": "POD_NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                              {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"fieldPath": "metadata.namespace"}}},
                              {"name": "CONTAINER_NAME", "value": "manager"}],
@@ -119,7 +123,7 @@ def install(server: tb.TestbedHost, timeout: int = 300) -> None:
                                "&& rm /tmp/gatekeeper-manager.tar")
         # Gatekeeper's CRDs are far beyond what one command-line argument may hold.
         objects = tmp / "gatekeeper.yaml"
-        objects.write_text(yaml.safe_dump_all(manifests(tmp, server.name)))
+        objects.write_text(yaml.safe_dump_all(manifests(tmp, server.name, server.address)))
         copy_to(server.address, objects, "/root/edgewasm-fixture-gatekeeper.yaml")
     applied = tb.ssh(server.address, "k3s kubectl apply --server-side -f /root/edgewasm-fixture-gatekeeper.yaml",
                      check=False)
