@@ -114,14 +114,16 @@ func startNode(sup *supervisor, c Config, name, ip, bootstrap string) {
 			fatalf("mkdir %s: %v", dir, err)
 		}
 	}
-	config := containerdConfig(c)
+	// Decided once: the overlay probe mounts, and config and imports must agree.
+	snap := snapshotter(c)
+	config := containerdConfig(c, snap)
 	writeFile(filepath.Join(containerdCf, "config.toml"), []byte(config), 0o600)
 	sup.start("containerd", containerdBinary(), "--config", filepath.Join(containerdCf, "config.toml"))
 	until("containerd", 60*time.Second, sup, func() bool {
 		_, err := run(component("ctr"), "--address", containerdSock, "version")
 		return err == nil
 	})
-	importImages(snapshotter(c))
+	importImages(snap)
 	writeCNIConfig(ip)
 	kubeletConfig := filepath.Join(agentDir, "etc/kubelet.conf.yaml")
 	writeFile(kubeletConfig, []byte(render(kubeletTemplate, map[string]string{
@@ -281,7 +283,7 @@ type templateData struct {
 	Platform            string
 }
 
-func containerdConfig(c Config) string {
+func containerdConfig(c Config, snap string) string {
 	generation := containerdGeneration()
 	pause := pauseImage
 	if c.str("pause-image") != "" {
@@ -290,7 +292,7 @@ func containerdConfig(c Config) string {
 	data := templateData{
 		SystemdCgroup: false, EnableUnprivileged: true, RestrictOOMScoreAdj: restrictOOMScoreAdj(), Program: "k3s",
 		Root: filepath.Join(agentDir, "containerd"), State: "/run/k3s/containerd", Socket: containerdSock,
-		PauseImage: pause, Snapshotter: snapshotter(c), DefaultRuntime: c.str("default-runtime"),
+		PauseImage: pause, Snapshotter: snap, DefaultRuntime: c.str("default-runtime"),
 		CNIBinDir: cniBinDir, CNIConfDir: cniConfDir, ExtraRuntimes: detectRuntimes(),
 		Platform: "linux/" + runtime.GOARCH,
 	}

@@ -118,13 +118,7 @@ func until(what string, timeout time.Duration, s *supervisor, ok func() bool) {
 }
 
 func run(binary string, args ...string) (string, error) {
-	var out, errOut bytes.Buffer
-	cmd := exec.Command(binary, args...)
-	cmd.Stdout, cmd.Stderr = &out, &errOut
-	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s %s: %v: %s", binary, strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
-	}
-	return out.String(), nil
+	return runInput("", binary, args...)
 }
 
 func runInput(input, binary string, args ...string) (string, error) {
@@ -132,7 +126,7 @@ func runInput(input, binary string, args ...string) (string, error) {
 	cmd := exec.Command(binary, args...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = strings.NewReader(input), &out, &errOut
 	if err := cmd.Run(); err != nil {
-		return out.String(), fmt.Errorf("%s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
+		return out.String(), fmt.Errorf("%s %s: %v: %s", binary, strings.Join(args, " "), err, strings.TrimSpace(errOut.String()))
 	}
 	return out.String(), nil
 }
