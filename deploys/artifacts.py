@@ -42,6 +42,7 @@ def host_plan() -> Plan:
         host.name, host.data.dict(), host_ops.arch(), host_ops.role(),
         bundle=Bundle.open(bundle) if bundle else None,
         upstream=None if bundle else upstream.for_mirror(host.data.get("artifact_mirror")),
+        release=host_ops.os_release(),
     )
 
 

@@ -3,9 +3,12 @@
 
 Off unless ``edgewasm_crun = True``. A crun is accepted only if ``crun --version``
 shows version >= ``edgewasm_crun_min_version`` (1.8.5) **and** a ``+WASM:`` handler;
-release binaries and Debian's or Ubuntu's crun have none (docs/wasm.md). A crun already on
-the host is judged before anything changes. One that ``edgewasm_crun_packages`` brings
-can only be judged once installed: the host then stops right after the install.
+release binaries, Debian bookworm's and Ubuntu's crun have none, Debian trixie's has
+(docs/wasm.md). A crun already on the host is judged before anything changes. One that
+the host's release ships (edgewasm_wasm_runtimes_from, installed by preflight with the
+other packages) or ``edgewasm_crun_packages`` brings can only be judged once installed:
+the host then stops right after the install. A release whose crun has no wasm handler
+is refused before any change.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, python
 
 from deploys import edgewasm_deploy, host_ops
+from edgewasm import distribution
 from edgewasm.wasm import CRUN_FIX, crun_problems
 from facts.runtimes import VersionOutput
 
@@ -41,8 +45,13 @@ def gate() -> bool:
         return True
     binary, minimum, packages = _settings()
     output = host_ops.fact_once(VersionOutput, binary=binary)
-    if not output and packages:
+    if not output and (packages or "crun" in host_ops.host_runtimes()):
         return True  # judged after the packages are installed (install())
+    refusal = None if output else distribution.crun_refusal(host.name, host.data.dict(), host_ops.os_release(),
+                                                            host_ops.arch())
+    if refusal:
+        host_ops.refuse(name="Refuse a crun without Wasm", reasons=[refusal])
+        return False
     problems = crun_problems(output, minimum)
     if problems:
         host_ops.refuse(name="Refuse a crun without Wasm", reasons=_reasons(binary, minimum, problems))
@@ -57,8 +66,10 @@ def install() -> str | None:
     if not host.data.edgewasm_crun:
         return None
     binary, minimum, packages = _settings()
-    if packages and not host_ops.fact_once(VersionOutput, binary=binary):
-        apt.packages(name="Install crun", packages=packages)
+    if not host_ops.fact_once(VersionOutput, binary=binary) and (packages or "crun" in host_ops.host_runtimes()):
+        if packages:
+            apt.packages(name="Install crun", packages=packages)
+        # (The release's crun came with preflight's packages.)
 
         # Runs at execution, after the install: the fact is read again then.
         def check_installed_crun() -> None:

@@ -10,11 +10,12 @@ from typing import IO
 from pyinfra import host, logger
 from pyinfra.api import FileUploadCommand, FunctionCommand, QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, File, Sha256File
-from pyinfra.facts.server import Arch
+from pyinfra.facts.server import Arch, LinuxDistribution
 
 from deploys import run_summary
-from edgewasm import settings
+from edgewasm import distribution, os_packages, settings
 from edgewasm.arch import k3s_arch
+from edgewasm.plan import wanted_versions
 from edgewasm.runtimes import extract_script
 from facts.batch import FactBatch
 from facts.host import BootId, KernelModuleStates
@@ -65,6 +66,19 @@ def prefetch(specs) -> None:
 def arch() -> str | None:
     """The host's arch in K3s's words (amd64, arm64, arm), None when K3s has none."""
     return k3s_arch(fact_once(Arch) or "")
+
+
+def os_release() -> str:
+    """The host's OS release as os_releases.toml names it (debian-trixie ...)."""
+    return os_packages.release_of(fact_once(LinuxDistribution)["release_meta"])
+
+
+def host_runtimes(plan=None) -> dict:
+    """The Wasm runtimes this host takes from its OS release's packages (its plan's, else
+    decided from its data before any plan exists: preflight and the crun gate)."""
+    if plan is not None:
+        return dict(plan.packaged)
+    return distribution.packaged(host.data.dict(), os_release(), arch(), wanted_versions(host.data.dict()))
 
 
 def role() -> str | None:

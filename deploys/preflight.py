@@ -15,7 +15,7 @@ from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, server, systemd
 
 from deploys import edgewasm_deploy, host_files, host_ops
-from edgewasm import os_packages
+from edgewasm import distribution, os_packages
 from edgewasm.manifest import Bundle
 from edgewasm.preflight import (
     FSTAB_SWAP_COMMENTED,
@@ -65,13 +65,19 @@ def _problems() -> list[str]:
         is_pi=pi,
         settings=host.data.dict(),
     )
-    problems += package_problems(host.data.preflight_packages)
+    problems += package_problems(host_packages())
     if pi and not host_ops.fact_once(PiBootCmdline):
         problems.append(
             f"{host.name}: {board!r} has no cmdline.txt in /boot/firmware or /boot; "
             "fix: mount the boot partition there"
         )
     return problems
+
+
+def host_packages() -> list[str]:
+    """preflight_packages, then the packages of the Wasm runtimes the host takes from its
+    OS release (edgewasm_wasm_runtimes_from), installed together by prepare()."""
+    return distribution.host_packages(host.data.dict(), host_ops.host_runtimes())
 
 
 def bundle_packages(packages: list[str]) -> tuple[list[str], os_packages.ReleasePackages | None, str, str, dict]:
@@ -135,11 +141,11 @@ def packages_from_bundle(packages: list[str]) -> None:
 @edgewasm_deploy("Prepare host for K3s")
 def prepare() -> None:
     if host.data.edgewasm_bundle:
-        packages_from_bundle(host.data.preflight_packages)
+        packages_from_bundle(host_packages())
     else:
         apt.packages(
             name="Install packages K3s needs",
-            packages=host.data.preflight_packages,
+            packages=host_packages(),
             # 0 means never refresh; pyinfra says that with None.
             cache_time=host.data.preflight_apt_cache_time if host.data.preflight_apt_cache_time > 0 else None,
             no_recommends=True,

@@ -1,4 +1,6 @@
-"""WasmEdge: the pinned release for the host's arch, from the artifact cache.
+"""WasmEdge: the pinned release for the host's arch, from the artifact cache, or the
+OS release's own packages where it ships them (edgewasm_wasm_runtimes_from: Debian trixie's
+wasmedge 0.14.1, installed by preflight with the other packages).
 
 Unpacked under /opt/edgewasm/wasmedge/<version>/ (both tarball layouts give the same
 tree), ``wasmedge`` linked on PATH and its library on the loader path, where a
@@ -23,6 +25,8 @@ def _ld_inputs(prefix: str) -> list[str]:
 
 
 def wants(plan: Plan) -> list:
+    if "wasmedge" in plan.packaged:
+        return [*host_files.wants_link(BIN), *host_files.wants_file(LD_CONF)]
     if not plan.shipped("wasmedge"):
         return []
     prefix = artifacts.tree_of(plan.placement("wasmedge", "tarball"))
@@ -35,6 +39,9 @@ def wasmedge(plan: Plan) -> None:
     version = plan.shipped("wasmedge")
     if not version:
         return
+    if "wasmedge" in plan.packaged:
+        _no_upstream_copy()
+        return
     prefix, tree = artifacts.unpacked(plan, "wasmedge")
     host_files.link(name="Put wasmedge on PATH", path=BIN, target=f"{prefix}/bin/wasmedge")
     loader = host_files.template(name="Put WasmEdge's library on the loader path", src="wasmedge/ld.so.conf.j2",
@@ -43,4 +50,13 @@ def wasmedge(plan: Plan) -> None:
     # unpack or the config and ldconfig is finished here.
     newer = host_ops.fact_once(NewerThan, reference=LD_CACHE, paths=_ld_inputs(prefix))
     if tree.will_change or loader.will_change or newer:
+        server.shell(name="Refresh the loader cache", commands=["ldconfig"])
+
+
+def _no_upstream_copy() -> None:
+    """The release's wasmedge is on PATH and its library where the loader looks: an
+    upstream copy left from an earlier route would shadow both."""
+    host_files.link(name="No upstream wasmedge before the release's on PATH", path=BIN)
+    loader = host_files.absent(name="No upstream WasmEdge library on the loader path", path=LD_CONF)
+    if loader.will_change:
         server.shell(name="Refresh the loader cache", commands=["ldconfig"])

@@ -11,9 +11,10 @@ files, pins, local builds).
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+import dataclasses
 from dataclasses import dataclass
 
-from edgewasm import settings
+from edgewasm import distribution, settings
 from edgewasm.artifacts import ALL, Artifact, Unavailable, load_catalog, resolve
 from edgewasm.manifest import Bundle
 from edgewasm.upstream import Upstream, UpstreamError
@@ -65,6 +66,8 @@ class Plan:
     refusals: tuple[str, ...] = ()  # the host must not be touched
     warnings: tuple[str, ...] = ()
     handlers: tuple[str, ...] = ()  # Wasm runtime handlers the host will have
+    # Runtimes from the host's OS release's packages instead of upstream (distribution.py).
+    packaged: Mapping[str, distribution.Shipped] = dataclasses.field(default_factory=dict)
 
     @property
     def refused(self) -> bool:
@@ -80,7 +83,7 @@ class Plan:
     def shipped(self, component: str) -> str | None:
         """The version of ``component`` this host takes, or None when it is not wanted
         here or upstream builds nothing for the host's arch."""
-        if any(p.component == component for p in self.placements):
+        if component in self.packaged or any(p.component == component for p in self.placements):
             return self.versions[component]
         return None
 
@@ -120,13 +123,18 @@ def plan(
     upstream: Upstream | None = None,
     catalog: Mapping | None = None,
     strict: bool = False,
+    release: str | None = None,
 ) -> Plan:
     """The plan of host ``host`` (its inventory ``data``, real ``arch`` and ``role``):
     from ``bundle`` when given, else from ``upstream``. An artifact upstream cannot
-    vouch for refuses the host, or with ``strict`` (the bundle builder) raises."""
+    vouch for refuses the host, or with ``strict`` (the bundle builder) raises. With the
+    host's OS ``release`` known, runtimes the release ships come from its packages
+    (edgewasm_wasm_runtimes_from) and their versions are the release's."""
     catalog = catalog if catalog is not None else load_catalog()
     versions = wanted_versions(data, catalog)
-    artifacts, unavailable = resolve(catalog, [arch], versions, list(versions),
+    packaged = distribution.packaged(data, release, arch, versions)
+    versions.update({c: r.version for c, r in packaged.items() if c in versions})
+    artifacts, unavailable = resolve(catalog, [arch], versions, [c for c in versions if c not in packaged],
                                      settings.value(data, "artifact_mirror"))
     mine = [a for a in artifacts if a.arch in (arch, ALL)
             and (a.roles is None or role == ANY_ROLE or role in a.roles)]
@@ -165,5 +173,5 @@ def plan(
     return Plan(
         host=host, arch=arch, role=role, versions=versions, placements=tuple(placements),
         unavailable=tuple(unavailable), refusals=tuple(refusals), warnings=tuple(warnings),
-        handlers=tuple(handlers(data, arch, catalog, versions)),
+        handlers=tuple(handlers(data, arch, catalog, versions)), packaged=packaged,
     )

@@ -340,11 +340,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "sha256sum bundles/NAME/manifest.json on the machine that built it, and set that",
          "The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was "
          "rewritten is refused."),
-        ("edgewasm_os_releases", "list[str]", ["debian-bookworm"], _os_releases,
-         "list the ID-VERSION_CODENAME of the hosts' /etc/os-release, e.g. ['debian-bookworm', "
+        ("edgewasm_os_releases", "list[str]", ["debian-bookworm", "debian-trixie"], _os_releases,
+         "list the ID-VERSION_CODENAME of the hosts' /etc/os-release, e.g. ['debian-trixie', "
          "'ubuntu-noble']; releases: edgewasm/os_releases.toml",
          "OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-resolved). "
-         "Raspberry Pi OS 64-bit is debian-bookworm."),
+         "Raspberry Pi OS 64-bit is debian-bookworm or debian-trixie, after the Debian release it is built on."),
         ("edgewasm_parallel_hosts", "int", 50, _positive_int,
          "e.g. edgewasm_parallel_hosts = 50; lower it when the operator's machine or the site's "
          "uplink is small",
@@ -366,9 +366,17 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
     ),
     *_section(
         "WebAssembly (docs/wasm.md)",
+        ("edgewasm_wasm_runtimes_from", "str", "distribution", _one_of("distribution", "upstream"),
+         "'distribution' or 'upstream'",
+         "Where crun and WasmEdge come from on a host whose OS release packages them with Wasm "
+         "(edgewasm/os_releases.toml, [<release>.ships]; Debian trixie: crun 1.21 +WASM:wasmedge, WasmEdge "
+         "0.14.1): 'distribution' takes the release's packages (from the bundle when offline); 'upstream' "
+         "takes WasmEdge's release tarball and only the crun you bring. Releases that ship neither (Debian "
+         "bookworm) take the upstream route either way."),
         ("edgewasm_crun", "bool", False, _bool,
          "True sets up the crun route (needs a crun >= 1.8.5 with a +WASM: handler)",
-         "The crun route: a crun >= edgewasm_crun_min_version with a +WASM: handler (not Debian's or Ubuntu's)."),
+         "The crun route: a crun >= edgewasm_crun_min_version with a +WASM: handler (Debian trixie's, "
+         "taken from the release under edgewasm_wasm_runtimes_from = 'distribution'; not bookworm's or Ubuntu's)."),
         ("edgewasm_crun_min_version", "str", "1.8.5", _version,
          "e.g. edgewasm_crun_min_version = '1.8.5'",
          "Oldest crun the crun route accepts."),

@@ -55,9 +55,10 @@ def crun_problems(version_output: str, minimum: str) -> list[str]:
     return problems
 
 
-CRUN_FIX = ("install a crun >= {minimum} built with a wasm handler (./configure --with-wasmedge, or a distro "
-            "package that enables one such as Fedora's crun-wasm) and point edgewasm_crun_binary at it, "
-            "or list its package in edgewasm_crun_packages; or set edgewasm_crun = False")
+CRUN_FIX = ("use a release whose crun runs Wasm (Debian trixie: crun 1.21 +WASM:wasmedge, taken from the release "
+            "under edgewasm_wasm_runtimes_from = 'distribution'), or install a crun >= {minimum} built with a wasm "
+            "handler (./configure --with-wasmedge) and point edgewasm_crun_binary at it or list its package in "
+            "edgewasm_crun_packages; or take the runwasi route (edgewasm_crun = False)")
 
 
 def crun_wasm_engine(version_output: str) -> str | None:

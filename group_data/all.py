@@ -14,8 +14,9 @@
 # rewritten is refused.
 # edgewasm_bundle_sha256 = None
 # OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-
-# resolved). Raspberry Pi OS 64-bit is debian-bookworm.
-# edgewasm_os_releases = ['debian-bookworm']
+# resolved). Raspberry Pi OS 64-bit is debian-bookworm or debian-trixie, after the
+# Debian release it is built on.
+# edgewasm_os_releases = ['debian-bookworm', 'debian-trixie']
 # Hosts pyinfra talks to at once (connections, facts, operations) once the deploy
 # starts; the bound that keeps a fleet of hundreds from opening hundreds of SSH sessions
 # at once. Overrides pyinfra's --parallel.
@@ -31,8 +32,16 @@
 # artifact_mirror = None
 
 # --- WebAssembly (docs/wasm.md) ---
-# The crun route: a crun >= edgewasm_crun_min_version with a +WASM: handler (not
-# Debian's or Ubuntu's).
+# Where crun and WasmEdge come from on a host whose OS release packages them with Wasm
+# (edgewasm/os_releases.toml, [<release>.ships]; Debian trixie: crun 1.21
+# +WASM:wasmedge, WasmEdge 0.14.1): 'distribution' takes the release's packages (from
+# the bundle when offline); 'upstream' takes WasmEdge's release tarball and only the
+# crun you bring. Releases that ship neither (Debian bookworm) take the upstream route
+# either way.
+# edgewasm_wasm_runtimes_from = 'distribution'
+# The crun route: a crun >= edgewasm_crun_min_version with a +WASM: handler (Debian
+# trixie's, taken from the release under edgewasm_wasm_runtimes_from = 'distribution';
+# not bookworm's or Ubuntu's).
 # edgewasm_crun = False
 # Oldest crun the crun route accepts.
 # edgewasm_crun_min_version = '1.8.5'

@@ -22,10 +22,11 @@ from pathlib import Path
 
 from edgewasm.artifacts import load_catalog
 from edgewasm.bundle.os_packages import ResolveError, bundle_os_packages
+from edgewasm.distribution import packaged
 from edgewasm.download import DownloadError, fetch_verified
 from edgewasm.manifest import MANIFEST, sha256_of
 from edgewasm.os_packages import DPKG_ARCH, releases
-from edgewasm.plan import ANY_ROLE, Placement, plan
+from edgewasm.plan import ANY_ROLE, Placement, plan, wanted_versions
 from edgewasm.upstream import Upstream, UpstreamError
 
 BUNDLES = Path("bundles")
@@ -74,6 +75,11 @@ def _placements(arches: list[str], data: Mapping, upstream: Upstream, catalog: M
     return list(seen.values()), unavailable
 
 
+def _runtime_packages(hosts: Iterable[Mapping], release: str, arch: str) -> list[str]:
+    return [p for data in hosts for runtime in packaged(data, release, arch, wanted_versions(data)).values()
+            for p in runtime.packages]
+
+
 def build(
     name: str,
     arches: Iterable[str],
@@ -88,9 +94,12 @@ def build(
     log=None,
     os_releases: Iterable[str] = (),
     os_packages: Iterable[str] = (),
+    runtime_hosts: Iterable[Mapping] = ({},),
 ) -> dict:
     """Build ``out/name`` and return its manifest; with ``os_releases``, also the .deb
-    closure of ``os_packages`` for each of them and each arch."""
+    closure of ``os_packages`` for each of them and each arch, plus the packages of the
+    Wasm runtimes a host with any of ``runtime_hosts``' data takes from that release
+    (edgewasm/distribution.py; default: a host with the default settings)."""
     log = log or sys.stderr
     catalog = catalog or load_catalog()
     arches = sorted(set(arches))
@@ -139,8 +148,9 @@ def build(
                                   f"{', '.join(sorted(known))}); fix: add its archives there or drop it")
             for arch in arches:
                 if DPKG_ARCH[arch] in known[release]["arches"]:
+                    wanted = list(dict.fromkeys([*os_packages, *_runtime_packages(runtime_hosts, release, arch)]))
                     debs, fetched = bundle_os_packages(staging, release, known[release], DPKG_ARCH[arch],
-                                                       list(os_packages), log)
+                                                       wanted, log)
                     entries += debs
                     downloaded += fetched
     except (DownloadError, UpstreamError, ResolveError) as exc:

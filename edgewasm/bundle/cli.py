@@ -22,7 +22,7 @@ from edgewasm.manifest import verify
 from edgewasm.pins import LockError
 
 
-def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str]]:
+def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str], list[dict]]:
     from edgewasm.config import inventory_hosts
 
     hosts = inventory_hosts(inventory)
@@ -40,7 +40,7 @@ def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | N
         raise BundleError(f"{inventory}: hosts name several artifact_mirror values {sorted(mirrors)}; pass --mirror")
     releases = sorted({r for h in hosts for r in h.data["edgewasm_os_releases"]})
     packages = sorted({p for h in hosts for p in h.data["preflight_packages"]})
-    return arches, versions, next(iter(mirrors), None), releases, packages
+    return arches, versions, next(iter(mirrors), None), releases, packages, [h.data for h in hosts]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -52,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--inventory", help="take arches (edgewasm_arch) and artifact_versions from an inventory")
     b.add_argument("--component", action="append", help="only these components (repeatable)")
     b.add_argument("--os", action="append", dest="os_releases", metavar="RELEASE",
-                   help="carry preflight_packages for this OS release, e.g. debian-bookworm (repeatable; "
+                   help="carry preflight_packages (and the Wasm runtimes it ships, edgewasm_wasm_runtimes_from) "
+                   "for this OS release, e.g. debian-trixie (repeatable; "
                    "default: the inventory's edgewasm_os_releases, else the setting's default)")
     b.add_argument("--no-os-packages", action="store_true", help="carry no distribution packages")
     b.add_argument("--with-check-packages", action="store_true",
@@ -95,8 +96,9 @@ def main(argv: list[str] | None = None) -> int:
             return 1 if problems else 0
         arches, versions, mirror = list(args.arch or []), {}, args.mirror
         os_releases, os_packages = settings.value({}, "edgewasm_os_releases"), settings.value({}, "preflight_packages")
+        runtime_hosts: list[dict] = [{}]
         if args.inventory:
-            inv_arches, versions, inv_mirror, os_releases, os_packages = _inventory_needs(args.inventory)
+            inv_arches, versions, inv_mirror, os_releases, os_packages, runtime_hosts = _inventory_needs(args.inventory)
             arches += inv_arches
             mirror = mirror or inv_mirror
         if args.os_releases:
@@ -110,7 +112,7 @@ def main(argv: list[str] | None = None) -> int:
         catalog = load_catalog(args.catalog) if args.catalog else None
         build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
               registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out,
-              os_releases=os_releases, os_packages=os_packages)
+              os_releases=os_releases, os_packages=os_packages, runtime_hosts=runtime_hosts)
     except (BundleError, CatalogError, DownloadError, LockError) as exc:
         print(f"edgewasm-bundle: {exc}", file=sys.stderr)
         return 1

@@ -108,6 +108,20 @@ def component(name: str) -> Predicate:
     return wanted
 
 
+def upstream_runtime(name: str) -> Predicate:
+    def upstream(t: Target) -> bool:
+        return name not in t.plan.packaged
+
+    upstream.__doc__ = f"{name} from upstream's release, not the host's OS release packages"
+    upstream.__name__ = f"upstream_{name}"
+    return upstream
+
+
+def release_runtimes(t: Target) -> bool:
+    """Wasm runtimes taken from the host's OS release packages (edgewasm_wasm_runtimes_from)"""
+    return bool(t.plan.packaged)
+
+
 def accepts(predicates: list[Predicate], target: Target) -> bool:
     return all(p(target) for p in predicates)
 

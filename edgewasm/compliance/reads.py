@@ -78,7 +78,10 @@ def plan_reads(plan, manifest: dict | None) -> list[tuple[str, ...]]:
     for component, entry in load_catalog().items():
         if entry.get("shim") and component in plan.versions:
             reads += file_reads(f"/opt/edgewasm/{component}/{plan.versions[component]}/{entry['shim']}", "mode")
-    if "wasmedge" in plan.versions:
+    for runtime in plan.packaged.values():
+        reads.append(("dpkg-query -f '${Version}' -W %s", runtime.packages[0]))
+        reads += [("dpkg-query -f '${Status}' -W %s", p) for p in runtime.packages[1:]]
+    if "wasmedge" in plan.versions and "wasmedge" not in plan.packaged:
         for lib in ("lib64", "lib"):
             reads += file_reads(f"/opt/edgewasm/wasmedge/{plan.versions['wasmedge']}/{lib}/libwasmedge.so.0", "exists")
     return reads

@@ -20,6 +20,7 @@ from edgewasm.compliance.applies import Target, accepts
 from edgewasm.compliance.hosts import testinfra_host
 from edgewasm.config import InventoryHost, inventory_hosts
 from edgewasm.manifest import Bundle
+from edgewasm.os_packages import release_of
 from edgewasm.plan import plan as host_plan
 
 
@@ -112,7 +113,8 @@ def _plan(host, inventory_host):
         opened = Bundle.open(bundle) if bundle else None
         _plans[inventory_host.name] = host_plan(
             inventory_host.name, data, k3s_arch(host.system_info.arch), inventory_host.role,
-            bundle=opened, upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")))
+            bundle=opened, upstream=None if bundle else upstream.for_mirror(data.get("artifact_mirror")),
+            release=release_of({"ID": host.system_info.distribution, "VERSION_CODENAME": host.system_info.codename}))
         host.backend.prefetch(reads.plan_reads(_plans[inventory_host.name], opened.manifest if opened else None))
     return _plans[inventory_host.name]
 

@@ -3,6 +3,7 @@ where K3s finds them; containerd template, node labels and RuntimeClasses match 
 the host really has."""
 
 import io
+import secrets
 import tomllib
 
 import pytest
@@ -12,6 +13,7 @@ from edgewasm.artifacts import load_catalog
 from edgewasm.compliance import applies
 from edgewasm.hello_wasm import greeting, module
 from edgewasm.k3s import CONFIG_DIR
+from edgewasm.templates import render
 from edgewasm.plan import fleet_handlers
 from edgewasm.wasm import (
     CONTAINERD_DIR,
@@ -72,14 +74,15 @@ def test_hello_wasm_runs_under_wasmtime(wasm_host, plan, hello_on_host):
 
 @applies.only(applies.component("wasmedge"))
 def test_wasmedge_reports_the_pinned_version(pinned_version):
-    """WasmEdge reports the pinned version.
+    """WasmEdge reports the pinned version (where the host's OS release ships WasmEdge and
+    it comes from there: the version the release ships).
 
-    Fix: run the deploy: it installs the pinned WasmEdge."""
+    Fix: run the deploy: it installs the pinned WasmEdge (or the release's)."""
     version, output = pinned_version("wasmedge", "wasmedge --version")
     assert version in output.split()
 
 
-@applies.only(applies.component("wasmedge"))
+@applies.only(applies.component("wasmedge"), applies.upstream_runtime("wasmedge"))
 def test_wasmedge_library_is_on_the_loader_path(wasm_host, plan):
     """libwasmedge is on the loader path edgewasm configured.
 
@@ -87,6 +90,24 @@ def test_wasmedge_library_is_on_the_loader_path(wasm_host, plan):
     dirs = [line for line in wasm_host.file("/etc/ld.so.conf.d/edgewasm-wasmedge.conf").content_string.splitlines()
             if line.startswith("/")]
     assert any(wasm_host.file(f"{d}/libwasmedge.so.0").exists for d in dirs), dirs
+
+
+@applies.only(applies.release_runtimes)
+def test_runtimes_from_the_release_are_its_packages(wasm_host, plan):
+    """The Wasm runtimes taken from the host's OS release are its installed packages, at the
+    version the release ships, with no upstream copy left in front of them on PATH.
+
+    Fix: run the deploy: it installs them from the bundle and removes upstream's links."""
+    for runtime in plan.packaged.values():
+        # The first package is the runtime; the others bring what it loads (libwasmedge0).
+        version = wasm_host.run("dpkg-query -f '${Version}' -W %s", runtime.packages[0]).stdout
+        assert version.startswith(runtime.version), f"{runtime.packages[0]} {version or 'not installed'}"
+        for package in runtime.packages[1:]:
+            status = wasm_host.run("dpkg-query -f '${Status}' -W %s", package).stdout
+            assert status.endswith(" installed"), f"{package}: {status or 'not installed'}"
+    if "wasmedge" in plan.packaged:
+        assert not wasm_host.file("/usr/local/bin/wasmedge").exists
+        assert not wasm_host.file("/etc/ld.so.conf.d/edgewasm-wasmedge.conf").exists
 
 
 @applies.only(applies.component("wasmedge"))
@@ -124,6 +145,24 @@ def test_crun_on_the_crun_route_runs_wasm(host, host_data):
     Fix: install crun >= edgewasm_crun_min_version built with a wasm handler, or turn edgewasm_crun off."""
     binary = host_data["edgewasm_crun_binary"]
     assert crun_problems(host.run(f"{binary} --version").stdout, host_data["edgewasm_crun_min_version"]) == []
+
+
+@applies.only(applies.crun_route)
+def test_hello_wasm_runs_under_crun(wasm_host, host_data, hello_on_host):
+    """hello-wasm runs under the crun route's crun, through its wasm handler (the
+    compat-smart annotation the crun-wasm runtime passes on from a pod).
+
+    Fix: run the deploy; if it still fails, run the crun bundle left by hand for the error
+    (crun run --bundle DIR)."""
+    bundle = f"/var/tmp/edgewasm-crun-hello-{secrets.token_hex(4)}"
+    wasm_host.check_output(f"mkdir -p {bundle}/rootfs && cp {hello_on_host} {bundle}/rootfs/hello.wasm")
+    sftp = wasm_host.backend.client.open_sftp()
+    sftp.putfo(io.BytesIO(render("wasm/crun-hello.json.j2", module="hello.wasm").encode()), f"{bundle}/config.json")
+    sftp.close()
+    result = wasm_host.run(f"{host_data['edgewasm_crun_binary']} run --bundle {bundle} {bundle.rsplit('/', 1)[1]}")
+    assert result.rc == 0, f"{result.stderr} (bundle kept in {bundle})"
+    assert result.stdout == greeting()
+    wasm_host.run(f"rm -rf {bundle}")
 
 
 @applies.only(applies.k3s_node)
