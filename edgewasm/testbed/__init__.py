@@ -26,7 +26,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from edgewasm.testbed import network
-from edgewasm.testbed.images import CACHE, REAL_NODE_ARCHES, TestbedError, _run, base_dir, build_base
+from edgewasm.testbed.images import (CACHE, DEFAULT_SUITE, REAL_NODE_ARCHES, SUITES, TestbedError, _run, base_dir,
+                                     build_base)
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (
@@ -37,7 +38,9 @@ PI_CMDLINE = (
 TESTBED_BUNDLE = "bundles/testbed"
 
 # role:arch[:board]
-DEFAULT_TOPOLOGY = "server:amd64,agent:amd64,agent:arm64:rpi4b"
+# Both Debian releases in every run: the amd64 agent runs trixie (its crun and WasmEdge
+# from the release), the server and the Pi bookworm.
+DEFAULT_TOPOLOGY = "server:amd64,agent:amd64@trixie,agent:arm64:rpi4b"
 FIRST_ADDRESS = 11  # 10.231.0.11 and up on the site network; .1 is the operator's machine
 
 # Upstream's Kubernetes programs for the K3s stand-in that is a real node, bound read-only
@@ -87,16 +90,22 @@ class TestbedHost:
     board: str | None = None
     # Runs a real Kubernetes node (Kubernetes' binaries bound in); else the light stand-in.
     kubernetes: bool = False
+    suite: str = DEFAULT_SUITE  # the Debian release it runs
 
 
 def parse_topology(spec: str) -> list[TestbedHost]:
-    """Turn ``server:amd64,agent:arm64:rpi4b`` into hosts with names and addresses."""
+    """Turn ``server:amd64,agent:amd64@trixie,agent:arm64:rpi4b`` into hosts with names and
+    addresses (``@suite``: the Debian release, bookworm unless given)."""
     hosts: list[TestbedHost] = []
     counts: dict[str, int] = {}
     for index, item in enumerate(filter(None, (s.strip() for s in spec.split(",")))):
-        parts = item.split(":")
+        item_parts, _, suite = item.partition("@")
+        parts = item_parts.split(":")
         if len(parts) not in (2, 3) or parts[0] not in ("server", "agent"):
-            raise TestbedError(f"bad host spec {item!r}: expected role:arch[:board], role server|agent")
+            raise TestbedError(f"bad host spec {item!r}: expected role:arch[:board][@suite], role server|agent")
+        suite = suite or DEFAULT_SUITE
+        if suite not in SUITES:
+            raise TestbedError(f"bad host spec {item!r}: the test bed runs Debian {' and '.join(SUITES)} only")
         role, arch = parts[0], parts[1]
         board = parts[2] if len(parts) == 3 else None
         if arch not in ("amd64", "arm64"):
@@ -106,7 +115,8 @@ def parse_topology(spec: str) -> list[TestbedHost]:
         kind = "pi" if board else role
         counts[kind] = counts.get(kind, 0) + 1
         name = f"edge-{kind}-{counts[kind]}"
-        hosts.append(TestbedHost(name, role, arch, f"{network.SUBNET}.{FIRST_ADDRESS + index}", board))
+        hosts.append(TestbedHost(name, role, arch, f"{network.SUBNET}.{FIRST_ADDRESS + index}", board,
+                                 suite=suite))
     if not hosts:
         raise TestbedError("empty topology: give at least one role:arch")
     return hosts
@@ -296,7 +306,7 @@ done
 
 def _start_host(host: TestbedHost) -> None:
     root = hosts_dir() / host.name
-    base = base_dir(host.arch)
+    base = base_dir(host.arch, host.suite)
     for sub in ("upper", "work", "merged"):
         (root / sub).mkdir(parents=True)
     _run(["mount", "-t", "overlay", "overlay", "-o",
@@ -391,8 +401,8 @@ def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False, li
 
 
 def _up(hosts: list[TestbedHost], log) -> list[TestbedHost]:
-    for arch in sorted({h.arch for h in hosts}):
-        build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())))
+    for arch, suite in sorted({(h.arch, h.suite) for h in hosts}):
+        build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())), suite=suite)
     down()
     ensure_ssh_key()
     _raise_inotify_limits(len(hosts))
@@ -447,6 +457,9 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             # (runwasi publishes no wasmedge shim crate, and WasmEdge cannot be fetched);
             # the wasmtime shim is real on real nodes (tests/shims/wasmtime).
             "testbed_fixture_handlers": ["wasmedge"] if real_node(h) else ["wasmedge", "wasmtime"],
+            # A trixie host takes the crun route with the release's crun (+WASM:wasmedge)
+            # and WasmEdge (edgewasm_wasm_runtimes_from's default), from the bundle.
+            **({"edgewasm_crun": True} if h.suite == "trixie" else {}),
             **(common or {}),
             **overrides.get(h.name, {}),
         })

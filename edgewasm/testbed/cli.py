@@ -10,7 +10,7 @@ import sys
 from edgewasm.arch import K3S_ARCHES
 from edgewasm.testbed import (DEFAULT_TOPOLOGY, TestbedError, _nspawn_pids, boot_count, down, hosts_dir,
                               running_hosts, up)
-from edgewasm.testbed.images import build_base
+from edgewasm.testbed.images import SUITES, build_base
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -18,6 +18,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     b = sub.add_parser("build", help="build and cache the base root filesystems")
     b.add_argument("--arch", action="append", choices=sorted(K3S_ARCHES - {"arm"}))
+    b.add_argument("--suite", action="append", choices=SUITES, help="Debian release (repeatable; default: all)")
     u = sub.add_parser("up", help="start fresh hosts")
     u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
     u.add_argument("--reuse", action="store_true", help="keep a running test bed of the same topology")
@@ -31,8 +32,9 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "build":
-            for arch in args.arch or ["amd64", "arm64"]:
-                print(build_base(arch))
+            for suite in args.suite or SUITES:
+                for arch in args.arch or ["amd64", "arm64"]:
+                    print(build_base(arch, suite=suite))
         elif args.command == "up":
             up(args.topology, reuse=args.reuse, light=args.light)
         elif args.command == "down":

@@ -1,5 +1,5 @@
-"""Base root filesystems of the test bed: one Debian rootfs per arch, built once with
-debootstrap (arm64 through qemu-user binfmt) and cached under /var/cache/edgewasm."""
+"""Base root filesystems of the test bed: one Debian rootfs per suite and arch, built once
+with debootstrap (arm64 through qemu-user binfmt) and cached under /var/cache/edgewasm."""
 
 from __future__ import annotations
 
@@ -13,7 +13,8 @@ from pathlib import Path
 
 CACHE = Path(os.environ.get("EDGEWASM_TESTBED_DIR", "/var/cache/edgewasm/testbed"))
 MIRROR = os.environ.get("EDGEWASM_DEBIAN_MIRROR", "http://deb.debian.org/debian")
-SUITE = "bookworm"
+SUITES = ("bookworm", "trixie")  # Debian releases a test-bed host can run
+DEFAULT_SUITE = "bookworm"
 
 # What a minimal Debian edge box has before edgewasm touches it. preflight_packages are
 # not here, nor in any apt cache: on the isolated site network (network.py) preflight
@@ -37,9 +38,9 @@ class TestbedError(RuntimeError):
     __test__ = False  # not a pytest test class
 
 
-def base_dir(arch: str) -> Path:
-    digest = hashlib.sha256(" ".join([SUITE, *base_packages(arch)]).encode()).hexdigest()[:10]
-    return CACHE / "base" / f"{SUITE}-{arch}-{digest}"
+def base_dir(arch: str, suite: str = DEFAULT_SUITE) -> Path:
+    digest = hashlib.sha256(" ".join([suite, *base_packages(arch)]).encode()).hexdigest()[:10]
+    return CACHE / "base" / f"{suite}-{arch}-{digest}"
 
 
 def _run(cmd: list[str], **kw) -> subprocess.CompletedProcess:
@@ -60,20 +61,20 @@ def ensure_binfmt(arch: str) -> None:
         raise TestbedError("qemu-aarch64 binfmt lacks the F flag: install qemu-user-static")
 
 
-def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
-    """Build (once) and cache the Debian root filesystem for ``arch``; ``in_use()`` says
-    whether running hosts may still sit on an older base."""
-    target = base_dir(arch)
+def build_base(arch: str, log=sys.stderr, in_use=lambda: False, suite: str = DEFAULT_SUITE) -> Path:
+    """Build (once) and cache the Debian ``suite`` root filesystem for ``arch``; ``in_use()``
+    says whether running hosts may still sit on an older base."""
+    target = base_dir(arch, suite)
     if (target / ".edgewasm-complete").exists():
         return target
     ensure_binfmt(arch)
     tmp = target.with_name(target.name + ".partial")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.parent.mkdir(parents=True, exist_ok=True)
-    print(f"testbed: building {SUITE} {arch} rootfs (once; cached in {target})", file=log)
+    print(f"testbed: building {suite} {arch} rootfs (once; cached in {target})", file=log)
     _run(
         ["debootstrap", "--variant=minbase", f"--arch={arch}", "--include=" + ",".join(base_packages(arch)),
-         SUITE, str(tmp), MIRROR],
+         suite, str(tmp), MIRROR],
         stdout=subprocess.DEVNULL,
     )
     # debootstrap's own package cache would let apt install without a bundle.
@@ -87,11 +88,11 @@ def build_base(arch: str, log=sys.stderr, in_use=lambda: False) -> Path:
         link = tmp / "etc/systemd/system" / unit
         link.unlink(missing_ok=True)
         link.symlink_to("/dev/null")
-    (tmp / ".edgewasm-complete").write_text(f"{SUITE} {arch}\n")
+    (tmp / ".edgewasm-complete").write_text(f"{suite} {arch}\n")
     tmp.rename(target)
     # Bases of earlier package lists are not used again; running hosts hold no old base
     # (every `up` starts from the current one).
-    for old in target.parent.glob(f"{SUITE}-{arch}-*"):
+    for old in target.parent.glob(f"{suite}-{arch}-*"):
         if old != target and not in_use():
             shutil.rmtree(old, ignore_errors=True)
     return target

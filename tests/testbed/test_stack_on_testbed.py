@@ -202,8 +202,9 @@ def test_a_host_lacking_a_package_its_bundle_has_no_release_for_is_refused(testb
     code, results, log = deploy(inventory)
     assert code != 0
     assert results["failed_hosts"] == [refused.name]
-    assert f"{refused.name}: lacks packages socat and bundle {no_debs} carries no packages for debian-bookworm amd64" in log
-    assert "fix: add 'debian-bookworm' to edgewasm_os_releases and rebuild the bundle" in log
+    release = f"debian-{refused.suite}"
+    assert f"{refused.name}: lacks packages socat and bundle {no_debs} carries no packages for {release} amd64" in log
+    assert f"fix: add '{release}' to edgewasm_os_releases and rebuild the bundle" in log
     assert refused.name not in changed_hosts(results) and other.name in changed_hosts(results)
     assert tb.ssh(refused.address, "test -e /etc/sysctl.d/90-k3s.conf", check=False).returncode == 1
 
