@@ -155,7 +155,9 @@ def test_hello_wasm_runs_under_crun(wasm_host, host_data, hello_on_host):
     Fix: run the deploy; if it still fails, run the crun bundle left by hand for the error
     (crun run --bundle DIR)."""
     bundle = f"/var/tmp/edgewasm-crun-hello-{secrets.token_hex(4)}"
-    wasm_host.check_output(f"mkdir -p {bundle}/rootfs && cp {hello_on_host} {bundle}/rootfs/hello.wasm")
+    # The root is read-only: the mount points crun needs are made here.
+    wasm_host.check_output(f"mkdir -p {bundle}/rootfs/dev {bundle}/rootfs/proc && "
+                           f"cp {hello_on_host} {bundle}/rootfs/hello.wasm")
     sftp = wasm_host.backend.client.open_sftp()
     sftp.putfo(io.BytesIO(render("wasm/crun-hello.json.j2", module="hello.wasm").encode()), f"{bundle}/config.json")
     sftp.close()
