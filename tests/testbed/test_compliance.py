@@ -80,6 +80,14 @@ def test_converged_fleet_is_compliant_with_zero_drift_and_no_role_skips(converge
     assert cluster[("cluster", "test_every_inventory_node_joined_and_is_ready")] == "passed"
     assert cluster[("cluster", "test_hello_wasm_pod_completes_on_every_wasm_node[wasmtime]")] == "passed"
     assert cluster[("policies", "test_untrusted_pod_is_denied_and_trusted_pod_admitted")] == "passed"
+    # Debian trixie's own crun (+WASM:wasmedge) and WasmEdge ran hello-wasm on the trixie
+    # host, and the crun one also as a pod through the crun-wasm RuntimeClass.
+    assert cluster[("cluster", "test_hello_wasm_pod_completes_on_every_wasm_node[crun-wasm]")] == "passed"
+    trixie = outcomes(hosts[next(h.name for h in converged if h.suite == "trixie")])
+    for check in ("test_crun_on_the_crun_route_runs_wasm", "test_hello_wasm_runs_under_crun",
+                  "test_wasmedge_reports_the_pinned_version", "test_hello_wasm_runs_under_wasmedge",
+                  "test_runtimes_from_the_release_are_its_packages"):
+        assert trixie[("wasm", check)] == "passed", check
     summary = (run.run_dir / "summary.md").read_text()
     assert f"compliant, {report['totals']['skipped']} checks skipped." in summary, summary
 

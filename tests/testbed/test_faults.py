@@ -147,8 +147,10 @@ def test_a_full_disk_is_refused_naming_host_path_and_space(testbed, path, size):
     finally:
         host_mount(target.name, f"umount {path}")
         if node:
-            tb.ssh(target.address, "systemctl start k3s-agent")
-    assert deploy()[1]["totals"]["success"] == 0
+            tb.ssh(target.address, "systemctl start k3s-agent && "
+                                   "until systemctl is-active --quiet k3s-agent; do sleep 1; done")
+    code, results, log = deploy()
+    assert code == 0 and results["totals"]["success"] == 0, log[-6000:]
 
 
 def test_a_corrupted_cached_artifact_is_replaced(testbed):
