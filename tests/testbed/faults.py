@@ -5,8 +5,10 @@
 
 - ``sigint-after``: SIGINT to this pyinfra process as soon as OPERATION succeeded on HOST;
 - ``reboot-at``: reboot HOST as OPERATION starts on it;
-- ``cut-ssh-at``: 0.3 s after OPERATION starts on HOST, kill HOST's SSH sessions (its
-  sshd drops every connection, as when the link goes).
+- ``cut-ssh-at``: from 0.3 s after OPERATION starts on HOST until it ends there, kill
+  HOST's SSH sessions every 0.3 s (its sshd drops every connection, as while the link is
+  down). Once is not enough: an operation may spend its first moments on another host (a
+  drain through the first server), and a single cut then hits no command of HOST's.
 
 Everything else in the run is the real deploy on real hosts.
 """
@@ -31,6 +33,7 @@ class Fault(BaseStateCallback):
     def __init__(self, spec: str):
         self.action, self.host, self.operation = spec.split(":", 2)
         self.done = False
+        self.cutting = None
 
     def _matches(self, state, host, op_hash) -> bool:
         names = state.op_meta[op_hash].names
@@ -46,17 +49,30 @@ class Fault(BaseStateCallback):
         if self.action == "reboot-at":
             tb.ssh(_address(self.host), "systemctl reboot", check=False)
         elif self.action == "cut-ssh-at":
-            gevent.spawn_later(0.3, self._cut)
+            self.cutting = gevent.spawn_later(0.3, self._cut)
 
     def _cut(self):
-        out = tb.ssh(_address(self.host), "pkill -KILL -P $(cat /run/sshd.pid)", check=False)
-        logger.warning(f"fault: cut {self.host}'s SSH sessions (ssh exit {out.returncode})")
+        cuts = 0
+        while True:
+            out = tb.ssh(_address(self.host), "pkill -KILL -P $(cat /run/sshd.pid)", check=False)
+            cuts += 1
+            logger.warning(f"fault: cut {self.host}'s SSH sessions ({cuts}; ssh exit {out.returncode})")
+            gevent.sleep(0.3)
+
+    def _ended(self, host):
+        if self.cutting is not None and host.name == self.host:
+            self.cutting.kill()
+            self.cutting = None
 
     def operation_host_success(self, state, host, op_hash, retry_count=0):
+        self._ended(host)
         if self._matches(state, host, op_hash) and self.action == "sigint-after":
             self.done = True
             logger.warning(f"fault: SIGINT after {self.operation} on {self.host}")
             os.kill(os.getpid(), signal.SIGINT)
+
+    def operation_host_error(self, state, host, op_hash, retry_count=0, max_retries=0):
+        self._ended(host)
 
 
 def inject(state, spec: str) -> None:

@@ -188,5 +188,12 @@ def test_a_broken_lock_is_a_catalogue_error(tmp_path):
 def test_the_shipped_lock_loads_and_is_package_data():
     assert lock_path().exists()
     load_catalog()
-    text = (CATALOG.parent.parent / "pyproject.toml").read_text()
-    assert '"artifacts.lock.toml"' in text
+
+
+def test_every_data_file_beside_the_code_is_package_data():
+    """An installed edgewasm (pip install, not the checkout) reads these at run time."""
+    package = CATALOG.parent
+    with open(package.parent / "pyproject.toml", "rb") as f:
+        listed = set(tomllib.load(f)["tool"]["setuptools"]["package-data"]["edgewasm"])
+    data = {p.name for p in package.iterdir() if p.is_file() and p.suffix not in (".py", ".pyc")}
+    assert data <= listed, f"add {sorted(data - listed)} to [tool.setuptools.package-data] edgewasm"
