@@ -25,6 +25,14 @@ from pyinfra.api.state import BaseStateCallback
 from edgewasm import testbed as tb
 
 
+# Kill every SSH session's processes, the sessions' own first. Killing the listener's
+# children is not enough on OpenSSH >= 9.8 (trixie): each is a session's privileged
+# monitor, and its child, which holds the connection, serves on without it. Detached, so
+# that cutting its own session does not stop the cut half-way.
+CUT = ("setsid sh -c 'l=$(cat /run/sshd.pid); m=$(pgrep -d, -P $l); "
+       "[ -z \"$m\" ] || pkill -KILL -P \"$m\"; pkill -KILL -P $l' </dev/null >/dev/null 2>&1 &")
+
+
 def _address(name: str) -> str:
     return next(h.address for h in tb.running_hosts() if h.name == name)
 
@@ -54,7 +62,7 @@ class Fault(BaseStateCallback):
     def _cut(self):
         cuts = 0
         while True:
-            out = tb.ssh(_address(self.host), "pkill -KILL -P $(cat /run/sshd.pid)", check=False)
+            out = tb.ssh(_address(self.host), CUT, check=False)
             cuts += 1
             logger.warning(f"fault: cut {self.host}'s SSH sessions ({cuts}; ssh exit {out.returncode})")
             gevent.sleep(0.3)

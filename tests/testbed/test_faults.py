@@ -87,10 +87,15 @@ def test_a_host_losing_power_mid_upload_never_holds_a_partial_file(testbed):
     assert f"{target.name}: " in log.split("hosts converged")[-1], "the summary names the host"
 
     tb.power_on(target)
+    tb.ssh(target.address, "touch /run/edgewasm-rerun")
     code, results, log = deploy()
     assert code == 0, log[-5000:]
+    # Judged on the host: pyinfra's results name an operation by one of its names only,
+    # and one call of the artifact loop is wasmtime on this host, WasmEdge's tarball on
+    # the bookworm hosts (this one takes WasmEdge from trixie).
     uploads = [n for n in ops_changed_on(results, target.name) if n.startswith("Artifact")]
-    assert uploads == [f"Artifact wasmtime {wasmtime['name']}"]
+    assert len(uploads) == 1, uploads
+    assert tb.ssh(target.address, f"find {CACHE} -type f -cnewer /run/edgewasm-rerun").stdout.split() == [dest]
     assert file_digest(target.address, dest) == wasmtime["sha256"]
     assert tb.ssh(target.address, f"find {CACHE} -name '*.edgewasm-upload'").stdout == ""
     assert deploy()[1]["totals"]["success"] == 0
