@@ -185,7 +185,7 @@ def test_a_broken_lock_is_a_catalogue_error(tmp_path):
         load_catalog(catalog)
 
 
-def test_the_shipped_lock_loads_and_is_package_data():
+def test_the_shipped_lock_loads():
     assert lock_path().exists()
     load_catalog()
 
