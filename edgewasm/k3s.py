@@ -75,6 +75,11 @@ def config_values(name: str, data: Mapping, role: str, is_first_server: bool, se
         "node_taints": list(settings.value(data, "k3s_node_taints")),
         "default_runtime": data.get("k3s_default_runtime"),
         "kubelet_args": list(settings.value(data, "k3s_kubelet_args")),
+        "snapshotter": data.get("k3s_snapshotter"),
+        "pause_image": data.get("k3s_pause_image"),
+        # Cluster-wide choices K3s takes from servers only.
+        "flannel_backend": data.get("k3s_flannel_backend") if role == "server" else None,
+        "helm_job_image": data.get("k3s_helm_job_image") if role == "server" else None,
     }
 
 

@@ -46,13 +46,16 @@ def write_layout(
     tag: str = "latest",
     labels: dict[str, str] | None = None,
     name: str | None = None,
+    user: str | None = None,
 ) -> str:
-    """Write an OCI layout with one image; return its manifest digest (``sha256:...``)."""
+    """Write one image into the OCI layout at ``layout`` (beside any already there); return
+    its manifest digest (``sha256:...``). ``user`` is the config's User ("uid[:gid]"); an
+    image without one has no User key, so its digest is what it was before ``user``."""
     layer, diff_id = _layer(files)
     config = {
         "architecture": architecture,
         "os": os,
-        "config": {"Entrypoint": entrypoint, "Labels": labels or {}},
+        "config": {"Entrypoint": entrypoint, "Labels": labels or {}, **({"User": user} if user else {})},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }
     layout.mkdir(parents=True, exist_ok=True)
@@ -65,7 +68,10 @@ def write_layout(
                                      **({"io.containerd.image.name": name} if name else {})},
                      "platform": {"architecture": architecture, "os": os}}
     (layout / "oci-layout").write_text(json.dumps({"imageLayoutVersion": "1.0.0"}))
-    (layout / "index.json").write_text(json.dumps({"schemaVersion": 2, "manifests": [manifest_desc]}))
+    # A second image written to the same layout joins the first: one archive, several images.
+    index = layout / "index.json"
+    manifests = json.loads(index.read_text())["manifests"] if index.exists() else []
+    index.write_text(json.dumps({"schemaVersion": 2, "manifests": [*manifests, manifest_desc]}))
     return manifest_desc["digest"]
 
 

@@ -438,6 +438,21 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("k3s_kubelet_args", "list[str]", [], _str_list,
          "e.g. k3s_kubelet_args = ['max-pods=50']",
          "Extra kubelet arguments."),
+        ("k3s_snapshotter", "str", None, _one_of("overlayfs", "fuse-overlayfs", "native", "stargz"),
+         "one of overlayfs, fuse-overlayfs, native, stargz",
+         "containerd snapshotter (K3s snapshotter). Unset: K3s's (overlayfs), which K3s refuses where "
+         "the data directory is itself on overlayfs (containers, some images): use native there."),
+        ("k3s_flannel_backend", "str", None, _one_of("vxlan", "host-gw", "wireguard-native", "none"),
+         "one of vxlan, host-gw, wireguard-native, none",
+         "flannel backend (servers; K3s flannel-backend). Unset: K3s's (vxlan); host-gw where all "
+         "nodes share one L2 network; none with your own CNI."),
+        ("k3s_pause_image", "str", None, _str,
+         "an image the nodes have, e.g. 'registry.site-a.example/rancher/mirrored-pause:3.6'",
+         "The pod sandbox image (K3s pause-image). Unset: K3s's, from its airgap images."),
+        ("k3s_helm_job_image", "str", None, _str,
+         "an image the nodes have, e.g. 'registry.site-a.example/rancher/klipper-helm:v0.9.10'",
+         "The image K3s's helm-controller runs HelmChart jobs in (servers; K3s helm-job-image). "
+         "Unset: K3s's klipper-helm, from its airgap images."),
         ("k3s_registry_mirrors", "dict[str, list[str]]", {}, _mirrors,
          "e.g. {'docker.io': ['https://registry.site-a.example']}",
          "registries.yaml mirrors by registry; empty removes the file."),

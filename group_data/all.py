@@ -86,6 +86,18 @@
 # k3s_default_runtime = None
 # Extra kubelet arguments.
 # k3s_kubelet_args = []
+# containerd snapshotter (K3s snapshotter). Unset: K3s's (overlayfs), which K3s refuses
+# where the data directory is itself on overlayfs (containers, some images): use native
+# there.
+# k3s_snapshotter = None
+# flannel backend (servers; K3s flannel-backend). Unset: K3s's (vxlan); host-gw where
+# all nodes share one L2 network; none with your own CNI.
+# k3s_flannel_backend = None
+# The pod sandbox image (K3s pause-image). Unset: K3s's, from its airgap images.
+# k3s_pause_image = None
+# The image K3s's helm-controller runs HelmChart jobs in (servers; K3s helm-job-image).
+# Unset: K3s's klipper-helm, from its airgap images.
+# k3s_helm_job_image = None
 # registries.yaml mirrors by registry; empty removes the file.
 # k3s_registry_mirrors = {}
 # Environment for the K3s service (a 0600 env file), e.g. proxies.

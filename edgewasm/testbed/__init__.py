@@ -43,11 +43,32 @@ TESTBED_BUNDLE = "bundles/testbed"
 DEFAULT_TOPOLOGY = "server:amd64,agent:amd64@trixie,agent:arm64:rpi4b"
 FIRST_ADDRESS = 11  # 10.231.0.11 and up on the site network; .1 is the operator's machine
 
-# Upstream's Kubernetes programs for the K3s stand-in that is a real node, bound read-only
-# into machines of REAL_NODE_ARCHES (tests/fixtures/gotools.py node_components() makes
-# the directory; ./run and the test suite set this).
-KUBERNETES_ENV = "EDGEWASM_TESTBED_KUBERNETES"
-KUBERNETES_IN_MACHINE = "/usr/lib/edgewasm-fixture/kubernetes"
+# Images K3s would take from its airgap images tarball, which the test bundle's (built here,
+# no pull) carries under these names instead: K3s is told them (pause-image,
+# helm-job-image) as an operator with a private registry would.
+PAUSE_IMAGE = "edgewasm.invalid/fixture/pause:3.10"
+HELM_JOB_IMAGE = "edgewasm.invalid/fixture/helm-installer:v3"
+# K3s's packaged components whose images cannot be built here (and whose manifests a build
+# from K3s's Go module does not carry): disabled as an operator would.
+DISABLED_COMPONENTS = ["traefik", "metrics-server", "local-storage"]
+
+# Real K3s nodes (machines of REAL_NODE_ARCHES) run the bundle's K3s, built from its Go
+# module. What upstream's release binary unpacks beside itself (its data dir's bin, first
+# on K3s's PATH) is not in that module: the test bed binds in containerd's runc shim from
+# K3s's containerd fork and the FIXTURE flannel CNI plugin (tests/fixtures/k3s_build.py
+# node_fixtures() makes the directory; ./run and the test suite set this), and links them
+# with Debian's runc and CNI plugins into one directory on K3s's PATH, as upstream's is.
+K3S_NODE_ENV = "EDGEWASM_TESTBED_K3S_NODE"
+K3S_NODE_IN_MACHINE = "/usr/lib/edgewasm-fixture/k3s"
+K3S_PATH_DIR = "/usr/local/lib/edgewasm-testbed/bin"
+NODE_LINKS_SCRIPT = """#!/bin/sh
+# FIXTURE (test bed): the bin directory upstream's K3s unpacks and puts first on its PATH:
+# containerd (K3s itself, as a multi-call binary), the runc shim, runc and the CNI plugins.
+set -e
+mkdir -p {bin}
+ln -sfn /usr/local/bin/k3s {bin}/containerd
+for f in {fixtures}/* /usr/lib/cni/*; do ln -sfn "$f" {bin}/"$(basename "$f")"; done
+"""
 
 # What a kubelet needs of a systemd-nspawn machine on this VM's cgroup v1 hierarchy:
 # the controllers writable (nspawn binds them read-only) and a cgroup root of the
@@ -60,9 +81,12 @@ for c in /sys/fs/cgroup/*/; do
   mkdir -p "$c{root}"
 done
 """
-CGROUP_DROP_IN = """# FIXTURE (test bed): cgroups for a kubelet in this machine (edgewasm.testbed).
+NODE_DROP_IN = f"""# FIXTURE (test bed): cgroups for a kubelet in this machine, and K3s's own bin
+# directory first on its PATH, as upstream's binary sets it (edgewasm.testbed).
 [Service]
+Environment=PATH={K3S_PATH_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ExecStartPre=/usr/local/lib/edgewasm-testbed/cgroups
+ExecStartPre=/usr/local/lib/edgewasm-testbed/node-links
 """
 
 
@@ -74,10 +98,10 @@ def real_node(host: "TestbedHost") -> bool:
     return host.kubernetes
 
 
-def kubernetes_components() -> str | None:
-    """The Kubernetes binaries for real nodes ($EDGEWASM_TESTBED_KUBERNETES), if there."""
-    components = os.environ.get(KUBERNETES_ENV)
-    return components if components and (Path(components) / "kubelet").is_file() else None
+def node_fixtures() -> str | None:
+    """The directory of what real K3s nodes need beside K3s ($EDGEWASM_TESTBED_K3S_NODE), if there."""
+    fixtures = os.environ.get(K3S_NODE_ENV)
+    return fixtures if fixtures and (Path(fixtures) / "containerd-shim-runc-v2").is_file() else None
 
 
 @dataclass
@@ -88,7 +112,7 @@ class TestbedHost:
     arch: str
     address: str
     board: str | None = None
-    # Runs a real Kubernetes node (Kubernetes' binaries bound in); else the light stand-in.
+    # Runs a real K3s node (what K3s needs beside it bound in); else the light stand-in.
     kubernetes: bool = False
     suite: str = DEFAULT_SUITE  # the Debian release it runs
 
@@ -265,14 +289,17 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
     shutil.copy(ssh_key().with_suffix(".pub"), dot_ssh / "authorized_keys")
     os.chmod(dot_ssh / "authorized_keys", 0o600)
     if real_node(host):
-        script = merged / "usr/local/lib/edgewasm-testbed/cgroups"
-        script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(CGROUP_SCRIPT.format(root=cgroup_root(host.name)))
-        script.chmod(0o755)
+        scripts = {"cgroups": CGROUP_SCRIPT.format(root=cgroup_root(host.name)),
+                   "node-links": NODE_LINKS_SCRIPT.format(bin=K3S_PATH_DIR, fixtures=K3S_NODE_IN_MACHINE)}
+        for name, text in scripts.items():
+            script = merged / "usr/local/lib/edgewasm-testbed" / name
+            script.parent.mkdir(parents=True, exist_ok=True)
+            script.write_text(text)
+            script.chmod(0o755)
         for unit in ("k3s", "k3s-agent"):
-            drop_in = merged / f"etc/systemd/system/{unit}.service.d/edgewasm-testbed-cgroups.conf"
+            drop_in = merged / f"etc/systemd/system/{unit}.service.d/edgewasm-testbed-node.conf"
             drop_in.parent.mkdir(parents=True, exist_ok=True)
-            drop_in.write_text(CGROUP_DROP_IN)
+            drop_in.write_text(NODE_DROP_IN)
     if host.board == "rpi4b":
         # The kernel's device tree is what identifies a Pi; the test bed binds a copy
         # over /sys/firmware, and ships the Pi OS boot line in the Bookworm location.
@@ -324,10 +351,11 @@ def _supervise(host: TestbedHost) -> None:
         # kubelet reads /dev/kmsg (CAP_SYSLOG); runc's containers need the keyring calls.
         caps += ",CAP_SYSLOG"
         extra += " --bind=/dev/kmsg --system-call-filter=@keyring"
-        components = kubernetes_components()
-        if not components:
-            raise TestbedError(f"{host.name} runs a real node but ${KUBERNETES_ENV} names no Kubernetes binaries")
-        extra += f" --bind-ro={components}:{KUBERNETES_IN_MACHINE}"
+        fixtures = node_fixtures()
+        if not fixtures:
+            raise TestbedError(f"{host.name} runs a real K3s node but ${K3S_NODE_ENV} names no directory of "
+                               "what K3s needs beside it (python -m tests.fixtures.k3s_build makes it)")
+        extra += f" --bind-ro={fixtures}:{K3S_NODE_IN_MACHINE}"
     script = SUPERVISOR.format(root=root, name=host.name, netns=network.netns_path(host.name), extra=extra, caps=caps)
     with open(root / "console.log", "ab") as log:
         subprocess.Popen(["bash", "-c", script, f"edgewasm-testbed-supervisor {root}"],
@@ -380,13 +408,13 @@ def _raise_inotify_limits(hosts: int) -> None:
 def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False, light: bool = False) -> list[TestbedHost]:
     """Start fresh hosts for ``topology`` (stopping any earlier test bed first).
 
-    Machines of REAL_NODE_ARCHES run real Kubernetes nodes when $EDGEWASM_TESTBED_KUBERNETES
-    names Kubernetes' binaries, unless ``light`` (big fleets: the light K3s stand-in).
+    Machines of REAL_NODE_ARCHES run real K3s nodes when $EDGEWASM_TESTBED_K3S_NODE names
+    what K3s needs beside it, unless ``light`` (big fleets: the light K3s stand-in).
     With ``reuse``, a running test bed of the same topology is kept as it is.
     """
     hosts = parse_topology(topology)
     for h in hosts:
-        h.kubernetes = not light and h.arch in REAL_NODE_ARCHES and kubernetes_components() is not None
+        h.kubernetes = not light and h.arch in REAL_NODE_ARCHES and node_fixtures() is not None
     if reuse and running_hosts() == hosts and all(_nspawn_pids(hosts_dir() / h.name) for h in hosts):
         print(f"testbed: reusing {len(hosts)} running hosts", file=log)
         return hosts
@@ -445,10 +473,9 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "edgewasm_bundle": TESTBED_BUNDLE,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
-            # This VM's cgroups are v1, which kubelet 1.36 refuses unless told (K3s's
-            # kubelet-arg does the same on real v1 hosts); each node its own cgroup root.
-            **({"k3s_kubelet_args": ["fail-cgroupv1=false", f"cgroup-root={cgroup_root(h.name)}"]}
-               if real_node(h) else {}),
+            # The K3s the test bundle carries (a build of K3s's Go module, not a release).
+            **({"artifact_versions": {"k3s": k3s}} if k3s else {}),
+            **(real_node_data(h) if real_node(h) else {}),
             # The test bed's word to the checks: this machine's K3s stand-in is the light
             # one (no kubelet), so no node of this name will join; the host's own check
             # holds its `k3s --version` to it.
@@ -465,11 +492,38 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
         })
 
     hosts = running_hosts()
+    k3s = bundle_k3s_version()
     return {
         "k3s_servers": [entry(h) for h in hosts if h.role == "server"],
         "k3s_agents": [entry(h) for h in hosts if h.role == "agent"],
         "raspberry_pi": [h.name for h in hosts if h.board == "rpi4b"],
     }
+
+
+def real_node_data(h: TestbedHost) -> dict:
+    """What a real K3s node in a systemd-nspawn machine on this VM needs of the inventory."""
+    return {
+        # This VM's cgroups are v1, which kubelet refuses unless told (K3s's kubelet-arg
+        # does the same on real v1 hosts); each node its own cgroup root.
+        "k3s_kubelet_args": ["fail-cgroupv1=false", f"cgroup-root={cgroup_root(h.name)}"],
+        # The machine's root is an overlay: K3s refuses overlayfs on it.
+        "k3s_snapshotter": "native",
+        # The hosts share the site's one L2 network (no vxlan module in a container).
+        "k3s_flannel_backend": "host-gw",
+        "k3s_pause_image": PAUSE_IMAGE,
+        "k3s_helm_job_image": HELM_JOB_IMAGE,
+        "k3s_disable": DISABLED_COMPONENTS,
+    }
+
+
+def bundle_k3s_version() -> str | None:
+    """The K3s version the test bundle carries: the test bed runs what its bundle has."""
+    manifest = Path(TESTBED_BUNDLE) / "manifest.json"
+    if not manifest.is_file():
+        return None
+    versions = {e["version"] for e in json.loads(manifest.read_text()).get("artifacts", [])
+                if e.get("component") == "k3s" and e.get("name") == "binary"}
+    return versions.pop() if len(versions) == 1 else None
 
 
 def boot_count(name: str) -> int:

@@ -98,3 +98,18 @@ def test_agent_token_is_kept_apart_from_the_server_token(tmp_path):
     assert (tmp_path / "site.agent-token").read_bytes().strip() == agent
     assert stat.S_IMODE(os.stat(tmp_path / "site.agent-token").st_mode) == 0o600
     assert cluster_token({**data, "k3s_agent_token": "from-data"}, kind="agent") == b"from-data"
+
+
+def test_node_settings_on_every_role_cluster_settings_on_servers_only():
+    """snapshotter and pause-image are per node; flannel-backend and helm-job-image are
+    the cluster's, which K3s takes from servers (an agent given them would refuse to start)."""
+    import yaml
+
+    data = {"k3s_snapshotter": "native", "k3s_pause_image": "registry.example/pause:3.6",
+            "k3s_flannel_backend": "host-gw", "k3s_helm_job_image": "registry.example/klipper-helm:v1"}
+    server = yaml.safe_load(render(**config_values("s1", data, "server", True, "https://10.0.0.5:6443")))
+    agent = yaml.safe_load(render(**config_values("a1", data, "agent", False, "https://10.0.0.5:6443")))
+    node = {"snapshotter": "native", "pause-image": "registry.example/pause:3.6"}
+    assert {k: server[k] for k in node} == node == {k: agent[k] for k in node}
+    assert server["flannel-backend"] == "host-gw" and server["helm-job-image"] == "registry.example/klipper-helm:v1"
+    assert "flannel-backend" not in agent and "helm-job-image" not in agent
