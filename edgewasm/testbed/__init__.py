@@ -52,41 +52,30 @@ HELM_JOB_IMAGE = "edgewasm.invalid/fixture/helm-installer:v3"
 # from K3s's Go module does not carry): disabled as an operator would.
 DISABLED_COMPONENTS = ["traefik", "metrics-server", "local-storage"]
 
-# Real K3s nodes (machines of REAL_NODE_ARCHES) run the bundle's K3s, built from its Go
-# module. What upstream's release binary unpacks beside itself (its data dir's bin, first
-# on K3s's PATH) is not in that module: the test bed binds in containerd's runc shim from
-# K3s's containerd fork and the FIXTURE flannel CNI plugin (tests/fixtures/k3s_build.py
-# node_fixtures() makes the directory; ./run and the test suite set this), and links them
-# with Debian's runc and CNI plugins into one directory on K3s's PATH, as upstream's is.
-K3S_NODE_ENV = "EDGEWASM_TESTBED_K3S_NODE"
-K3S_NODE_IN_MACHINE = "/usr/lib/edgewasm-fixture/k3s"
-K3S_PATH_DIR = "/usr/local/lib/edgewasm-testbed/bin"
-NODE_LINKS_SCRIPT = """#!/bin/sh
-# FIXTURE (test bed): the bin directory upstream's K3s unpacks and puts first on its PATH:
-# containerd (K3s itself, as a multi-call binary), the runc shim, runc and the CNI plugins.
-set -e
-mkdir -p {bin}
-ln -sfn /usr/local/bin/k3s {bin}/containerd
-for f in {fixtures}/* /usr/lib/cni/*; do ln -sfn "$f" {bin}/"$(basename "$f")"; done
-"""
-
 # What a kubelet needs of a systemd-nspawn machine on this VM's cgroup v1 hierarchy:
 # the controllers writable (nspawn binds them read-only) and a cgroup root of the
 # node's own, so that two nodes' kubelets never clean up each other's pods. Run before
 # every start of K3s (the machine's systemd may prune an empty cgroup meanwhile).
+# K3s runs kubelet with systemd's cgroup driver where systemd is init: the node's cgroup
+# root is a slice of the machine's systemd (kubelet spells cgroup-root as nested slices,
+# and systemd removes cgroups of slices it does not know).
 CGROUP_SCRIPT = """#!/bin/sh
 # FIXTURE (test bed): the machine's cgroup v1 controllers writable, as on real hardware.
 for c in /sys/fs/cgroup/*/; do
   mount -o remount,bind,rw "$c" 2>/dev/null || true
-  mkdir -p "$c{root}"
 done
 """
-NODE_DROP_IN = f"""# FIXTURE (test bed): cgroups for a kubelet in this machine, and K3s's own bin
-# directory first on its PATH, as upstream's binary sets it (edgewasm.testbed).
+CGROUP_DROP_IN = """# FIXTURE (test bed): cgroups for a kubelet in this machine (edgewasm.testbed).
+[Unit]
+Requires={slice}
+After={slice}
+
 [Service]
-Environment=PATH={K3S_PATH_DIR}:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
 ExecStartPre=/usr/local/lib/edgewasm-testbed/cgroups
-ExecStartPre=/usr/local/lib/edgewasm-testbed/node-links
+"""
+SLICE_UNIT = """# FIXTURE (test bed): this node's cgroup root (kubelet cgroup-root {root}).
+[Unit]
+Description=edgewasm test bed node {name}
 """
 
 
@@ -94,14 +83,14 @@ def cgroup_root(name: str) -> str:
     return f"/edgewasm-testbed/{name}"
 
 
+def cgroup_slices(name: str) -> str:
+    """cgroup_root as systemd's driver spells it: edgewasm_testbed.slice/edgewasm_testbed-<name>.slice."""
+    parts = [p.replace("-", "_") for p in cgroup_root(name).strip("/").split("/")]
+    return "/".join(f"{'-'.join(parts[:i + 1])}.slice" for i in range(len(parts)))
+
+
 def real_node(host: "TestbedHost") -> bool:
     return host.kubernetes
-
-
-def node_fixtures() -> str | None:
-    """The directory of what real K3s nodes need beside K3s ($EDGEWASM_TESTBED_K3S_NODE), if there."""
-    fixtures = os.environ.get(K3S_NODE_ENV)
-    return fixtures if fixtures and (Path(fixtures) / "containerd-shim-runc-v2").is_file() else None
 
 
 @dataclass
@@ -112,7 +101,7 @@ class TestbedHost:
     arch: str
     address: str
     board: str | None = None
-    # Runs a real K3s node (what K3s needs beside it bound in); else the light stand-in.
+    # Runs a real K3s node; else the light stand-in (its kubelet config, no Kubernetes).
     kubernetes: bool = False
     suite: str = DEFAULT_SUITE  # the Debian release it runs
 
@@ -289,17 +278,17 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
     shutil.copy(ssh_key().with_suffix(".pub"), dot_ssh / "authorized_keys")
     os.chmod(dot_ssh / "authorized_keys", 0o600)
     if real_node(host):
-        scripts = {"cgroups": CGROUP_SCRIPT.format(root=cgroup_root(host.name)),
-                   "node-links": NODE_LINKS_SCRIPT.format(bin=K3S_PATH_DIR, fixtures=K3S_NODE_IN_MACHINE)}
-        for name, text in scripts.items():
-            script = merged / "usr/local/lib/edgewasm-testbed" / name
-            script.parent.mkdir(parents=True, exist_ok=True)
-            script.write_text(text)
-            script.chmod(0o755)
+        script = merged / "usr/local/lib/edgewasm-testbed/cgroups"
+        script.parent.mkdir(parents=True, exist_ok=True)
+        script.write_text(CGROUP_SCRIPT)
+        script.chmod(0o755)
+        slice_name = cgroup_slices(host.name).rsplit("/", 1)[1]
+        (merged / "etc/systemd/system" / slice_name).write_text(
+            SLICE_UNIT.format(root=cgroup_root(host.name), name=host.name))
         for unit in ("k3s", "k3s-agent"):
-            drop_in = merged / f"etc/systemd/system/{unit}.service.d/edgewasm-testbed-node.conf"
+            drop_in = merged / f"etc/systemd/system/{unit}.service.d/edgewasm-testbed-cgroups.conf"
             drop_in.parent.mkdir(parents=True, exist_ok=True)
-            drop_in.write_text(NODE_DROP_IN)
+            drop_in.write_text(CGROUP_DROP_IN.format(slice=slice_name))
     if host.board == "rpi4b":
         # The kernel's device tree is what identifies a Pi; the test bed binds a copy
         # over /sys/firmware, and ships the Pi OS boot line in the Bookworm location.
@@ -351,11 +340,6 @@ def _supervise(host: TestbedHost) -> None:
         # kubelet reads /dev/kmsg (CAP_SYSLOG); runc's containers need the keyring calls.
         caps += ",CAP_SYSLOG"
         extra += " --bind=/dev/kmsg --system-call-filter=@keyring"
-        fixtures = node_fixtures()
-        if not fixtures:
-            raise TestbedError(f"{host.name} runs a real K3s node but ${K3S_NODE_ENV} names no directory of "
-                               "what K3s needs beside it (python -m tests.fixtures.k3s_build makes it)")
-        extra += f" --bind-ro={fixtures}:{K3S_NODE_IN_MACHINE}"
     script = SUPERVISOR.format(root=root, name=host.name, netns=network.netns_path(host.name), extra=extra, caps=caps)
     with open(root / "console.log", "ab") as log:
         subprocess.Popen(["bash", "-c", script, f"edgewasm-testbed-supervisor {root}"],
@@ -408,13 +392,13 @@ def _raise_inotify_limits(hosts: int) -> None:
 def up(topology: str = DEFAULT_TOPOLOGY, log=sys.stderr, reuse: bool = False, light: bool = False) -> list[TestbedHost]:
     """Start fresh hosts for ``topology`` (stopping any earlier test bed first).
 
-    Machines of REAL_NODE_ARCHES run real K3s nodes when $EDGEWASM_TESTBED_K3S_NODE names
-    what K3s needs beside it, unless ``light`` (big fleets: the light K3s stand-in).
+    Machines of REAL_NODE_ARCHES run real K3s nodes (the bundle's K3s is real for them),
+    unless ``light`` (big fleets: the light K3s stand-in).
     With ``reuse``, a running test bed of the same topology is kept as it is.
     """
     hosts = parse_topology(topology)
     for h in hosts:
-        h.kubernetes = not light and h.arch in REAL_NODE_ARCHES and node_fixtures() is not None
+        h.kubernetes = not light and h.arch in REAL_NODE_ARCHES
     if reuse and running_hosts() == hosts and all(_nspawn_pids(hosts_dir() / h.name) for h in hosts):
         print(f"testbed: reusing {len(hosts)} running hosts", file=log)
         return hosts

@@ -16,7 +16,6 @@ from edgewasm.settings import value as setting
 from edgewasm.wasm import MANIFESTS_DIR
 
 ENFORCED_TIMEOUT = 300
-STANDIN = "FIXTURE stand-in running upstream Kubernetes"
 
 
 @pytest.fixture
@@ -83,12 +82,6 @@ def test_constraints_follow_the_policy_settings(server, host_data):
 
 @pytest.fixture
 def kubectl(server, cluster_host):
-    if (STANDIN in cluster_host.check_output(f"{K3S_BIN} --version")
-            and cluster_host.run(f"{K3S_BIN} kubectl get crd constrainttemplates.templates.gatekeeper.sh").rc):
-        pytest.skip("test bed: the K3s stand-in has no helm-controller, so the Gatekeeper HelmChart is stored, "
-                    "not installed, and no fixture installed Gatekeeper (tests/testbed/gatekeeper.py): no webhook "
-                    "to deny with")
-
     def run(args, stdin=None):
         command = f"{K3S_BIN} kubectl {shlex.join(args)}"
         if stdin is not None:

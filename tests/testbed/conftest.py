@@ -17,10 +17,6 @@ def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY, light: bool = False):
 
     ensure()  # inventories/testbed.py deploys from bundles/testbed
     # EDGEWASM_REUSE_TESTBED (with EDGEWASM_KEEP_TESTBED): iterate on a running test bed.
-    from tests.fixtures import k3s_build
-
-    # What real K3s nodes need beside K3s (built by ./run test; here if run alone).
-    os.environ.setdefault(tb.K3S_NODE_ENV, str(k3s_build.node_fixtures()))
     return tb.up(topology, reuse=bool(os.environ.get("EDGEWASM_REUSE_TESTBED")), light=light)
 
 

@@ -13,7 +13,6 @@ from prometheus_client.parser import text_string_to_metric_families
 from edgewasm import testbed as tb
 from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN
 from edgewasm.wasm import SHIM_DIR
-from tests.testbed import gatekeeper
 from tests.testbed.helpers import REPORTS, compliance, deploy, pis
 
 pytestmark = pytest.mark.testbed
@@ -35,9 +34,8 @@ def outcomes(host):
 @pytest.fixture(scope="module")
 def converged(testbed):
     code, results, log = deploy()
+    # K3s's helm-controller installs Gatekeeper from the deploy's HelmChart.
     assert code == 0, log[-5000:]
-    # What helm-controller would do with the deploy's Gatekeeper HelmChart (FIXTURE).
-    gatekeeper.install(next(h for h in testbed if h.role == "server"))
     return testbed
 
 
