@@ -77,6 +77,7 @@ def config_values(name: str, data: Mapping, role: str, is_first_server: bool, se
         "kubelet_args": list(settings.value(data, "k3s_kubelet_args")),
         "snapshotter": data.get("k3s_snapshotter"),
         "pause_image": data.get("k3s_pause_image"),
+        "flannel_iface": data.get("k3s_flannel_iface"),
         # Cluster-wide choices K3s takes from servers only.
         "flannel_backend": data.get("k3s_flannel_backend") if role == "server" else None,
         "helm_job_image": data.get("k3s_helm_job_image") if role == "server" else None,

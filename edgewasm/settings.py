@@ -446,6 +446,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "one of vxlan, host-gw, wireguard-native, none",
          "flannel backend (servers; K3s flannel-backend). Unset: K3s's (vxlan); host-gw where all "
          "nodes share one L2 network; none with your own CNI."),
+        ("k3s_flannel_iface", "str", None, _str,
+         "a network interface name, e.g. 'eth0'",
+         "The interface flannel carries pod traffic on (K3s flannel-iface). Unset: the one of the "
+         "default route; set it on nodes without one (isolated sites)."),
         ("k3s_pause_image", "str", None, _str,
          "an image the nodes have, e.g. 'registry.site-a.example/rancher/mirrored-pause:3.6'",
          "The pod sandbox image (K3s pause-image). Unset: K3s's, from its airgap images."),

@@ -93,6 +93,9 @@
 # flannel backend (servers; K3s flannel-backend). Unset: K3s's (vxlan); host-gw where
 # all nodes share one L2 network; none with your own CNI.
 # k3s_flannel_backend = None
+# The interface flannel carries pod traffic on (K3s flannel-iface). Unset: the one of
+# the default route; set it on nodes without one (isolated sites).
+# k3s_flannel_iface = None
 # The pod sandbox image (K3s pause-image). Unset: K3s's, from its airgap images.
 # k3s_pause_image = None
 # The image K3s's helm-controller runs HelmChart jobs in (servers; K3s helm-job-image).

@@ -58,11 +58,13 @@ DISABLED_COMPONENTS = ["traefik", "metrics-server", "local-storage"]
 # every start of K3s (the machine's systemd may prune an empty cgroup meanwhile).
 # K3s runs kubelet with systemd's cgroup driver where systemd is init: the node's cgroup
 # root is a slice of the machine's systemd (kubelet spells cgroup-root as nested slices,
-# and systemd removes cgroups of slices it does not know).
+# and systemd removes cgroups of slices it does not know), made in the v1 controllers
+# too (trixie's systemd leaves those alone).
 CGROUP_SCRIPT = """#!/bin/sh
 # FIXTURE (test bed): the machine's cgroup v1 controllers writable, as on real hardware.
 for c in /sys/fs/cgroup/*/; do
   mount -o remount,bind,rw "$c" 2>/dev/null || true
+  mkdir -p "$c{slices}"
 done
 """
 CGROUP_DROP_IN = """# FIXTURE (test bed): cgroups for a kubelet in this machine (edgewasm.testbed).
@@ -280,7 +282,7 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
     if real_node(host):
         script = merged / "usr/local/lib/edgewasm-testbed/cgroups"
         script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(CGROUP_SCRIPT)
+        script.write_text(CGROUP_SCRIPT.format(slices=cgroup_slices(host.name)))
         script.chmod(0o755)
         slice_name = cgroup_slices(host.name).rsplit("/", 1)[1]
         (merged / "etc/systemd/system" / slice_name).write_text(
@@ -492,8 +494,10 @@ def real_node_data(h: TestbedHost) -> dict:
         "k3s_kubelet_args": ["fail-cgroupv1=false", f"cgroup-root={cgroup_root(h.name)}"],
         # The machine's root is an overlay: K3s refuses overlayfs on it.
         "k3s_snapshotter": "native",
-        # The hosts share the site's one L2 network (no vxlan module in a container).
+        # The hosts share the site's one L2 network (no vxlan module in a container), which
+        # has no default route for flannel to find its interface by.
         "k3s_flannel_backend": "host-gw",
+        "k3s_flannel_iface": "eth0",
         "k3s_pause_image": PAUSE_IMAGE,
         "k3s_helm_job_image": HELM_JOB_IMAGE,
         "k3s_disable": DISABLED_COMPONENTS,

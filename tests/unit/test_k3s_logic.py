@@ -105,11 +105,11 @@ def test_node_settings_on_every_role_cluster_settings_on_servers_only():
     the cluster's, which K3s takes from servers (an agent given them would refuse to start)."""
     import yaml
 
-    data = {"k3s_snapshotter": "native", "k3s_pause_image": "registry.example/pause:3.6",
+    data = {"k3s_snapshotter": "native", "k3s_pause_image": "registry.example/pause:3.6", "k3s_flannel_iface": "eth1",
             "k3s_flannel_backend": "host-gw", "k3s_helm_job_image": "registry.example/klipper-helm:v1"}
     server = yaml.safe_load(render(**config_values("s1", data, "server", True, "https://10.0.0.5:6443")))
     agent = yaml.safe_load(render(**config_values("a1", data, "agent", False, "https://10.0.0.5:6443")))
-    node = {"snapshotter": "native", "pause-image": "registry.example/pause:3.6"}
+    node = {"snapshotter": "native", "pause-image": "registry.example/pause:3.6", "flannel-iface": "eth1"}
     assert {k: server[k] for k in node} == node == {k: agent[k] for k in node}
     assert server["flannel-backend"] == "host-gw" and server["helm-job-image"] == "registry.example/klipper-helm:v1"
     assert "flannel-backend" not in agent and "helm-job-image" not in agent

@@ -10,7 +10,11 @@
 //     configfilearg), else /var/lib/rancher/k3s;
 //   - bin/ goes first on PATH, bin/aux last, and kubectl, crictl and ctr run from bin/
 //     whether named as a subcommand (`k3s kubectl ...`) or through a link (/usr/local/bin/kubectl);
-//     everything else (server, agent, token, --version, ...) runs bin/k3s with the same arguments.
+//     everything else (server, agent, token, --help, ...) runs bin/k3s with the same
+//     arguments; --version is answered without unpacking, as upstream's front does;
+//   - on `k3s server`, the packaged manifests it carries (manifests/: the RBAC of K3s's own
+//     users) are staged into <data-dir>/server/manifests, as K3s stages its own.
+//
 // What it lacks: prefer-bundled-bin, the stable data/cni directory (no multi-call cni
 // plugin here), the home data dir of rootless K3s.
 package main
@@ -22,6 +26,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
 	"syscall"
@@ -30,16 +35,29 @@ import (
 	"github.com/k3s-io/k3s/pkg/dataverify"
 	"github.com/k3s-io/k3s/pkg/flock"
 	"github.com/k3s-io/k3s/pkg/untar"
+	"github.com/k3s-io/k3s/pkg/version"
 )
 
 //go:embed data/*
 var payload embed.FS
+
+// What K3s's release stages into server/manifests at every server start and a build from
+// its Go module lacks: the RBAC of K3s's own users (manifests/k3s-rbac.yaml says what).
+//
+//go:embed manifests/*.yaml
+var packaged embed.FS
 
 const defaultDataDir = "/var/lib/rancher/k3s"
 
 var externalCLIs = []string{"kubectl", "crictl", "ctr"}
 
 func main() {
+	// As upstream's front: the version without unpacking anything (the checks ask it of
+	// a binary that may not have run yet).
+	if len(os.Args) == 2 && (os.Args[1] == "--version" || os.Args[1] == "-v") {
+		fmt.Printf("%s version %s (%s)\ngo version %s\n", version.Program, version.Version, version.GitCommit, runtime.Version())
+		return
+	}
 	dataDir := findDataDir(os.Args[1:])
 	dir, err := extract(dataDir)
 	if err != nil {
@@ -52,6 +70,11 @@ func main() {
 	} else if len(args) > 0 && slices.Contains(externalCLIs, args[0]) {
 		name, args = args[0], args[1:]
 	}
+	if name == "k3s" && len(args) > 0 && args[0] == "server" {
+		if err := stage(dataDir); err != nil {
+			fatal("staging manifests: %v", err)
+		}
+	}
 	if name == "crictl" && os.Getenv("CRI_CONFIG_FILE") == "" {
 		os.Setenv("CRI_CONFIG_FILE", filepath.Join(dataDir, "agent", "etc", "crictl.yaml"))
 	}
@@ -59,6 +82,29 @@ func main() {
 	if err := syscall.Exec(bin, append([]string{name}, args...), os.Environ()); err != nil {
 		fatal("exec %s: %v", bin, err)
 	}
+}
+
+// stage writes the packaged manifests where K3s's deploy controller applies them, as
+// K3s's own staging does at each start (a removed file comes back, an edited one is reset).
+func stage(dataDir string) error {
+	dir := filepath.Join(dataDir, "server", "manifests")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return err
+	}
+	entries, err := fs.ReadDir(packaged, "manifests")
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		content, err := packaged.ReadFile("manifests/" + e.Name())
+		if err != nil {
+			return err
+		}
+		if err := os.WriteFile(filepath.Join(dir, "edgewasm-fixture-"+e.Name()), content, 0o600); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func fatal(format string, args ...any) {
@@ -78,7 +124,9 @@ func findDataDir(args []string) string {
 			return args[i+1]
 		}
 	}
-	if dir := configfilearg.MustFindString(append([]string{"k3s"}, args...), "data-dir", externalCLIs...); dir != "" {
+	// The parser answers a --help or --version flag with the flag itself.
+	dir := configfilearg.MustFindString(append([]string{"k3s"}, args...), "data-dir", externalCLIs...)
+	if dir != "" && !strings.HasPrefix(dir, "-") {
 		return dir
 	}
 	return defaultDataDir
