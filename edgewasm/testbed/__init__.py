@@ -56,39 +56,29 @@ DISABLED_COMPONENTS = ["traefik", "metrics-server", "local-storage"]
 # the controllers writable (nspawn binds them read-only) and a cgroup root of the
 # node's own, so that two nodes' kubelets never clean up each other's pods. Run before
 # every start of K3s (the machine's systemd may prune an empty cgroup meanwhile).
-# K3s runs kubelet with systemd's cgroup driver where systemd is init: the node's cgroup
-# root is a slice of the machine's systemd (kubelet spells cgroup-root as nested slices,
-# and systemd removes cgroups of slices it does not know), made in the v1 controllers
-# too (trixie's systemd leaves those alone).
+# K3s gives kubelet and containerd systemd's cgroup driver when systemd started it
+# (INVOCATION_ID set); on this VM's cgroup v1 hierarchy the runwasi shims' container
+# library and crun cannot use that driver (they manage cgroup v1 only directly), so the
+# test bed's K3s gets the cgroupfs driver K3s picks for a K3s not started by systemd, and
+# a cgroup root of the node's own, so that two nodes' kubelets never clean up each
+# other's pods. The script runs before every start of K3s (the machine's systemd may
+# prune an empty cgroup meanwhile).
 CGROUP_SCRIPT = """#!/bin/sh
 # FIXTURE (test bed): the machine's cgroup v1 controllers writable, as on real hardware.
 for c in /sys/fs/cgroup/*/; do
   mount -o remount,bind,rw "$c" 2>/dev/null || true
-  mkdir -p "$c{slices}"
+  mkdir -p "$c{root}"
 done
 """
 CGROUP_DROP_IN = """# FIXTURE (test bed): cgroups for a kubelet in this machine (edgewasm.testbed).
-[Unit]
-Requires={slice}
-After={slice}
-
 [Service]
+UnsetEnvironment=INVOCATION_ID
 ExecStartPre=/usr/local/lib/edgewasm-testbed/cgroups
-"""
-SLICE_UNIT = """# FIXTURE (test bed): this node's cgroup root (kubelet cgroup-root {root}).
-[Unit]
-Description=edgewasm test bed node {name}
 """
 
 
 def cgroup_root(name: str) -> str:
     return f"/edgewasm-testbed/{name}"
-
-
-def cgroup_slices(name: str) -> str:
-    """cgroup_root as systemd's driver spells it: edgewasm_testbed.slice/edgewasm_testbed-<name>.slice."""
-    parts = [p.replace("-", "_") for p in cgroup_root(name).strip("/").split("/")]
-    return "/".join(f"{'-'.join(parts[:i + 1])}.slice" for i in range(len(parts)))
 
 
 def real_node(host: "TestbedHost") -> bool:
@@ -282,15 +272,12 @@ def _prepare_root(host: TestbedHost, root: Path, merged: Path) -> None:
     if real_node(host):
         script = merged / "usr/local/lib/edgewasm-testbed/cgroups"
         script.parent.mkdir(parents=True, exist_ok=True)
-        script.write_text(CGROUP_SCRIPT.format(slices=cgroup_slices(host.name)))
+        script.write_text(CGROUP_SCRIPT.format(root=cgroup_root(host.name)))
         script.chmod(0o755)
-        slice_name = cgroup_slices(host.name).rsplit("/", 1)[1]
-        (merged / "etc/systemd/system" / slice_name).write_text(
-            SLICE_UNIT.format(root=cgroup_root(host.name), name=host.name))
         for unit in ("k3s", "k3s-agent"):
             drop_in = merged / f"etc/systemd/system/{unit}.service.d/edgewasm-testbed-cgroups.conf"
             drop_in.parent.mkdir(parents=True, exist_ok=True)
-            drop_in.write_text(CGROUP_DROP_IN.format(slice=slice_name))
+            drop_in.write_text(CGROUP_DROP_IN)
     if host.board == "rpi4b":
         # The kernel's device tree is what identifies a Pi; the test bed binds a copy
         # over /sys/firmware, and ships the Pi OS boot line in the Bookworm location.

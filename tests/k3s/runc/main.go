@@ -1,13 +1,18 @@
-// FIXTURE: the runc of the test bed's K3s payload (bin/runc, where K3s's release carries
-// its own runc): Debian's runc (/usr/sbin/runc), with one change the test bed needs. The
-// bed's machines run without CAP_SYS_RESOURCE (the CI sandbox does not have it to give),
-// so no process there may lower its oom_score_adj, while containerd asks -998 for every
-// pod sandbox; runc then fails every pod ("can't get final child's PID from pipe: EOF").
+// FIXTURE: the test bed's oom_score_adj clamp, in K3s's payload as bin/runc (where K3s's
+// release carries its own runc) and bin/containerd-shim-runc-v2 (K3s's shim, from K3s's
+// containerd fork, is bin/containerd-shim-runc-v2.k3s beside it). The bed's machines run
+// without CAP_SYS_RESOURCE (the CI sandbox does not have it to give), so no process there
+// may lower its oom_score_adj, while containerd asks -998 for every pod sandbox; runc and
+// crun then fail every pod ("can't get final child's PID from pipe: EOF").
 // containerd's restrict_oom_score_adj clamps the value to the caller's own, but K3s sets it
 // only inside a user namespace, which the bed's machines are not (kubelet needs the cgroup
-// v1 controllers writable, which a user namespace cannot remount). So for `create` and
-// `run`, this clamps process.oomScoreAdj in the bundle's config.json the same way, then
-// runs Debian's runc with the same arguments. Everything else passes straight through.
+// v1 controllers writable, which a user namespace cannot remount). So this clamps
+// process.oomScoreAdj in a bundle's config.json the same way:
+//   - as runc, for `create` and `run` (the bundle from --bundle), then runs Debian's runc
+//     (/usr/sbin/runc) with the same arguments; everything else passes straight through;
+//   - as containerd-shim-runc-v2, which containerd starts in the pod sandbox's bundle, for
+//     ./config.json, then runs K3s's shim: this covers crun (the crun-wasm runtime's
+//     BinaryName), which the runc name never sees.
 package main
 
 import (
@@ -21,21 +26,37 @@ import (
 	"syscall"
 )
 
-const debianRunc = "/usr/sbin/runc"
+const (
+	debianRunc = "/usr/sbin/runc"
+	k3sShim    = "containerd-shim-runc-v2.k3s"
+)
 
 func main() {
-	if err := clamp(os.Args[1:]); err != nil {
-		fmt.Fprintf(os.Stderr, "runc (edgewasm test bed): %v\n", err)
-		os.Exit(1)
+	binary, err := target(os.Args[0], os.Args[1:])
+	if err == nil {
+		err = syscall.Exec(binary, os.Args, os.Environ())
 	}
-	if err := syscall.Exec(debianRunc, append([]string{"runc"}, os.Args[1:]...), os.Environ()); err != nil {
-		fmt.Fprintf(os.Stderr, "runc (edgewasm test bed): exec %s: %v\n", debianRunc, err)
-		os.Exit(1)
-	}
+	fmt.Fprintf(os.Stderr, "%s (edgewasm test bed): %v\n", filepath.Base(os.Args[0]), err)
+	os.Exit(1)
 }
 
-// clamp raises process.oomScoreAdj to this process's own where it is lower.
-func clamp(args []string) error {
+// target clamps what this name must clamp and says which program to run.
+func target(argv0 string, args []string) (string, error) {
+	if filepath.Base(argv0) == "containerd-shim-runc-v2" {
+		self, err := os.Executable()
+		if err != nil {
+			return "", err
+		}
+		return filepath.Join(filepath.Dir(self), k3sShim), clampBundle(".")
+	}
+	if bundle, ok := runcBundle(args); ok {
+		return debianRunc, clampBundle(bundle)
+	}
+	return debianRunc, nil
+}
+
+// runcBundle is the bundle of a runc create or run, if this is one.
+func runcBundle(args []string) (string, bool) {
 	command, bundle := "", "."
 	for i := 0; i < len(args); i++ {
 		arg := args[i]
@@ -53,9 +74,12 @@ func clamp(args []string) error {
 			i++ // a global flag's value, not the command
 		}
 	}
-	if command != "create" && command != "run" {
-		return nil
-	}
+	return bundle, command == "create" || command == "run"
+}
+
+// clampBundle raises process.oomScoreAdj in bundle/config.json to this process's own
+// where it is lower (a bundle without one is left alone).
+func clampBundle(bundle string) error {
 	raw, err := os.ReadFile("/proc/self/oom_score_adj")
 	if err != nil {
 		return err
@@ -66,6 +90,9 @@ func clamp(args []string) error {
 	}
 	path := filepath.Join(bundle, "config.json")
 	content, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return nil
+	}
 	if err != nil {
 		return err
 	}

@@ -9,27 +9,37 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
-	"strings"
 	"time"
 )
 
-// validateToken asks the server's API for /api with the bootstrap token: a real
-// kube-apiserver and the light server both answer 401 to a token they do not hold.
-func validateToken(server string, caPEM []byte, token string) error {
+// validateToken asks the server's supervisor for /v1-k3s/readyz with the token, as a
+// joining K3s node does: basic auth "node:<secret>" for an agent, "server:<secret>" for a
+// server. Real K3s and the light server both answer 401 to a token they do not hold;
+// while a real server is starting it answers 503, which is waited out.
+func validateToken(server string, caPEM []byte, user, secret string) error {
 	pool := x509.NewCertPool()
 	pool.AppendCertsFromPEM(caPEM)
 	client := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
-	request, _ := http.NewRequest("GET", server+"/api", nil)
-	request.Header.Set("Authorization", "Bearer "+token)
-	response, err := client.Do(request)
-	if err != nil {
-		return err
+	deadline := time.Now().Add(2 * time.Minute)
+	for {
+		request, _ := http.NewRequest("GET", server+"/v1-k3s/readyz", nil)
+		request.SetBasicAuth(user, secret)
+		response, err := client.Do(request)
+		if err == nil {
+			response.Body.Close()
+			switch response.StatusCode {
+			case http.StatusOK:
+				return nil
+			case http.StatusUnauthorized, http.StatusForbidden:
+				return fmt.Errorf("%s", response.Status)
+			}
+			err = fmt.Errorf("%s", response.Status)
+		}
+		if time.Now().After(deadline) {
+			return err
+		}
+		time.Sleep(2 * time.Second)
 	}
-	response.Body.Close()
-	if response.StatusCode != http.StatusOK {
-		return fmt.Errorf("%s", response.Status)
-	}
-	return nil
 }
 
 // lightServer: no Kubernetes; the CA, the token check on :6443 for joining nodes (the
@@ -39,12 +49,10 @@ func lightServer(c Config, ca *authority, ip, secret, agentSecret string) {
 		[]net.IP{net.ParseIP("127.0.0.1"), net.ParseIP(ip)}, []string{"localhost"})
 	ca.issue(tlsDir, "client-admin", "system:admin", []string{"system:masters"}, false, nil, nil)
 	writeAdminKubeconfig(c, ca)
-	valid := map[string]bool{}
-	for _, s := range []string{secret, agentSecret} {
-		if s != "" {
-			id, key := bootstrapToken(s)
-			valid[id+"."+key] = true
-		}
+	// K3s's roles: the server token joins servers and agents, the agent token agents only.
+	valid := map[string]bool{"server:" + secret: true, "node:" + secret: true}
+	if agentSecret != "" {
+		valid["node:"+agentSecret] = true
 	}
 	cert, err := tls.LoadX509KeyPair(filepath.Join(tlsDir, "serving-kube-apiserver.crt"),
 		filepath.Join(tlsDir, "serving-kube-apiserver.key"))
@@ -63,13 +71,13 @@ func lightServer(c Config, ca *authority, ip, secret, agentSecret string) {
 	sup := newSupervisor()
 	sup.ready()
 	fatalf("%v", http.Serve(listener, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		token := strings.TrimPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if r.URL.Path != "/api" || !valid[token] {
+		user, password, _ := r.BasicAuth()
+		if r.URL.Path != "/v1-k3s/readyz" || !valid[user+":"+password] {
 			logf("error", "join from %s: bad token", r.RemoteAddr)
 			http.Error(w, "Unauthorized", http.StatusUnauthorized)
 			return
 		}
 		logf("info", "join from %s: accepted", r.RemoteAddr)
-		fmt.Fprintln(w, `{"kind":"APIVersions","versions":["v1"]}`)
+		fmt.Fprintln(w, "ok")
 	})))
 }

@@ -1,29 +1,17 @@
-// FIXTURE: a K3s stand-in for the test bed that runs a real Kubernetes node. It is NOT
-// K3s (K3s cannot be built here) and says so in `k3s --version`. What it does, the way
-// K3s does it:
-//   - reads /etc/rancher/k3s/config.yaml (+ config.yaml.d/*.yaml) and K3S_URL/K3S_TOKEN,
-//     refusing a key K3s does not know, or a server-only key on an agent, naming it;
-//   - `k3s server`: a CA and certificates under server/tls, etcd, kube-apiserver,
-//     kube-controller-manager and kube-scheduler (upstream's, Kubernetes v1.36.3), the
-//     join token in K3s's K10<ca hash>::server:<secret> format, the admin kubeconfig at
-//     /etc/rancher/k3s/k3s.yaml, and K3s's deploy controller: server/manifests/*.yaml
-//     applied at start and whenever one changes, recorded as k3s.cattle.io Addons;
-//   - on servers and agents: containerd 2.3 (upstream's, as K3s v1.36 carries it) with
-//     config.toml rendered from config-v3.toml.tmpl (config.toml.tmpl for a containerd
-//     1.x) as a Go text/template whose "base" is ours (K3s's shape, the
-//     runtimes K3s detects on PATH added), every tarball in agent/images/ imported, and
-//     kubelet registered with the node's name, IP, labels and taints and kubelet-arg;
-//   - agents join with the agent token only (a Kubernetes bootstrap token derived from
-//     it, which can do nothing but ask for a node certificate); a wrong token, a missing
-//     server URL or an unreachable server fail as K3s fails.
-// What it does not do that K3s does: no helm-controller (a HelmChart is stored, never
-// installed), no flannel (pods get a bridge on their own node; pods on different nodes
-// cannot reach each other), no kube-proxy, CoreDNS, metrics-server, Traefik, local-path
-// storage, servicelb, network policy controller, embedded registry, etcd snapshots or
-// secrets encryption; a joining server runs no control plane of its own (it joins as a
-// node with the server token: no etcd member, no HA). Its components are not inside
-// the binary: the test bed gives each machine upstream's Kubernetes binaries (read-only,
-// `components`) and Debian's runc and CNI plugins.
+// FIXTURE: the light K3s stand-in, for test-bed machines where real K3s cannot run: the
+// arm64 Pi under qemu-user (runc cannot make a container there) and the big light fleets
+// (docs/testbed.md). It is NOT K3s and says so in `k3s --version`. It reads
+// /etc/rancher/k3s/config.yaml (+ config.yaml.d/*.yaml) and K3S_URL/K3S_TOKEN as K3s does,
+// refusing a key K3s does not know, or a server-only key on an agent, naming it; a light
+// server makes a CA, the token in K3s's K10<ca hash>::server:<secret> format and the
+// admin kubeconfig, and answers K3s's join check (/v1-k3s/readyz with basic auth
+// node:<secret> or server:<secret>); a joining node checks its token there, against a
+// light server or real K3s alike, and a wrong token, a missing server URL or an
+// unreachable server fail as K3s fails. It runs no Kubernetes at all.
+//
+// The real-node mode below (upstream's Kubernetes binaries bound in at `components`) is
+// what the test bed ran before real K3s; no machine gets those binaries any more, so
+// realNode() is false everywhere. Its removal is left for a change of its own.
 package main
 
 import (

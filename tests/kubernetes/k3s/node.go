@@ -71,7 +71,11 @@ func runNode(c Config, server, token, role string) {
 	old := umask(0o077)
 	writeFile(bootstrap, renderKubeconfig("https://"+host, filepath.Join(agentDir, "server-ca.crt"), "", id+"."+secret), 0o600)
 	umask(old)
-	if err := validateToken("https://"+host, caPEM, id+"."+secret); err != nil {
+	user := "node"
+	if role == "server" {
+		user = "server"
+	}
+	if err := validateToken("https://"+host, caPEM, user, secretOf(token)); err != nil {
 		fatalf("%s rejected the %s token: %v", server, role, err)
 	}
 	if role == "server" {

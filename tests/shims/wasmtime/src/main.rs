@@ -74,6 +74,30 @@ impl Sandbox for WasmtimeSandbox {
     }
 }
 
+/// FIXTURE (test bed): the test bed's machines lack CAP_SYS_RESOURCE, so no process there
+/// may lower its oom_score_adj, while containerd asks -998 for every pod sandbox and this
+/// shim's container library fails to set it ("io error"). containerd's
+/// restrict_oom_score_adj would clamp it to the shim's own value, but K3s sets that only in
+/// a user namespace. containerd starts a shim in the bundle of the pod's sandbox, so the
+/// shim clamps that bundle's process.oomScoreAdj the same way before anything reads it.
+fn clamp_sandbox_oom_score_adj() {
+    let Ok(raw) = std::fs::read("config.json") else { return };
+    let Ok(mut spec) = serde_json::from_slice::<serde_json::Value>(&raw) else { return };
+    let own: i64 = std::fs::read_to_string("/proc/self/oom_score_adj")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(0);
+    if let Some(adj) = spec.pointer_mut("/process/oomScoreAdj") {
+        if adj.as_i64().is_some_and(|value| value < own) {
+            *adj = own.into();
+            if let Ok(out) = serde_json::to_vec(&spec) {
+                let _ = std::fs::write("config.json", out);
+            }
+        }
+    }
+}
+
 fn main() {
+    clamp_sandbox_oom_score_adj();
     WasmtimeShim::run(Config::default());
 }
