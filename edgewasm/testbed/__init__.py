@@ -36,6 +36,10 @@ PI_CMDLINE = (
 )
 
 TESTBED_BUNDLE = "bundles/testbed"
+# Light test beds (big fleets, the HA test: no real node) deploy from a bundle whose K3s is
+# the light stand-in for every arch: the catalogue's own release, for which the fixture
+# mirror serves the stand-in (the real build exists only for the test bed's pin).
+TESTBED_LIGHT_BUNDLE = "bundles/testbed-light"
 
 # role:arch[:board]
 # Both Debian releases in every run: the amd64 agent runs trixie (its crun and WasmEdge
@@ -443,7 +447,7 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "preflight_apt_cache_time": 0,
             # Artifacts come from the offline bundle built from the fixture mirror
             # (python -m tests.fixtures.testbed_bundle): the hosts have no internet.
-            "edgewasm_bundle": TESTBED_BUNDLE,
+            "edgewasm_bundle": bundle,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
             # The K3s the test bundle carries (a build of K3s's Go module, not a release).
@@ -465,7 +469,8 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
         })
 
     hosts = running_hosts()
-    k3s = bundle_k3s_version()
+    bundle = TESTBED_BUNDLE if any(real_node(h) for h in hosts) else TESTBED_LIGHT_BUNDLE
+    k3s = bundle_k3s_version(bundle)
     return {
         "k3s_servers": [entry(h) for h in hosts if h.role == "server"],
         "k3s_agents": [entry(h) for h in hosts if h.role == "agent"],
@@ -491,9 +496,9 @@ def real_node_data(h: TestbedHost) -> dict:
     }
 
 
-def bundle_k3s_version() -> str | None:
-    """The K3s version the test bundle carries: the test bed runs what its bundle has."""
-    manifest = Path(TESTBED_BUNDLE) / "manifest.json"
+def bundle_k3s_version(bundle: str = TESTBED_BUNDLE) -> str | None:
+    """The K3s version a test bundle carries: the test bed runs what its bundle has."""
+    manifest = Path(bundle) / "manifest.json"
     if not manifest.is_file():
         return None
     versions = {e["version"] for e in json.loads(manifest.read_text()).get("artifacts", [])
