@@ -1,6 +1,7 @@
 """Cluster-level checks, run on the first server through K3s's kubectl."""
 
 import json
+import time
 
 import pytest
 import yaml
@@ -38,6 +39,20 @@ def test_wasm_runtime_classes_exist(kubectl, fleet):
         assert classes.get(name) == handler, f"RuntimeClass {name} missing or wrong"
 
 
+# A fresh install's admission webhook (Gatekeeper, installed by K3s's helm-controller after
+# the deploy) may not answer yet; longer than this and its being down is the finding.
+ADMISSION_WAIT = 240
+
+
+def _apply_once_admission_answers(host, manifest: str):
+    deadline = time.monotonic() + ADMISSION_WAIT
+    while True:
+        applied = host.run(f"{K3S_BIN} kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
+        if applied.rc == 0 or "failed calling webhook" not in applied.stderr or time.monotonic() > deadline:
+            return applied
+        time.sleep(5)
+
+
 @pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
 def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan, handler):
     """One pod per Wasm-capable node for this handler, pinned to that node; its log must be the greeting.
@@ -63,7 +78,7 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan,
         manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
         name = yaml.safe_load(manifest)["metadata"]["name"]
         host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=true")
-        applied = host.run(f"{K3S_BIN} kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
+        applied = _apply_once_admission_answers(host, manifest)
         done = host.run(f"{K3S_BIN} kubectl wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
                         "--timeout=180s")
         logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
