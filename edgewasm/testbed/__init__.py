@@ -434,7 +434,7 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
     overrides = overrides or {}
 
     def entry(h: TestbedHost):
-        return (h.name, {
+        data = {
             "ssh_hostname": h.address,
             "ssh_user": "root",
             "ssh_key": str(ssh_key()),
@@ -450,8 +450,6 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "edgewasm_bundle": bundle,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
-            # The K3s the test bundle carries (a build of K3s's Go module, not a release).
-            **({"artifact_versions": {"k3s": k3s}} if k3s else {}),
             **(real_node_data(h) if real_node(h) else {}),
             # The test bed's word to the checks: this machine's K3s stand-in is the light
             # one (no kubelet), so no node of this name will join; the host's own check
@@ -466,11 +464,16 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             **({"edgewasm_crun": True} if h.suite == "trixie" else {}),
             **(common or {}),
             **overrides.get(h.name, {}),
-        })
+        }
+        # The K3s the bundle carries (on the real bundle, a build of K3s's Go module, not
+        # a release), unless the inventory pins one itself.
+        k3s = bundle_k3s_version(data["edgewasm_bundle"])
+        if k3s and "artifact_versions" not in data:
+            data["artifact_versions"] = {"k3s": k3s}
+        return h.name, data
 
     hosts = running_hosts()
     bundle = TESTBED_BUNDLE if any(real_node(h) for h in hosts) else TESTBED_LIGHT_BUNDLE
-    k3s = bundle_k3s_version(bundle)
     return {
         "k3s_servers": [entry(h) for h in hosts if h.role == "server"],
         "k3s_agents": [entry(h) for h in hosts if h.role == "agent"],
