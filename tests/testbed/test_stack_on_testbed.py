@@ -487,6 +487,9 @@ def test_a_node_that_does_not_get_ready_stops_the_rolling_restart(testbed, tmp_p
     assert [after[a.name] for a in agents] == [before[a.name] for a in agents], "no agent restarted"
 
     tb.ssh(server.address, f"rm {broken}")
+    # The same change with the default readiness wait: real K3s takes longer than 20 s to
+    # serve its agents again after a restart.
+    inventory = write_inventory(tmp_path / "zone-repaired.py", common={"k3s_node_labels": {"edge.example/zone": "c"}})
     code, results, log = deploy(inventory)
     assert code == 0, log[-4000:]
     repaired = main_pids(testbed)
