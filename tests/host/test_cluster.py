@@ -82,6 +82,13 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan,
         done = host.run(f"{K3S_BIN} kubectl wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
                         "--timeout=180s")
         logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
+        # containerd copies a container's output after it reports the exit: a pod can be
+        # Succeeded with its log file not yet written (seen with real K3s).
+        for _ in range(10):
+            if logs or done.rc:
+                break
+            time.sleep(1)
+            logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
         host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=false")
         ran.append(node.name)
         if applied.rc or done.rc or logs != greeting():
