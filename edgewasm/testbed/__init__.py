@@ -25,6 +25,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from edgewasm.manifest import MANIFEST, Bundle
 from edgewasm.testbed import network
 from edgewasm.testbed.images import (CACHE, DEFAULT_SUITE, REAL_NODE_ARCHES, SUITES, TestbedError, _run, base_dir,
                                      build_base)
@@ -501,10 +502,11 @@ def real_node_data(h: TestbedHost) -> dict:
 
 def bundle_k3s_version(bundle: str = TESTBED_BUNDLE) -> str | None:
     """The K3s version a test bundle carries: the test bed runs what its bundle has."""
-    manifest = Path(bundle) / "manifest.json"
-    if not manifest.is_file():
+    if not (Path(bundle) / MANIFEST).is_file():
         return None
-    versions = {e["version"] for e in json.loads(manifest.read_text()).get("artifacts", [])
+    # Bundle.open reads a manifest once per process (again only when rewritten): one
+    # read for every host's entry.
+    versions = {e["version"] for e in Bundle.open(bundle).manifest.get("artifacts", [])
                 if e.get("component") == "k3s" and e.get("name") == "binary"}
     return versions.pop() if len(versions) == 1 else None
 
