@@ -24,7 +24,9 @@ def enforcement_problems(constraint: Mapping, webhook_pods: Iterable[str]) -> li
     """
     name = constraint.get("metadata", {}).get("name", "?")
     generation = constraint.get("metadata", {}).get("generation")
-    by_pod = {entry.get("id"): entry for entry in constraint.get("status", {}).get("byPod", [])}
+    # A constraint Gatekeeper has not reported on yet carries "status": null or
+    # "byPod": null (seen on real K3s right after the helm install).
+    by_pod = {entry.get("id"): entry for entry in (constraint.get("status") or {}).get("byPod") or []}
     pods = list(webhook_pods)
     if not pods:
         return [f"{name}: no Gatekeeper webhook pod is running"]

@@ -6,6 +6,7 @@ full; the HTML report renders in real headless Chromium; the metrics parse."""
 import json
 import shutil
 import subprocess
+import time
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
@@ -175,11 +176,14 @@ def _screenshot(page):
 def test_a_host_powered_off_is_unreachable_and_the_others_are_checked_in_full(converged, reports):
     complete = by_host(compliance(reports).report)
     agent = next(h for h in converged if h.role == "agent" and h.board is None)
+    server_host = next(h for h in converged if h.role == "server")
     tb.power_off(agent.name)
     try:
+        _until_node_ready(server_host, agent.name, False)
         run = compliance(reports)
     finally:
         tb.power_on(agent)
+    _until_node_ready(server_host, agent.name, True)  # the later tests want it back
     assert run.code == 1
     hosts = by_host(run.report)
     down = hosts[agent.name]
@@ -206,6 +210,16 @@ def test_a_host_powered_off_is_unreachable_and_the_others_are_checked_in_full(co
     families = {f.name: f for f in text_string_to_metric_families((run.run_dir / "metrics.prom").read_text())}
     reachable = {s.labels["host"]: s.value for s in families["edgewasm_compliance_host_reachable"].samples}
     assert reachable == {name: float(name != agent.name) for name in hosts}
+
+
+def _until_node_ready(server, node: str, ready: bool, timeout: float = 240) -> None:
+    """Wait until the control plane marks ``node`` Ready (or NotReady: its grace period is
+    40 s), so the check sees a lost node, not one that is merely late."""
+    deadline = time.monotonic() + timeout
+    query = f"{K3S_BIN} kubectl get node {node} -o jsonpath='{{.status.conditions[?(@.type==\"Ready\")].status}}'"
+    while (tb.ssh(server.address, query, check=False).stdout.strip() == "True") != ready:
+        assert time.monotonic() < deadline, f"{node} Ready is not {ready} after {timeout}s"
+        time.sleep(5)
 
 
 def _management_inventories(tmp_path, management):

@@ -3,7 +3,8 @@ agent, arm64 Raspberry Pi): a host losing power mid-upload, a dropped SSH connec
 full disk, a corrupted cache, a reboot mid-run, the operator's Ctrl-C between a change and
 its restart or reboot. Each test asserts the host's state after the re-run.
 
-The tests run in file order against one fresh test bed, converged by the first.
+The tests run in file order on the shared default test bed (conftest.SHARED_BED), which
+the first converges (from whatever the module before left).
 """
 
 import time

@@ -1,7 +1,8 @@
 """The main job on real hosts over SSH (amd64 server and agent, arm64 Raspberry Pi agent):
 converge, check, converge again with no change and no restart, then the edges.
 
-The tests run in file order against one fresh test bed.
+The tests run in file order; the first on a fresh test bed, the first module of the
+shared default bed (conftest.SHARED_BED), which it leaves converged.
 """
 
 import json
@@ -425,9 +426,6 @@ def test_a_policy_change_rewrites_only_the_constraints(testbed, tmp_path):
     assert code == 0 and changed_hosts(results) == set(servers)
 
 
-@pytest.mark.skip(reason="real K3s refuses the reinstalled agent ('Node password rejected, duplicate hostname'): "
-                         "the uninstall must also delete the Node from the cluster (which drops its node-password "
-                         "secret), not done yet (docs/k3s.md, 'Uninstall'; seen on the bed's real K3s, 2026-12-06)")
 def test_uninstall_then_install_converges_again(testbed):
     target = next(h for h in testbed if h.name == "edge-agent-1")
     code, results, log = deploy("inventories/testbed.py", "--limit", target.name, deploy_file="deploys/uninstall.py")
@@ -438,6 +436,9 @@ def test_uninstall_then_install_converges_again(testbed):
                                   "/etc/systemd/system/k3s-agent.service",
                   check=False)
     assert gone.returncode != 0 and gone.stdout == ""
+    # The node left the cluster (and with it K3s's node-password Secret), so it can rejoin.
+    server = next(h for h in testbed if h.role == "server")
+    assert target.name not in tb.ssh(server.address, "k3s kubectl get nodes -o name").stdout
     code, results, log = deploy()
     assert code == 0, log[-5000:]
     assert changed_hosts(results) == {target.name}

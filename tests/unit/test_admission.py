@@ -29,6 +29,13 @@ def test_not_enforced_while_a_webhook_pod_has_not_reported():
         f"{NAME}: webhook pod {PODS[0]} has not reported it yet"]
 
 
+def test_a_constraint_without_status_yet_is_not_enforced():
+    """Real Gatekeeper's first write of a new constraint may carry null status fields."""
+    for status in (None, {"byPod": None}):
+        constraint = {**load("constraint-enforced.json"), "status": status}
+        assert enforcement_problems(constraint, PODS) == [f"{NAME}: webhook pod {PODS[0]} has not reported it yet"]
+
+
 def test_not_enforced_while_a_pod_holds_an_older_generation():
     assert enforcement_problems(load("constraint-stale-generation.json"), PODS) == [
         f"{NAME}: {PODS[0]} enforces generation 1, not 2"]
