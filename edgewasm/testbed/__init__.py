@@ -225,9 +225,13 @@ def power_off(name: str) -> None:
 
 
 def power_on(host: TestbedHost) -> None:
-    """Boot a powered-off host again from the disk it had, and wait for its sshd."""
+    """Boot a powered-off host again from the disk it had, and wait until its boot is
+    done: sshd answers before systemd has finished, and a deploy then meeting a systemd
+    still starting units fails on ``daemon-reload``."""
     _supervise(host)
     wait_for_ssh(host)
+    # Exits non-zero on "degraded" too; either way the boot is over.
+    ssh(host.address, "timeout 300 systemctl is-system-running --wait", check=False)
 
 
 def _stop_host(root: Path) -> None:
