@@ -22,9 +22,8 @@ DEFAULT_SUITE = "bookworm"
 BASE_PACKAGES = ["systemd", "systemd-sysv", "dbus", "openssh-server", "iproute2", "kmod", "procps",
                  # For the checks' small helpers; real K3s needs no Python.
                  "python3-minimal"]
-# Machines of these arches run the K3s stand-in that is a real node (tests/kubernetes/k3s):
-# it runs the machine's runc and CNI plugins where K3s carries its own (containerd comes
-# with the Kubernetes binaries the test bed binds in).
+# Machines of these arches run real K3s (built from its Go module): it runs the machine's
+# runc and CNI plugins where upstream K3s carries its own.
 # arm64 keeps the light stand-in (docs/testbed.md, "The cluster").
 REAL_NODE_ARCHES = ("amd64",)
 NODE_PACKAGES = ["runc", "containernetworking-plugins"]

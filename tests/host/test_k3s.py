@@ -26,7 +26,7 @@ def test_node_runs_a_kubelet(host, host_data):
     """The node runs K3s itself, not the test bed's light stand-in (no kubelet: its pods
     and cluster checks cannot run there; docs/testbed.md, "The cluster").
 
-    Fix: on the test bed, give the machine Kubernetes' binaries (edgewasm-testbed up without --light)."""
+    Fix: on the test bed, start the machine as amd64 without --light (real K3s)."""
     light = LIGHT_STANDIN in host.run(f"{K3S_BIN} --version").stdout
     assert light == light_standin(host_data), "the test bed's word on this machine's stand-in is wrong"
     if light:

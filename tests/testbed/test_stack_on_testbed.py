@@ -426,6 +426,34 @@ def test_a_policy_change_rewrites_only_the_constraints(testbed, tmp_path):
     assert code == 0 and changed_hosts(results) == set(servers)
 
 
+def test_a_hand_edited_gatekeeper_helmchart_is_restored_and_helm_controller_reapplies(testbed):
+    """The HelmChart's values changed by hand on the server: K3s's deploy controller and
+    helm-controller roll the change out (the audit Deployment takes the new interval); the
+    next run puts the file back, and helm-controller rolls Gatekeeper back to our values."""
+    server = next(h for h in testbed if h.role == "server")
+    helmchart = "/var/lib/rancher/k3s/server/manifests/edgewasm-gatekeeper.yaml"
+    ours = settings.value({}, "gatekeeper_audit_interval")
+    args = ("k3s kubectl -n gatekeeper-system get deployment gatekeeper-audit "
+            "-o jsonpath='{.spec.template.spec.containers[0].args}'")
+
+    def audit_interval_becomes(value: int, timeout: float = 300) -> None:
+        deadline = time.monotonic() + timeout
+        while f"--audit-interval={value}" not in (seen := tb.ssh(server.address, args, check=False).stdout):
+            assert time.monotonic() < deadline, f"audit interval not {value} after {timeout}s: {seen}"
+            time.sleep(5)
+
+    audit_interval_becomes(ours)
+    tb.ssh(server.address, f"sed -i 's/^    auditInterval: {ours}$/    auditInterval: 77/' {helmchart} && "
+                           f"grep -q '^    auditInterval: 77$' {helmchart}")
+    audit_interval_becomes(77)
+    code, results, log = deploy()
+    assert code == 0, log[-5000:]
+    changed = [(op["name"], sorted(op["success"])) for op in results["operations"] if op["success"]]
+    assert changed == [("Gatekeeper | Put the Gatekeeper HelmChart in the auto-deploy directory", [server.name])]
+    audit_interval_becomes(ours)
+    assert deploy()[1]["totals"]["success"] == 0
+
+
 def test_uninstall_then_install_converges_again(testbed):
     target = next(h for h in testbed if h.name == "edge-agent-1")
     code, results, log = deploy("inventories/testbed.py", "--limit", target.name, deploy_file="deploys/uninstall.py")

@@ -7,20 +7,18 @@
 // admin kubeconfig, and answers K3s's join check (/v1-k3s/readyz with basic auth
 // node:<secret> or server:<secret>); a joining node checks its token there, against a
 // light server or real K3s alike, and a wrong token, a missing server URL or an
-// unreachable server fail as K3s fails. It runs no Kubernetes at all.
-//
-// The real-node mode below (upstream's Kubernetes binaries bound in at `components`) is
-// what the test bed ran before real K3s; no machine gets those binaries any more, so
-// realNode() is false everywhere. Its removal is left for a change of its own.
+// unreachable server fail as K3s fails. It runs no Kubernetes at all: no API server, no
+// kubelet, no containerd, so `k3s kubectl` and `k3s ctr` fail here, saying so. Machines
+// that run pods run real K3s (tests/k3s).
 package main
 
 import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sort"
 	"strings"
-	"syscall"
 
 	"sigs.k8s.io/yaml"
 )
@@ -33,8 +31,6 @@ const (
 	dataDir        = "/var/lib/rancher/k3s"
 	configFile     = "/etc/rancher/k3s/config.yaml"
 	kubeconfigFile = "/etc/rancher/k3s/k3s.yaml"
-	components     = "/usr/lib/edgewasm-fixture/kubernetes" // upstream binaries, from the test bed
-	containerdSock = "/run/k3s/containerd/containerd.sock"
 )
 
 // Config keys K3s takes on both roles, and on servers only. Unlisted keys are refused.
@@ -149,59 +145,24 @@ func loadConfig(role string) Config {
 	return config
 }
 
-// realNode: the machine has Kubernetes' binaries, so this runs a real node.
-func realNode() bool { return exists(filepath.Join(components, "kubelet")) }
-
-// component is an upstream binary the test bed provides; a clear failure where it does not.
-func component(name string) string {
-	path := filepath.Join(components, name)
-	if _, err := os.Stat(path); err != nil {
-		fatalf("FIXTURE k3s stand-in: %s not found (the test bed binds Kubernetes' binaries at %s)", path, components)
-	}
-	return path
-}
-
-func kubectl(args []string) {
-	if os.Getenv("KUBECONFIG") == "" {
-		os.Setenv("KUBECONFIG", kubeconfigFile)
-	}
-	binary := component("kubectl")
-	if err := syscall.Exec(binary, append([]string{"kubectl"}, args...), os.Environ()); err != nil {
-		fatalf("exec %s: %v", binary, err)
-	}
-}
-
-func ctr(args []string) {
-	binary := component("ctr")
-	full := append([]string{"ctr", "--address", containerdSock}, args...)
-	if err := syscall.Exec(binary, full, os.Environ()); err != nil {
-		fatalf("exec %s: %v", binary, err)
-	}
-}
-
 func main() {
 	args := os.Args[1:]
 	if len(args) == 0 {
-		fmt.Fprintln(os.Stderr, "FIXTURE k3s stand-in: --version, server, agent, kubectl and ctr exist here")
+		fmt.Fprintln(os.Stderr, "FIXTURE k3s stand-in: --version, server and agent exist here")
 		os.Exit(1)
 	}
 	switch args[0] {
 	case "--version", "-v", "version":
-		what := "FIXTURE stand-in running upstream Kubernetes " + kubernetesVersion
-		if !realNode() {
-			what = "FIXTURE light stand-in: no Kubernetes components on this machine, no Kubernetes API"
-		}
-		fmt.Printf("k3s version %s (%s)\ngo version %s (%s)\n", release, commit, goVersion(), what)
-	case "kubectl":
-		kubectl(args[1:])
-	case "ctr":
-		ctr(args[1:])
+		what := "FIXTURE light stand-in: no Kubernetes components on this machine, no Kubernetes API"
+		fmt.Printf("k3s version %s (%s)\ngo version %s (%s)\n", release, commit, runtime.Version(), what)
+	case "kubectl", "ctr":
+		fatalf("FIXTURE k3s stand-in: no %s here: the light stand-in runs no Kubernetes and no containerd", args[0])
 	case "server":
 		runServer(loadConfig("server"))
 	case "agent":
 		runAgent(loadConfig("agent"))
 	default:
-		fmt.Fprintf(os.Stderr, "FIXTURE k3s stand-in: no command %q here (--version, server, agent, kubectl, ctr)\n", args[0])
+		fmt.Fprintf(os.Stderr, "FIXTURE k3s stand-in: no command %q here (--version, server, agent)\n", args[0])
 		os.Exit(1)
 	}
 }

@@ -1,9 +1,8 @@
 package main
 
-// Join tokens. The server token (K10<ca hash>::server:<secret>) and the agent token each
-// become a Kubernetes bootstrap token (token-id.token-secret, derived from the secret) in
-// kube-system. The agent token's can only ask for a node client certificate, which the
-// controller-manager approves; it never holds the server's CA key or admin credentials.
+// Join tokens: the server token (K10<ca hash>::server:<secret>) and the agent token
+// (K10<ca hash>::node:<secret>), or their bare secrets. A joining node's bootstrap
+// kubeconfig carries a bootstrap token (token-id.token-secret) derived from its secret.
 
 import (
 	"crypto/rand"
