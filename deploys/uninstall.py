@@ -7,8 +7,6 @@ packages preflight installed, the Raspberry Pi boot-line flags (harmless, and a 
 to remove them buys nothing), live sysctl values until the next boot.
 """
 
-import shlex
-
 from pyinfra import host
 from pyinfra.facts.files import File
 from pyinfra.operations import files, server, systemd
@@ -24,26 +22,16 @@ from edgewasm.k3s import K3S_BIN
 from edgewasm.wasm import SHIM_DIR
 
 UNITS = ("k3s", "k3s-agent")
-DIRECTORIES = ("/etc/rancher", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0], OPT)
-
-
-# The node's own kubelet credential (system:node:<name>): the Node authorizer and
-# NodeRestriction let a node delete its own Node object and nothing else, so no admin
-# credential is needed on agents.
-KUBELET_KUBECONFIG = "/var/lib/rancher/k3s/agent/kubelet.kubeconfig"
+# /etc/rancher/node stays, as K3s's own uninstall script leaves it: it holds the node's
+# password, which the servers keep (a Secret) while the Node exists, so a reinstalled
+# node rejoins under its name; with a new password they refuse it ("Node password
+# rejected"). A node cannot delete its own Node (the Node authorizer grants no delete),
+# so removing a node for good is a server's job: docs/k3s.md, "Uninstall".
+DIRECTORIES = ("/etc/rancher/k3s", "/var/lib/rancher", "/var/lib/kubelet", "/run/k3s", HOST_CACHE.rsplit("/", 1)[0], OPT)
 
 
 @edgewasm_deploy("Uninstall K3s and edgewasm")
 def uninstall() -> None:
-    # K3s's servers keep a node's password (a Secret) while its Node exists, and refuse a
-    # reinstalled node with a new one ("Node password rejected"); deleting the Node drops
-    # the Secret. Done while K3s still runs: an agent reaches the API through its own K3s.
-    if host.get_fact(File, path=K3S_BIN) and host.get_fact(File, path=KUBELET_KUBECONFIG):
-        server.shell(name="Delete this node from the cluster", commands=[
-            f"{K3S_BIN} kubectl --kubeconfig {KUBELET_KUBECONFIG} --request-timeout=30s "
-            f"delete node {shlex.quote(host.name)} --ignore-not-found --wait=false "
-            "|| echo 'edgewasm: the cluster did not answer; delete the Node on a server' >&2",
-        ])
     for unit in UNITS:
         if host.get_fact(File, path=f"/etc/systemd/system/{unit}.service"):
             server.shell(name=f"Stop and disable {unit}", commands=[f"systemctl disable --now {unit}.service"])

@@ -458,21 +458,25 @@ def test_uninstall_then_install_converges_again(testbed):
     target = next(h for h in testbed if h.name == "edge-agent-1")
     code, results, log = deploy("inventories/testbed.py", "--limit", target.name, deploy_file="deploys/uninstall.py")
     assert code == 0, log[-5000:]
-    gone = tb.ssh(target.address, "ls /usr/local/bin/k3s /etc/rancher /var/lib/rancher /var/lib/edgewasm "
+    gone = tb.ssh(target.address, "ls /usr/local/bin/k3s /etc/rancher/k3s /var/lib/rancher /var/lib/edgewasm "
                                   "/opt/edgewasm /usr/local/bin/wasmtime /usr/local/bin/wasmedge /etc/ld.so.conf.d/edgewasm-wasmedge.conf "
                                   "/usr/local/bin/containerd-shim-wasmedge-v1 /usr/local/bin/containerd-shim-wasmtime-v1 "
                                   "/etc/systemd/system/k3s-agent.service",
                   check=False)
     assert gone.returncode != 0 and gone.stdout == ""
-    # The node left the cluster (and with it K3s's node-password Secret), so it can rejoin.
-    server = next(h for h in testbed if h.role == "server")
-    assert target.name not in tb.ssh(server.address, "k3s kubectl get nodes -o name").stdout
+    # The node's password stays (as K3s's uninstall leaves it), so the servers, which
+    # still hold its Node, take the reinstalled node back under its name.
+    assert tb.ssh(target.address, "test -s /etc/rancher/node/password", check=False).returncode == 0
     code, results, log = deploy()
     assert code == 0, log[-5000:]
     assert changed_hosts(results) == {target.name}
     code, results, log = deploy()
     assert code == 0 and results["totals"]["success"] == 0
     assert tb.ssh(target.address, "systemctl is-active k3s-agent").stdout.strip() == "active"
+    server = next(h for h in testbed if h.role == "server")
+    ready = tb.ssh(server.address, f"k3s kubectl wait --for=condition=Ready --timeout=120s node/{target.name}",
+                   check=False)
+    assert ready.returncode == 0, ready.stdout + ready.stderr
 
 
 def test_a_new_pinned_version_upgrades_servers_then_agents_one_at_a_time(testbed, tmp_path):
@@ -507,15 +511,16 @@ def test_a_node_that_does_not_get_ready_stops_the_rolling_restart(testbed, tmp_p
     tb.ssh(server.address, f"printf 'token-file: /nonexistent\\n' > {broken}")
     inventory = write_inventory(tmp_path / "zone.py", common={"k3s_node_labels": {"edge.example/zone": "c"},
                                                                "k3s_ready_timeout": 20})
-    code, results, log = deploy(inventory)
-    assert code != 0
-    assert f"{server.name}: k3s.service not ready after 20s" in log
-    for agent in agents:
-        assert f"{agent.name}: rollout stopped: {server.name} did not get ready" in log
-    after = main_pids(testbed)
-    assert [after[a.name] for a in agents] == [before[a.name] for a in agents], "no agent restarted"
-
-    tb.ssh(server.address, f"rm {broken}")
+    try:
+        code, results, log = deploy(inventory)
+        assert code != 0
+        assert f"{server.name}: k3s.service not ready after 20s" in log
+        for agent in agents:
+            assert f"{agent.name}: rollout stopped: {server.name} did not get ready" in log, log[-4000:]
+        after = main_pids(testbed)
+        assert [after[a.name] for a in agents] == [before[a.name] for a in agents], "no agent restarted"
+    finally:  # the modules after this one share the bed
+        tb.ssh(server.address, f"rm -f {broken}")
     # The same change with the default readiness wait: real K3s takes longer than 20 s to
     # serve its agents again after a restart.
     inventory = write_inventory(tmp_path / "zone-repaired.py", common={"k3s_node_labels": {"edge.example/zone": "c"}})

@@ -126,8 +126,10 @@ func loadConfig(role string) Config {
 		for key, value := range doc {
 			name := strings.TrimSuffix(key, "+")
 			if !agentKeys[name] && !(role == "server" && serverKeys[name]) {
-				// K3s turns each key into a flag of its command; urfave/cli refuses the unknown one.
-				fatalf("Incorrect Usage: flag provided but not defined: -%s (from %s)", name, path)
+				// As K3s's configfilearg does: a key its command has no flag for is
+				// logged and skipped, never refused (so edgewasm validates keys itself).
+				logf("warning", "Unknown flag --%s found in config.yaml, skipping", name)
+				continue
 			}
 			if strings.HasSuffix(key, "+") {
 				if old, ok := config[name].([]any); ok {
