@@ -114,8 +114,8 @@ def test_a_dropped_ssh_connection_mid_step_converges_on_the_rerun(testbed, tmp_p
     inventory = "inventories/testbed.py"
     if where == "pi":
         tb.ssh(target.address, "rm -rf /opt/edgewasm/wasmtime")
-    else:  # a config change every node must restart for; the agent's is cut
-        inventory = write_inventory(tmp_path / "zone.py", common={"k3s_node_labels": {"edge.example/zone": "d"}})
+    else:  # a config change the agent must restart for, cut in its restart
+        inventory = write_inventory(tmp_path / "zone.py", {target.name: {"k3s_node_labels": {"edge.example/zone": "d"}}})
     code, results, log = deploy(inventory, fault=f"cut-ssh-at:{target.name}:{operation}")
     assert code != 0 and target.name in results["failed_hosts"], log[-5000:]
     tb.wait_for_ssh(target)
