@@ -126,10 +126,15 @@ func loadConfig(role string) Config {
 		for key, value := range doc {
 			name := strings.TrimSuffix(key, "+")
 			if !agentKeys[name] && !(role == "server" && serverKeys[name]) {
-				// As K3s's configfilearg does: a key its command has no flag for is
-				// logged and skipped, never refused (so edgewasm validates keys itself).
-				logf("warning", "Unknown flag --%s found in config.yaml, skipping", name)
-				continue
+				// K3s turns each key into a flag of its command. For `server` its
+				// configfilearg strips the unknown ones with a warning; `agent` has no
+				// such list, and urfave/cli refuses the flag (both seen on real K3s).
+				if role == "server" {
+					logf("warning", "Unknown flag --%s found in config.yaml, skipping", name)
+					continue
+				}
+				fmt.Fprintf(os.Stderr, "Incorrect Usage: flag provided but not defined: -%s\n", name)
+				fatalf("Error: flag provided but not defined: -%s", name)
 			}
 			if strings.HasSuffix(key, "+") {
 				if old, ok := config[name].([]any); ok {
