@@ -129,8 +129,10 @@ def test_renders_with_default_settings(chart, tmp_path):
     assert webhook["clientConfig"] == {"service": {"name": "gatekeeper-webhook-service", "namespace": NAMESPACE,
                                                    "path": "/v1/admit", "port": 443}}
     assert webhook["failurePolicy"] == "Fail" and webhook["timeoutSeconds"] == 3
-    rule = webhook["rules"][0]
+    (rule,) = webhook["rules"]
     assert {"apiGroups": ["*"], "apiVersions": ["*"], "operations": ["CREATE", "UPDATE"]}.items() <= rule.items()
+    # Never cluster-scoped objects: a K3s server must update its CRDs while Gatekeeper is down.
+    assert rule["scope"] == "Namespaced" and "pods/ephemeralcontainers" in rule["resources"]
     for kind in ("ClusterRole", "ClusterRoleBinding", "Role", "RoleBinding"):
         assert (kind, "gatekeeper-manager-role" if kind.endswith("Role") else "gatekeeper-manager-rolebinding") in objects
     assert ("ServiceAccount", "gatekeeper-admin") in objects
