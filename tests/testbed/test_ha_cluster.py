@@ -65,16 +65,21 @@ def etcdctl(hosts, *args: str, timeout: float = 20) -> subprocess.CompletedProce
                            "--dial-timeout=2s", *args], capture_output=True, text=True, timeout=timeout)
 
 
-def healthy_members(hosts) -> int:
+def healthy_endpoints(hosts) -> list[str]:
+    """The servers whose etcd answers a linearizable read (etcdctl's health check)."""
     out = etcdctl(hosts, "endpoint", "health", "-w", "json").stdout
     try:
-        return sum(1 for e in json.loads(out) if e.get("health"))
+        return sorted(e["endpoint"].split("//")[1].split(":")[0] for e in json.loads(out) if e.get("health"))
     except json.JSONDecodeError:
-        return 0
+        return []
+
+
+def healthy_members(hosts) -> int:
+    return len(healthy_endpoints(hosts))
 
 
 class HealthWatch(threading.Thread):
-    """etcd's healthy members, sampled about once a second while a run goes on."""
+    """etcd's healthy members, sampled about twice a second while a run goes on."""
 
     def __init__(self, hosts):
         super().__init__(daemon=True)
@@ -82,13 +87,23 @@ class HealthWatch(threading.Thread):
 
     def run(self):
         while not self.done.is_set():
-            self.samples.append((time.monotonic(), healthy_members(self.hosts)))
-            self.done.wait(1)
+            self.samples.append((time.monotonic(), healthy_endpoints(self.hosts)))
+            self.done.wait(0.5)
 
     def stop(self):
         self.done.set()
         self.join()
-        return [n for _, n in self.samples]
+        return self.samples
+
+
+def transitions(samples) -> list[str]:
+    """When the set of healthy etcd members changed, relative to the first sample."""
+    out, last = [], None
+    for at, healthy in samples:
+        if healthy != last:
+            out.append(f"{at - samples[0][0]:6.1f}s {len(healthy)} healthy {healthy}")
+            last = healthy
+    return out
 
 
 def test_ha_cluster_converges_and_checks_pass(ha_testbed, ha_inventory):
@@ -132,12 +147,13 @@ def test_a_rolling_restart_of_the_servers_keeps_etcd_quorum(ha_testbed, ha_inven
     watch = HealthWatch(ha_testbed)
     watch.start()
     code, results, log = finish(start_deploy(zone))
-    healthy = watch.stop()
+    samples = watch.stop()
     assert code == 0, log[-5000:]
     after = main_pids(ha_testbed)
     assert all(after[h.name] != before[h.name] for h in ha_testbed), "every node restarted"
-    print(f"etcd healthy members, sampled each second through the roll ({len(healthy)} samples):", healthy)
-    assert healthy and min(healthy) >= 2, healthy
+    print(f"etcd health through the roll ({len(samples)} samples over {samples[-1][0] - samples[0][0]:.0f}s):",
+          *transitions(samples), sep="\n  ")
+    assert samples and min(len(healthy) for _, healthy in samples) >= 2, transitions(samples)
     started = sorted(int(tb.ssh(h.address, "systemctl show -p ExecMainStartTimestampMonotonic --value k3s").stdout)
                      for h in servers(ha_testbed))
     assert len(set(started)) == 3
