@@ -6,7 +6,8 @@ with embedded etcd when ``k3s_ha``), ``k3s_agents``. Everyone else joins
 token (they never hold the server token). Tokens reach hosts only as 0600 files
 (``token-file``, ``agent-token-file``), never on a command line or in pyinfra's output.
 Starting and restarting (``service_running``):
-- servers one at a time in inventory order, each ready before the next;
+- the first server first, then the other servers one at a time (in pyinfra's order,
+  not the inventory's), each ready before the next;
 - agents K3s never ran on start all at once (a first install has nothing to protect);
 - running agents that must restart go in batches of ``k3s_rollout_batch``, each ready
   before the next;

@@ -74,8 +74,14 @@ def healthy_endpoints(hosts) -> list[str]:
         return []
 
 
-def healthy_members(hosts) -> int:
-    return len(healthy_endpoints(hosts))
+def settles_at(hosts, count: int, timeout: float = 90) -> list[str]:
+    """The healthy members once ``count`` answer: a server K3s calls ready may still be
+    catching up with its etcd peers for a moment (2 vCPU for four nodes)."""
+    deadline = time.monotonic() + timeout
+    while len(healthy := healthy_endpoints(hosts)) != count:
+        assert time.monotonic() < deadline, f"etcd has {len(healthy)} healthy members, not {count}: {healthy}"
+        time.sleep(2)
+    return healthy
 
 
 class HealthWatch(threading.Thread):
@@ -127,7 +133,7 @@ def test_ha_cluster_converges_and_checks_pass(ha_testbed, ha_inventory):
     assert sorted(u.split("//")[1].split(":")[0] for m in members for u in m["peerURLs"]) == \
         sorted(h.address for h in servers(ha_testbed))
     assert not any(m.get("isLearner") for m in members)
-    assert healthy_members(ha_testbed) == 3
+    settles_at(ha_testbed, 3)
     nodes = tb.ssh(first.address, "k3s kubectl get nodes -o name").stdout.split()
     assert sorted(nodes) == sorted(f"node/{h.name}" for h in ha_testbed)
     run = compliance(ROOT / "reports" / "check-ha", inventory)
@@ -157,15 +163,16 @@ def test_a_rolling_restart_of_the_servers_keeps_etcd_quorum(ha_testbed, ha_inven
     started = sorted(int(tb.ssh(h.address, "systemctl show -p ExecMainStartTimestampMonotonic --value k3s").stdout)
                      for h in servers(ha_testbed))
     assert len(set(started)) == 3
-    assert healthy_members(ha_testbed) == 3
+    settles_at(ha_testbed, 3)
     code, results, log = deploy(zone)
     assert code == 0 and results["totals"]["success"] == 0, log[-3000:]
 
 
 def test_a_server_that_does_not_come_back_stops_the_rollout(ha_testbed, ha_inventory, tmp_path):
-    """The second server cannot start again: it fails its readiness wait, the third server
-    and the agent are not restarted, and etcd keeps quorum on the other two. Repaired, the
-    next run finishes the rollout."""
+    """The second server cannot start again: it fails its readiness wait, no node after
+    it restarts, and etcd keeps quorum on the other two. Repaired, the next run finishes
+    the rollout. (The servers after the first restart one at a time in pyinfra's order,
+    which is not the inventory's: the third server may have gone before the second.)"""
     common = ha_inventory[2]
     first, second, third = servers(ha_testbed)
     agent = next(h for h in ha_testbed if h.role == "agent")
@@ -178,19 +185,20 @@ def test_a_server_that_does_not_come_back_stops_the_rollout(ha_testbed, ha_inven
     try:
         assert code != 0
         assert f"{second.name}: k3s.service not ready after 20s" in log, log[-4000:]
-        for h in (third, agent):
-            assert f"{h.name}: rollout stopped: {second.name} did not get ready" in log, log[-4000:]
         after = main_pids(ha_testbed)
         assert after[first.name] != before[first.name], "the first server restarted"
-        assert (after[third.name], after[agent.name]) == (before[third.name], before[agent.name])
-        assert healthy_members(ha_testbed) == 2, "quorum held on the two others"
+        stopped = [agent] + ([third] if after[third.name] == before[third.name] else [])
+        for h in stopped:
+            assert f"{h.name}: rollout stopped: {second.name} did not get ready" in log, log[-4000:]
+            assert after[h.name] == before[h.name], f"{h.name} restarted after the rollout stopped"
+        assert settles_at(ha_testbed, 2) == sorted([first.address, third.address]), "quorum held on the two others"
     finally:
         tb.ssh(second.address, f"rm -f {broken}")
     repaired = write_inventory(tmp_path / "ha-repaired.py",
                                common={**common, "k3s_node_labels": {"edge.example/zone": "s"}})
     code, results, log = deploy(repaired)
     assert code == 0, log[-4000:]
-    assert healthy_members(ha_testbed) == 3
+    settles_at(ha_testbed, 3)
     code, results, log = deploy(repaired)
     assert code == 0 and results["totals"]["success"] == 0, log[-3000:]
 
