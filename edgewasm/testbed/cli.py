@@ -9,7 +9,7 @@ import sys
 
 from edgewasm.arch import K3S_ARCHES
 from edgewasm.testbed import (DEFAULT_TOPOLOGY, TestbedError, _nspawn_pids, boot_count, down, hosts_dir,
-                              running_hosts, up)
+                              parse_topology, running_hosts, up)
 from edgewasm.testbed.images import SUITES, build_base
 
 
@@ -19,6 +19,8 @@ def main(argv: list[str] | None = None) -> int:
     b = sub.add_parser("build", help="build and cache the base root filesystems")
     b.add_argument("--arch", action="append", choices=sorted(K3S_ARCHES - {"arm"}))
     b.add_argument("--suite", action="append", choices=SUITES, help="Debian release (repeatable; default: all)")
+    b.add_argument("--topology", nargs="?", const=DEFAULT_TOPOLOGY,
+                   help="only the bases this topology's hosts need (no value: the default test bed's)")
     u = sub.add_parser("up", help="start fresh hosts")
     u.add_argument("--topology", default=DEFAULT_TOPOLOGY, help="role:arch[:board],... (default %(default)s)")
     u.add_argument("--reuse", action="store_true", help="keep a running test bed of the same topology")
@@ -32,9 +34,12 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         if args.command == "build":
-            for suite in args.suite or SUITES:
-                for arch in args.arch or ["amd64", "arm64"]:
-                    print(build_base(arch, suite=suite))
+            if args.topology:
+                bases = sorted({(h.arch, h.suite) for h in parse_topology(args.topology)})
+            else:
+                bases = [(arch, suite) for suite in args.suite or SUITES for arch in args.arch or ["amd64", "arm64"]]
+            for arch, suite in bases:
+                print(build_base(arch, suite=suite))
         elif args.command == "up":
             up(args.topology, reuse=args.reuse, light=args.light)
         elif args.command == "down":

@@ -130,35 +130,9 @@ func writeAdminKubeconfig(c Config, ca *authority) {
 	}
 	cert, _ := os.ReadFile(filepath.Join(tlsDir, "client-admin.crt"))
 	key, _ := os.ReadFile(filepath.Join(tlsDir, "client-admin.key"))
-	writeFile(path, embeddedKubeconfig("https://127.0.0.1:6443", ca.pem, cert, key), mode)
-}
-
-var embeddedTemplate = template.Must(template.New("embedded").Parse(`apiVersion: v1
-kind: Config
-clusters:
-- cluster:
-    certificate-authority-data: {{ .CA }}
-    server: {{ .Server }}
-  name: default
-contexts:
-- context:
-    cluster: default
-    user: default
-  name: default
-current-context: default
-preferences: {}
-users:
-- name: default
-  user:
-    client-certificate-data: {{ .Cert }}
-    client-key-data: {{ .Key }}
-`))
-
-func embeddedKubeconfig(server string, ca, cert, key []byte) []byte {
-	var b bytes.Buffer
 	enc := base64.StdEncoding.EncodeToString
-	_ = embeddedTemplate.Execute(&b, map[string]string{"Server": server, "CA": enc(ca), "Cert": enc(cert), "Key": enc(key)})
-	return b.Bytes()
+	writeFile(path, renderKubeconfig(map[string]string{
+		"Server": "https://127.0.0.1:6443", "CA": enc(ca.pem), "Cert": enc(cert), "Key": enc(key)}), mode)
 }
 
 func runAgent(c Config) {
@@ -203,7 +177,8 @@ func runNode(c Config, server, token, role string) {
 	id, secret := bootstrapToken(secretOf(token))
 	bootstrap := filepath.Join(agentDir, "bootstrap.kubeconfig")
 	old := umask(0o077)
-	writeFile(bootstrap, renderKubeconfig("https://"+host, filepath.Join(agentDir, "server-ca.crt"), "", id+"."+secret), 0o600)
+	writeFile(bootstrap, renderKubeconfig(map[string]string{
+		"Server": "https://" + host, "CAFile": filepath.Join(agentDir, "server-ca.crt"), "Token": id + "." + secret}), 0o600)
 	umask(old)
 	user := "node"
 	if role == "server" {
@@ -268,11 +243,18 @@ func validateToken(server string, caPEM []byte, user, secret string) error {
 	}
 }
 
+// kubeconfigTemplate renders both kubeconfigs K3s writes here: the admin one with
+// everything embedded (k3s.yaml), and a joining node's bootstrap one (the CA file and a
+// bootstrap token).
 var kubeconfigTemplate = template.Must(template.New("kubeconfig").Parse(`apiVersion: v1
 kind: Config
 clusters:
 - cluster:
-    certificate-authority: {{ .CA }}
+{{- if .CAFile }}
+    certificate-authority: {{ .CAFile }}
+{{- else }}
+    certificate-authority-data: {{ .CA }}
+{{- end }}
     server: {{ .Server }}
   name: default
 contexts:
@@ -281,21 +263,22 @@ contexts:
     user: default
   name: default
 current-context: default
+preferences: {}
 users:
 - name: default
   user:
 {{- if .Token }}
     token: {{ .Token }}
 {{- else }}
-    client-certificate: {{ .Cert }}.crt
-    client-key: {{ .Cert }}.key
+    client-certificate-data: {{ .Cert }}
+    client-key-data: {{ .Key }}
 {{- end }}
 `))
 
-func renderKubeconfig(server, ca, cert, token string) []byte {
-	var b strings.Builder
-	_ = kubeconfigTemplate.Execute(&b, map[string]string{"Server": server, "CA": ca, "Cert": cert, "Token": token})
-	return []byte(b.String())
+func renderKubeconfig(values map[string]string) []byte {
+	var b bytes.Buffer
+	_ = kubeconfigTemplate.Execute(&b, values)
+	return b.Bytes()
 }
 
 // stopOnSignal: SIGTERM or SIGINT stops the stand-in with status 0, as systemd stops K3s.

@@ -33,7 +33,8 @@ const (
 	kubeconfigFile = "/etc/rancher/k3s/k3s.yaml"
 )
 
-// Config keys K3s takes on both roles, and on servers only. Unlisted keys are refused.
+// Config keys K3s takes on both roles, and on servers only. An unlisted key is skipped
+// with a warning on a server and refused on an agent (loadConfig), as by K3s.
 var agentKeys = set("server", "token", "token-file", "node-name", "node-ip", "node-external-ip",
 	"node-label", "node-taint", "default-runtime", "kubelet-arg", "kube-proxy-arg", "snapshotter",
 	"data-dir", "private-registry", "pause-image", "selinux", "protect-kernel-defaults", "resolv-conf",
