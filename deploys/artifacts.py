@@ -21,7 +21,7 @@ from pyinfra import host, logger
 from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files
 
-from deploys import edgewasm_deploy, host_files, host_ops
+from deploys import edgewasm_deploy
 from edgewasm import upstream
 from edgewasm.artifacts import HOST_CACHE
 from edgewasm.download import fetch_verified
@@ -30,6 +30,7 @@ from edgewasm.plan import Placement, Plan, plan
 from edgewasm.preflight import cache_space_problem
 from facts.host import FreeDisk
 from facts.runtimes import ExtractedFrom
+from operations import fact_cache, host_files, host_ops
 
 # Unpacked releases: /opt/edgewasm/<component>/<version>/ (see unpacked()).
 OPT = "/opt/edgewasm"
@@ -39,10 +40,10 @@ def host_plan() -> Plan:
     """This host's plan, from its data, real arch and role (computed by ``place()``)."""
     bundle = host.data.get("edgewasm_bundle")
     return plan(
-        host.name, host.data.dict(), host_ops.arch(), host_ops.role(),
+        host.name, host.data.dict(), fact_cache.arch(), fact_cache.role(),
         bundle=Bundle.open(bundle) if bundle else None,
         upstream=None if bundle else upstream.for_mirror(host.data.get("artifact_mirror")),
-        release=host_ops.os_release(),
+        release=fact_cache.os_release(),
     )
 
 
@@ -52,7 +53,7 @@ def _placed(the_plan: Plan) -> list[Placement]:
 
 
 def wants(the_plan: Plan) -> list:
-    """Every fact placing and unpacking the plan's files reads, for ``host_ops.prefetch``."""
+    """Every fact placing and unpacking the plan's files reads, for ``fact_cache.prefetch``."""
     wanted = [spec for p in _placed(the_plan) for spec in host_files.wants_file(p.dest)]
     wanted += [(ExtractedFrom, {"directory": tree_of(p)}) for p in the_plan.placements if p.name == "tarball"]
     return [*wanted, (FreeDisk, {"path": HOST_CACHE})]  # read only when files are missing: free in the batch
@@ -69,10 +70,10 @@ def place(the_plan: Plan | None = None) -> Plan:
     for warning in the_plan.warnings:
         logger.warning(warning)
     placements = _placed(the_plan)
-    missing = [p for p in placements if host_ops.fact_once(Sha256File, path=p.dest) != p.sha256]
+    missing = [p for p in placements if fact_cache.fact_once(Sha256File, path=p.dest) != p.sha256]
     need = sum(p.size or 0 for p in missing)
     if need:
-        problem = cache_space_problem(host.name, host_ops.fact_once(FreeDisk, path=HOST_CACHE), need)
+        problem = cache_space_problem(host.name, fact_cache.fact_once(FreeDisk, path=HOST_CACHE), need)
         if problem:
             host_ops.refuse(name="Refuse host whose artifact cache has no room", reasons=[problem])
             return replace(the_plan, refusals=(*the_plan.refusals, problem))
@@ -81,7 +82,7 @@ def place(the_plan: Plan | None = None) -> Plan:
             files.download(name=f"Artifact {p.component} {p.name}", src=p.location, dest=p.dest,
                            sha256sum=p.sha256, mode="644")
         else:
-            host_ops.verified_file(name=f"Artifact {p.component} {p.name}", src=p.location, dest=p.dest,
+            host_files.verified_file(name=f"Artifact {p.component} {p.name}", src=p.location, dest=p.dest,
                                    sha256=p.sha256)
     return the_plan
 
@@ -110,5 +111,5 @@ def unpacked(the_plan: Plan, component: str):
     /opt/edgewasm/<component>/<version>; returns (that directory, the operation)."""
     tarball = the_plan.placement(component, "tarball")
     tree = tree_of(tarball)
-    return tree, host_ops.extracted(name=f"Unpack {component} {tarball.version}", tarball=tarball.dest,
+    return tree, host_files.extracted(name=f"Unpack {component} {tarball.version}", tarball=tarball.dest,
                                     dest=tree, sha256=tarball.sha256)

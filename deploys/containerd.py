@@ -9,9 +9,10 @@ generation's file is removed, and with nothing to add neither file exists.
 
 from __future__ import annotations
 
-from deploys import edgewasm_deploy, host_files
+from deploys import edgewasm_deploy
 from edgewasm.plan import Plan
 from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name
+from operations import host_files
 
 TEMPLATE_NAMES = ("config.toml.tmpl", "config-v3.toml.tmpl")
 TEMPLATE_PATHS = tuple(f"{CONTAINERD_DIR}/{name}" for name in TEMPLATE_NAMES)

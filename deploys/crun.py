@@ -17,10 +17,11 @@ from pyinfra import host
 from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, python
 
-from deploys import edgewasm_deploy, host_ops
+from deploys import edgewasm_deploy
 from edgewasm import distribution
 from edgewasm.wasm import CRUN_FIX, crun_problems
 from facts.runtimes import VersionOutput
+from operations import fact_cache, host_ops
 
 
 def _settings() -> tuple[str, str, list[str]]:
@@ -44,11 +45,11 @@ def gate() -> bool:
     if not host.data.edgewasm_crun:
         return True
     binary, minimum, packages = _settings()
-    output = host_ops.fact_once(VersionOutput, binary=binary)
-    if not output and (packages or "crun" in host_ops.host_runtimes()):
+    output = fact_cache.fact_once(VersionOutput, binary=binary)
+    if not output and (packages or "crun" in fact_cache.host_runtimes()):
         return True  # judged after the packages are installed (install())
-    refusal = None if output else distribution.crun_refusal(host.name, host.data.dict(), host_ops.os_release(),
-                                                            host_ops.arch())
+    refusal = None if output else distribution.crun_refusal(host.name, host.data.dict(), fact_cache.os_release(),
+                                                            fact_cache.arch())
     if refusal:
         host_ops.refuse(name="Refuse a crun without Wasm", reasons=[refusal])
         return False
@@ -66,7 +67,7 @@ def install() -> str | None:
     if not host.data.edgewasm_crun:
         return None
     binary, minimum, packages = _settings()
-    if not host_ops.fact_once(VersionOutput, binary=binary) and (packages or "crun" in host_ops.host_runtimes()):
+    if not fact_cache.fact_once(VersionOutput, binary=binary) and (packages or "crun" in fact_cache.host_runtimes()):
         if packages:
             apt.packages(name="Install crun", packages=packages)
         # (The release's crun came with preflight's packages.)

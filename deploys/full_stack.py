@@ -8,10 +8,11 @@ plan (which files, which runtimes), the crun binary, whether K3s must restart.
 
 from pyinfra import host
 
-from deploys import (artifacts, containerd, crun, edgewasm_deploy, gatekeeper, host_ops, k3s, preflight, run_summary,
-                     runtime_classes, runwasi, wasmedge, wasmtime)
+from deploys import (artifacts, containerd, crun, edgewasm_deploy, gatekeeper, k3s, preflight, runtime_classes, runwasi,
+                     wasmedge, wasmtime)
 from edgewasm.config import check_running_inventory
 from edgewasm.wasm import containerd_runtimes, node_labels
+from operations import fact_cache, run_summary
 
 # The inventory as pyinfra runs it (--data included) is checked here too: a problem stops
 # the run before any operation, also for an inventory that never called check_inventory.
@@ -26,13 +27,13 @@ K3S_INPUTS = (*runwasi.shim_paths(), *containerd.TEMPLATE_PATHS)
 
 @edgewasm_deploy("Read the host")
 def read_host() -> None:
-    host_ops.prefetch([*preflight.wants(), *crun.wants(), *wasmtime.wants(), *runwasi.wants(), *containerd.wants(),
+    fact_cache.prefetch([*preflight.wants(), *crun.wants(), *wasmtime.wants(), *runwasi.wants(), *containerd.wants(),
                        *runtime_classes.wants(), *gatekeeper.wants(), *k3s.wants(K3S_INPUTS)])
 
 
 @edgewasm_deploy("Read the host's artifacts")
 def read_artifacts(plan) -> None:
-    host_ops.prefetch([*artifacts.wants(plan), *wasmedge.wants(plan)])
+    fact_cache.prefetch([*artifacts.wants(plan), *wasmedge.wants(plan)])
 
 
 read_host()

@@ -14,10 +14,11 @@ from __future__ import annotations
 
 from pyinfra import host
 
-from deploys import artifacts, edgewasm_deploy, host_files, host_ops
+from deploys import artifacts, edgewasm_deploy
 from edgewasm.plan import Plan
 from edgewasm.policy import POLICY_TEMPLATES, constraint_values, helmchart_values
 from edgewasm.wasm import MANIFESTS_DIR
+from operations import fact_cache, host_files
 
 HELMCHART = f"{MANIFESTS_DIR}/edgewasm-gatekeeper.yaml"
 CONSTRAINTS = f"{MANIFESTS_DIR}/edgewasm-policy-constraints.yaml"
@@ -32,14 +33,14 @@ def _manifests() -> tuple[str, ...]:
 
 
 def wants() -> list:
-    if host_ops.role() != "server":
+    if fact_cache.role() != "server":
         return []
     return [*host_files.wants_directory(MANIFESTS_DIR), *(s for p in _manifests() for s in host_files.wants_file(p))]
 
 
 @edgewasm_deploy("Gatekeeper")
 def gatekeeper(plan: Plan) -> None:
-    if host_ops.role() != "server":
+    if fact_cache.role() != "server":
         return
     if not plan.shipped("gatekeeper") or not host.data.gatekeeper_enabled:
         for path in _manifests():

@@ -34,7 +34,7 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.facts.systemd import SystemdStatus
 from pyinfra.operations import python, systemd
 
-from deploys import edgewasm_deploy, host_files, host_ops, run_summary
+from deploys import edgewasm_deploy
 from edgewasm import templates
 from edgewasm.k3s import (
     AGENT_TOKEN_FILE,
@@ -59,6 +59,7 @@ from edgewasm.k3s import (
 from edgewasm.plan import Plan
 from facts.k3s import InputsDigest, StartedInputs, UnitFileEnabled
 from facts.secrets import SaltedSha256File
+from operations import fact_cache, host_files, host_ops, run_summary, secret_files
 
 _TOKEN_LOCK = BoundedSemaphore()
 
@@ -137,14 +138,14 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
                         inputs=["/usr/local/bin/k3s", "/etc/rancher/k3s/config.yaml"], rolling=True)
     """
     service = f"{unit}.service"
-    running = host_ops.fact_once(SystemdStatus).get(service)
-    enabled = host_ops.fact_once(UnitFileEnabled, unit=service) in ("enabled", "static")
+    running = fact_cache.fact_once(SystemdStatus, services=service).get(service)
+    enabled = fact_cache.fact_once(UnitFileEnabled, unit=service) in ("enabled", "static")
     # --no-reload: the unit file's own change reloads systemd (and the restart script below
     # reloads when systemd says its copy is stale, as after a run cut before that reload); a
     # reload per enable, 47 agents at once on a small operator, was most of a first
     # install's start phase.
     enable = f"systemctl enable --no-reload --quiet {service}"
-    stale = running and host_ops.fact_once(InputsDigest, paths=inputs) != host_ops.fact_once(StartedInputs)
+    stale = running and fact_cache.fact_once(InputsDigest, paths=inputs) != fact_cache.fact_once(StartedInputs)
     if running and not restart and not stale:
         if enabled:
             host.noop(f"{service} is running and nothing it reads changed")
@@ -173,7 +174,7 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
 
 def _fetch_kubeconfig(local: str, server_url: str) -> None:
     """Copy the server's kubeconfig to the operator's machine (0600), naming the server."""
-    remote_sha = host_ops.fact_once(Sha256File, path=KUBECONFIG)
+    remote_sha = fact_cache.fact_once(Sha256File, path=KUBECONFIG)
     stamp = Path(local + ".source-sha256")
     if remote_sha and Path(local).exists() and stamp.exists() and stamp.read_text().strip() == remote_sha:
         return
@@ -217,10 +218,10 @@ def _tokens(first, role: str) -> list:
     with _TOKEN_LOCK:
         agent = cluster_token(data, lambda: _read_secret(first, AGENT_TOKEN_FILE), kind="agent", read_only=read_only)
         server = cluster_token(data, from_server, read_only=read_only) if role == "server" else None
-    ops = [host_ops.secret_file(name="Put the agent token", content=io.BytesIO(agent + b"\n"),
+    ops = [secret_files.secret_file(name="Put the agent token", content=io.BytesIO(agent + b"\n"),
                                 dest=AGENT_TOKEN_FILE)]
     if server:
-        ops.append(host_ops.secret_file(name="Put the server token", content=io.BytesIO(server + b"\n"),
+        ops.append(secret_files.secret_file(name="Put the server token", content=io.BytesIO(server + b"\n"),
                                         dest=TOKEN_FILE))
     else:
         ops.append(host_files.absent(name="No server token on an agent", path=TOKEN_FILE))
@@ -234,12 +235,12 @@ def _inputs(unit: str, runtime_inputs: tuple[str, ...]) -> list[str]:
 
 
 def wants(runtime_inputs: tuple[str, ...] = ()) -> list:
-    """Every fact ``k3s()`` reads, for ``host_ops.prefetch``."""
-    unit = unit_name(host_ops.role())
-    salted = [(SaltedSha256File, {"path": p, "salt": host_ops.SECRET_SALT})
+    """Every fact ``k3s()`` reads, for ``fact_cache.prefetch``."""
+    unit = unit_name(fact_cache.role())
+    salted = [(SaltedSha256File, {"path": p, "salt": secret_files.SECRET_SALT})
               for p in (AGENT_TOKEN_FILE, TOKEN_FILE, f"/etc/systemd/system/{unit}.service.env")]
     return [*salted, *(spec for p in _inputs(unit, ()) for spec in host_files.wants_file(p)),
-            *host_files.wants_directory(f"{CONFIG_DIR}/config.yaml.d"), (SystemdStatus, {}),
+            *host_files.wants_directory(f"{CONFIG_DIR}/config.yaml.d"), (SystemdStatus, {"services": f"{unit}.service"}),
             (UnitFileEnabled, {"unit": f"{unit}.service"}), (InputsDigest, {"paths": _inputs(unit, runtime_inputs)}),
             (StartedInputs, {}), (Sha256File, {"path": KUBECONFIG})]
 
@@ -251,7 +252,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
     the Wasm runtimes this host really has; ``runtimes_changed``: a shim or the
     containerd template changed, which K3s only reads at start; ``runtime_inputs``: those
     files' paths, part of what K3s read when it last got ready."""
-    role = host_ops.role()
+    role = fact_cache.role()
     unit = unit_name(role)
     first = _first_server()
     if first is None:
@@ -261,7 +262,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
     server_url = join_url(first.name, first.data.dict())
 
     k3s_binary = plan.placement("k3s", "binary")
-    binary = host_ops.installed_copy(name="Install the K3s binary", src=k3s_binary.dest, dest=K3S_BIN,
+    binary = host_files.installed_copy(name="Install the K3s binary", src=k3s_binary.dest, dest=K3S_BIN,
                                      sha256=k3s_binary.sha256)
 
     tokens = _tokens(first, role)
@@ -284,7 +285,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
         registries = host_files.absent(name="No K3s registry mirrors", path=f"{CONFIG_DIR}/registries.yaml")
     # Proxy credentials may be in it: a secret upload, never a template pyinfra can diff.
     env_text = templates.render("k3s/k3s.env.j2", unit=unit, env=service_env(host.data.dict()))
-    env = host_ops.secret_file(name="Write the K3s environment file", content=io.BytesIO(env_text.encode()),
+    env = secret_files.secret_file(name="Write the K3s environment file", content=io.BytesIO(env_text.encode()),
                                dest=f"/etc/systemd/system/{unit}.service.env")
     unit_file = host_files.template(name="Write the K3s unit", src="k3s/k3s.service.j2",
                                     dest=f"/etc/systemd/system/{unit}.service", mode="644",
@@ -300,7 +301,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
         "server": role == "server",
         "inputs": inputs,
     }
-    running = host_ops.fact_once(SystemdStatus).get(f"{unit}.service")
+    running = fact_cache.fact_once(SystemdStatus, services=f"{unit}.service").get(f"{unit}.service")
     # Only a running node has workloads to move, and only when the cluster asks for it.
     drain = bool(running) and host.data.k3s_drain
     # pyinfra orders operations by where they are called: these call sites make the

@@ -14,7 +14,7 @@ from pyinfra.facts.server import Arch, KernelVersion, LinuxDistribution
 from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, server, systemd
 
-from deploys import edgewasm_deploy, host_files, host_ops
+from deploys import edgewasm_deploy
 from edgewasm import distribution, os_packages
 from edgewasm.manifest import Bundle
 from edgewasm.preflight import (
@@ -26,6 +26,7 @@ from edgewasm.preflight import (
 )
 from facts.host import (PI_CMDLINE_PATHS, ActiveSwap, BoardModel, Cgroups, FreeDisk, KernelModuleStates,
                         PendingReboot, PiBootCmdline)
+from operations import fact_cache, host_files, host_ops
 
 RANCHER_DIR = "/var/lib/rancher"
 MODULES_FILE = "/etc/modules-load.d/k3s.conf"
@@ -34,7 +35,7 @@ REBOOT_PENDING = "/var/lib/edgewasm/reboot-pending"
 
 
 def wants() -> list:
-    """Every fact preflight reads (check and prepare), for ``host_ops.prefetch``."""
+    """Every fact preflight reads (check and prepare), for ``fact_cache.prefetch``."""
     data = host.data
     wanted = [(BoardModel, {}), (Arch, {}), (LinuxDistribution, {}), (KernelVersion, {}),
               (FreeDisk, {"path": RANCHER_DIR}), (KernelModuleStates, {"modules": data.preflight_kernel_modules}),
@@ -52,21 +53,21 @@ def wants() -> list:
 
 
 def _problems() -> list[str]:
-    board = host_ops.fact_once(BoardModel)
+    board = fact_cache.fact_once(BoardModel)
     pi = is_raspberry_pi(board)
     problems = host_problems(
         name=host.name,
-        arch={"machine": host_ops.fact_once(Arch) or "", "k3s": host_ops.arch()},
-        os_release=host_ops.fact_once(LinuxDistribution)["release_meta"],
-        kernel_release=host_ops.fact_once(KernelVersion) or "",
-        free_disk=host_ops.fact_once(FreeDisk, path=RANCHER_DIR),
-        module_states=host_ops.fact_once(KernelModuleStates, modules=host.data.preflight_kernel_modules),
-        cgroups=host_ops.fact_once(Cgroups),
+        arch={"machine": fact_cache.fact_once(Arch) or "", "k3s": fact_cache.arch()},
+        os_release=fact_cache.fact_once(LinuxDistribution)["release_meta"],
+        kernel_release=fact_cache.fact_once(KernelVersion) or "",
+        free_disk=fact_cache.fact_once(FreeDisk, path=RANCHER_DIR),
+        module_states=fact_cache.fact_once(KernelModuleStates, modules=host.data.preflight_kernel_modules),
+        cgroups=fact_cache.fact_once(Cgroups),
         is_pi=pi,
         settings=host.data.dict(),
     )
     problems += package_problems(host_packages())
-    if pi and not host_ops.fact_once(PiBootCmdline):
+    if pi and not fact_cache.fact_once(PiBootCmdline):
         problems.append(
             f"{host.name}: {board!r} has no cmdline.txt in /boot/firmware or /boot; "
             "fix: mount the boot partition there"
@@ -77,16 +78,16 @@ def _problems() -> list[str]:
 def host_packages() -> list[str]:
     """preflight_packages, then the packages of the Wasm runtimes the host takes from its
     OS release (edgewasm_wasm_runtimes_from), installed together by prepare()."""
-    return distribution.host_packages(host.data.dict(), host_ops.host_runtimes())
+    return distribution.host_packages(host.data.dict(), fact_cache.host_runtimes())
 
 
 def bundle_packages(packages: list[str]) -> tuple[list[str], os_packages.ReleasePackages | None, str, str, dict]:
     """(the ``packages`` the host lacks, what its bundle carries for its release, the
     release, its dpkg arch, the bundle's manifest) for a host deployed from a bundle."""
-    release = os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
-    dpkg_arch = os_packages.DPKG_ARCH.get(host_ops.arch() or "", "?")
+    release = os_packages.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
+    dpkg_arch = os_packages.DPKG_ARCH.get(fact_cache.arch() or "", "?")
     # Read once: check() and prepare() both ask, and nothing installs in between.
-    lacking = os_packages.missing(packages, host_ops.fact_once(DebPackages))
+    lacking = os_packages.missing(packages, fact_cache.fact_once(DebPackages))
     manifest = Bundle.open(host.data.edgewasm_bundle).manifest
     return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release, dpkg_arch, manifest
 
@@ -94,7 +95,7 @@ def bundle_packages(packages: list[str]) -> tuple[list[str], os_packages.Release
 def package_problems(packages: list[str]) -> list[str]:
     """A host with no route out must get what it lacks from its bundle: refuse it before
     any change when the bundle has nothing for its OS release and arch."""
-    if not host.data.edgewasm_bundle or not host_ops.arch():
+    if not host.data.edgewasm_bundle or not fact_cache.arch():
         return []
     lacking, carried, release, dpkg_arch, manifest = bundle_packages(packages)
     reason = os_packages.refusal(host.name, host.data.edgewasm_bundle, release, dpkg_arch, lacking, carried,
@@ -121,11 +122,11 @@ def packages_from_bundle(packages: list[str]) -> None:
         return
     bundle = Path(host.data.edgewasm_bundle)
     # Only a host that lacks packages reads (and gets) the .debs: one batch for all of them.
-    host_ops.prefetch([spec for entry in (*carried.files, carried.index)
+    fact_cache.prefetch([spec for entry in (*carried.files, carried.index)
                        for spec in host_files.wants_file(entry["dest"])]
                       + host_files.wants_file(f"{carried.repo}/sources.list"))
     for entry in (*carried.files, carried.index):
-        host_ops.verified_file(name=f"Bundle package {entry['name']}", src=str(bundle / entry["file"]),
+        host_files.verified_file(name=f"Bundle package {entry['name']}", src=str(bundle / entry["file"]),
                                dest=entry["dest"], sha256=entry["sha256"])
     host_files.template(
         name=f"apt source of the bundle's {release} packages",
@@ -174,16 +175,16 @@ def prepare() -> None:
     if host.data.preflight_swap == "disable":
         _disable_swap()
 
-    if is_raspberry_pi(host_ops.fact_once(BoardModel)):
+    if is_raspberry_pi(fact_cache.fact_once(BoardModel)):
         _enable_pi_memory_cgroup()
 
 
 def _disable_swap() -> None:
-    if host_ops.fact_once(ActiveSwap):
+    if fact_cache.fact_once(ActiveSwap):
         server.shell(name="Turn swap off", commands=["swapoff -a"])
     host_files.replaced(name="Comment out swap in /etc/fstab", path="/etc/fstab", text=FSTAB_SWAP_LINE,
                         replace=FSTAB_SWAP_COMMENTED)
-    if "dphys-swapfile.service" in host_ops.fact_once(SystemdEnabled):
+    if "dphys-swapfile.service" in fact_cache.fact_once(SystemdEnabled):
         systemd.service(
             name="Stop Raspberry Pi OS swap file",
             service="dphys-swapfile.service",
@@ -193,11 +194,11 @@ def _disable_swap() -> None:
 
 
 def _enable_pi_memory_cgroup() -> None:
-    current = host_ops.fact_once(PiBootCmdline)
+    current = fact_cache.fact_once(PiBootCmdline)
     wanted = cmdline_with_flags(current["line"], host.data.preflight_pi_cgroup_flags)
     # Decided from the running boot, not from "will the file change": a run that died
     # after writing the boot line and before the reboot left the marker pending.
-    pending = host_ops.fact_once(PendingReboot, marker=REBOOT_PENDING)
+    pending = fact_cache.fact_once(PendingReboot, marker=REBOOT_PENDING)
     if wanted != current["line"]:
         # The marker first: whatever stops this run from here on, the next one reboots.
         server.shell(name="Mark a reboot pending for the new kernel command line",

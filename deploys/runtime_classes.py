@@ -10,22 +10,23 @@ from __future__ import annotations
 
 from pyinfra import inventory
 
-from deploys import edgewasm_deploy, host_files, host_ops
+from deploys import edgewasm_deploy
 from edgewasm.plan import fleet_handlers
 from edgewasm.wasm import MANIFESTS_DIR, runtime_class_specs
+from operations import fact_cache, host_files
 
 MANIFEST = f"{MANIFESTS_DIR}/edgewasm-runtimeclasses.yaml"
 
 
 def wants() -> list:
-    if host_ops.role() != "server":
+    if fact_cache.role() != "server":
         return []
     return [*host_files.wants_directory(MANIFESTS_DIR), *host_files.wants_file(MANIFEST)]
 
 
 @edgewasm_deploy("Wasm RuntimeClasses")
 def runtime_classes() -> None:
-    if host_ops.role() != "server":
+    if fact_cache.role() != "server":
         return
     handlers = fleet_handlers([h.data.dict() for h in inventory])
     if not handlers:

@@ -10,10 +10,11 @@ Which handlers the host ends up with is its plan's ``handlers``.
 
 from __future__ import annotations
 
-from deploys import artifacts, edgewasm_deploy, host_files
+from deploys import artifacts, edgewasm_deploy
 from edgewasm.artifacts import load_catalog
 from edgewasm.plan import Plan
 from edgewasm.wasm import SHIM_DIR
+from operations import host_files
 
 
 def shim_paths() -> tuple[str, ...]:

@@ -9,7 +9,7 @@ to remove them buys nothing), live sysctl values until the next boot.
 
 from pyinfra import host
 from pyinfra.facts.files import File
-from pyinfra.operations import files, server, systemd
+from pyinfra.operations import server, systemd
 
 from deploys import edgewasm_deploy
 from deploys.artifacts import OPT
@@ -20,6 +20,7 @@ from deploys.wasmtime import BIN as WASMTIME_BIN
 from edgewasm.artifacts import HOST_CACHE, load_catalog
 from edgewasm.k3s import K3S_BIN
 from edgewasm.wasm import SHIM_DIR
+from operations import host_files
 
 UNITS = ("k3s", "k3s-agent")
 # /etc/rancher/node stays, as K3s's own uninstall script leaves it: it holds the node's
@@ -44,18 +45,18 @@ def uninstall() -> None:
             "do umount \"$m\" || umount -l \"$m\"; done",
         ])
     removed_units = [
-        files.file(name=f"Remove {path}", path=path, present=False)
+        host_files.absent(name=f"Remove {path}", path=path)
         for unit in UNITS
         for path in (f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env")
     ]
     if any(op.will_change for op in removed_units):
         systemd.daemon_reload(name="Reload systemd units")
     for path in (K3S_BIN, MODULES_FILE, SYSCTL_FILE, WASMEDGE_LD_CONF):
-        files.file(name=f"Remove {path}", path=path, present=False)
+        host_files.absent(name=f"Remove {path}", path=path)
     shims = [f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim")]
     for link in (WASMTIME_BIN, WASMEDGE_BIN, *shims):
-        files.link(name=f"Remove {link}", path=link, present=False)
+        host_files.link(name=f"Remove {link}", path=link)
     for path in DIRECTORIES:
-        files.directory(name=f"Remove {path}", path=path, present=False)
+        host_files.tree_absent(name=f"Remove {path}", path=path)
 
 uninstall()

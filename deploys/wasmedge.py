@@ -11,9 +11,10 @@ warned about, or refused under edgewasm_require_wasm, by their plan.
 
 from pyinfra.operations import server
 
-from deploys import artifacts, edgewasm_deploy, host_files, host_ops
+from deploys import artifacts, edgewasm_deploy
 from edgewasm.plan import Plan
 from facts.runtimes import NewerThan
+from operations import fact_cache, host_files
 
 BIN = "/usr/local/bin/wasmedge"
 LD_CONF = "/etc/ld.so.conf.d/edgewasm-wasmedge.conf"
@@ -48,7 +49,7 @@ def wasmedge(plan: Plan) -> None:
                                  dest=LD_CONF, mode="644", prefix=prefix, version=version)
     # Also when what the loader cache reads is newer than it: a run that died between the
     # unpack or the config and ldconfig is finished here.
-    newer = host_ops.fact_once(NewerThan, reference=LD_CACHE, paths=_ld_inputs(prefix))
+    newer = fact_cache.fact_once(NewerThan, reference=LD_CACHE, paths=_ld_inputs(prefix))
     if tree.will_change or loader.will_change or newer:
         server.shell(name="Refresh the loader cache", commands=["ldconfig"])
 

@@ -5,8 +5,9 @@ at it, so an upgrade is a new directory and a link switch. Hosts whose arch upst
 does not build for (armv7) are skipped; their plan already warned about them.
 """
 
-from deploys import artifacts, edgewasm_deploy, host_files
+from deploys import artifacts, edgewasm_deploy
 from edgewasm.plan import Plan
+from operations import host_files
 
 BIN = "/usr/local/bin/wasmtime"
 

@@ -1,4 +1,4 @@
-"""The end-of-run summary's text (pure: deploys/run_summary.py feeds it)."""
+"""The end-of-run summary's text (pure: operations/run_summary.py feeds it)."""
 
 from __future__ import annotations
 

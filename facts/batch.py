@@ -4,7 +4,7 @@ On an edge link every command is a round trip (50-600 ms behind LTE or satellite
 pyinfra runs one per fact. ``FactBatch`` runs the commands of many facts, pyinfra's own
 (``File``, ``Sha256File``, ``Link`` ...) and ours, as one shell script and hands each
 fact exactly the lines its own command printed, so every fact means what it means when
-pyinfra asks it alone. ``deploys/host_ops.prefetch`` fills the run's fact cache from it.
+pyinfra asks it alone. ``operations/fact_cache.prefetch`` fills the run's fact cache from it.
 """
 
 from __future__ import annotations

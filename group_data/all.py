@@ -185,7 +185,7 @@
 # Seconds a rebooted host may take to come back.
 # preflight_reboot_timeout = 600
 
-# --- Nightly compliance check, on a management host (deploys/nightly_check.py, docs/compliance.md) ---
+# --- Nightly compliance check, on a management host (edgewasm/compliance/nightly.py, docs/compliance.md) ---
 # The fleet inventory the management host checks every night; copied to
 # ~check_user/inventories/.
 # check_inventory = None

@@ -2,7 +2,7 @@
 package ``edgewasm.templates`` (pyproject.toml maps it here), so deploys find them from
 any working directory.
 
-    host_files.template(src="k3s/config.yaml.j2", ...)            # on a host (deploys/host_files.py)
+    host_files.template(src="k3s/config.yaml.j2", ...)            # on a host (operations/host_files.py)
     templates.render("policies/constraints.yaml.j2", **values)       # in memory
 """
 

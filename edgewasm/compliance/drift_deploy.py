@@ -2,10 +2,9 @@
 and why (pyinfra's dry-run JSON lists only what would change on the hosts that did not).
 
 pyinfra 3.10's dry-run plan reports an operation as a change only if something already
-asked whether it will change (``_maybe_is_change`` is set lazily): a hand-edited K3s
-config showed no drift. So every operation of the host is asked here, once the deploy
-has declared them: its command generator runs against the host's facts as they are now,
-and no command is executed.
+asked whether it will change: a hand-edited K3s config showed no drift. So every
+operation of the host is asked here, once the deploy has declared them
+(operations/pyinfra_internals.py); no command is executed.
 
 Run by edgewasm.compliance.drift.
 """
@@ -18,7 +17,7 @@ from pathlib import Path
 from pyinfra import host, local, state
 
 import deploys
-from deploys import run_summary
+from operations import pyinfra_internals, run_summary
 
 
 def _write_failed():
@@ -34,8 +33,4 @@ if not getattr(state, "edgewasm_drift_hooked", False):
     state.edgewasm_drift_hooked = True
     atexit.register(_write_failed)
 local.include(str(Path(deploys.__file__).with_name("full_stack.py")))
-for op_data in state.ops[host].values():
-    try:
-        op_data.operation_meta.will_change
-    except Exception:  # noqa: BLE001 - an operation that cannot tell is drift, not a crash
-        op_data.operation_meta._maybe_is_change = True
+pyinfra_internals.ask_every_operation(host)

@@ -250,14 +250,14 @@ def _management_inventories(tmp_path, management):
 
 
 def test_nightly_check_on_a_management_host(converged, tmp_path):
-    """deploys/nightly_check.py on the amd64 agent: a real timer, an unprivileged user
+    """The nightly-check deploy (edgewasm.compliance.nightly) on the amd64 agent: a real timer, an unprivileged user
     holding only its key and known_hosts, and starting the service by hand produces a
     report run and metrics; a second deploy changes nothing."""
     management = next(h for h in converged if h.role == "agent" and h.board is None)
     inventory = _management_inventories(tmp_path, management)
-    code, results, log = deploy(str(inventory), deploy_file="deploys/nightly_check.py")
+    code, results, log = deploy(str(inventory), deploy_file="edgewasm.compliance.nightly.nightly_check")
     assert code == 0, log[-5000:]
-    code, results, log = deploy(str(inventory), deploy_file="deploys/nightly_check.py")
+    code, results, log = deploy(str(inventory), deploy_file="edgewasm.compliance.nightly.nightly_check")
     assert code == 0 and results["totals"]["success"] == 0, [
         (op["name"], op["success"]) for op in results["operations"] if op["success"]]
 

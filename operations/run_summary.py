@@ -14,14 +14,12 @@ from __future__ import annotations
 import signal
 import sys
 
-from gevent.pool import Pool
 from pyinfra import host, logger, state
-from pyinfra.api import operations
 from pyinfra.api.state import BaseStateCallback, StateStage
-from pyinfra.context import ctx_config
 
 from edgewasm import settings
 from edgewasm.summary import render
+from operations import pyinfra_internals
 
 # host name -> why it did not converge; the first reason wins (an edgewasm step that knows
 # it, before pyinfra's generic "operation failed").
@@ -43,7 +41,7 @@ class _Summary(BaseStateCallback):
 
     @staticmethod
     def operation_host_error(state, host, op_hash, retry_count=0, max_retries=0):
-        failed(host.name, f"operation failed: {', '.join(sorted(state.op_meta[op_hash].names))}")
+        failed(host.name, f"operation failed: {pyinfra_internals.operation_names(state, op_hash)}")
 
     @classmethod
     def host_disconnect(cls, state, host):
@@ -71,12 +69,11 @@ def _isolated(run_host_op):
             return run_host_op(state, host, op_hash)
         except Exception as exc:  # noqa: BLE001 - any escape would stop every host
             detail = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            reason = f"lost during {', '.join(sorted(state.op_meta[op_hash].names))} ({detail})"
+            reason = f"lost during {pyinfra_internals.operation_names(state, op_hash)} ({detail})"
             host.log_styled(reason, fg="red", log_func=logger.error)
             failed(host.name, reason)
             return False
 
-    run.edgewasm_isolated = True
     return run
 
 
@@ -92,15 +89,9 @@ def watch() -> None:
     ``edgewasm_parallel_hosts``."""
     if signal.getsignal(signal.SIGINT) is not _interrupted:
         signal.signal(signal.SIGINT, _interrupted)
-    if not getattr(operations._run_host_op_with_context, "edgewasm_isolated", False):
-        operations._run_host_op_with_context = _isolated(operations._run_host_op_with_context)
+    pyinfra_internals.isolate_host_failures(_isolated)
     if not any(isinstance(h, _Summary) for h in state.callback_handlers):
         state.add_callback_handler(_Summary())
     parallel = settings.value(host.data.dict(), "edgewasm_parallel_hosts")
-    # Cluster-wide (check_inventory refuses differing values). pyinfra gives each host's
-    # deploy a copy of the config, the default of every operation's _parallel: set both,
-    # before this host creates any operation; the pool bounds connections and facts.
-    ctx_config.get().PARALLEL = parallel
-    if state.config.PARALLEL != parallel:
-        state.config.PARALLEL = parallel
-        state.pool = Pool(parallel)
+    # Cluster-wide: check_inventory refuses differing values.
+    pyinfra_internals.bound_parallel_hosts(parallel)

@@ -1,6 +1,9 @@
 """edgewasm-check every night on a management host, under a systemd timer.
 
-    pyinfra inventories/management.py deploys/nightly_check.py
+    pyinfra inventories/management.py edgewasm.compliance.nightly.nightly_check
+
+(pyinfra runs a deploy function by its dotted name, so this works from an installed
+wheel as from a checkout.)
 
 The management inventory's hosts carry the ``check_*`` settings (docs/settings.md): which
 fleet inventory to check, the SSH key and known_hosts that reach the fleet, the fleet's
@@ -23,14 +26,15 @@ from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, FindFiles
 from pyinfra.facts.server import LinuxDistribution
-from pyinfra.operations import apt, files, server, systemd
+from pyinfra.operations import apt, server, systemd
 
-from deploys import edgewasm_deploy, host_ops
+from deploys import edgewasm_deploy
 from deploys.preflight import package_problems, packages_from_bundle
-from edgewasm import os_packages, templates
+from edgewasm import os_packages
 from edgewasm.compliance import install as check_install
 from edgewasm.manifest import Bundle, sha256_of
 from facts.runtimes import ExtractedFrom
+from operations import fact_cache, host_files, host_ops, secret_files
 
 OPT = "/opt/edgewasm-check"
 SOURCE, WHEELS, VENV = f"{OPT}/src", f"{OPT}/wheels", f"{OPT}/venv"
@@ -58,8 +62,8 @@ def _problems() -> list[str]:
     if data.check_wheelhouse and not check_install.wheels(Path(data.check_wheelhouse)):
         problems.append(f"{host.name}: check_wheelhouse {data.check_wheelhouse!r} holds no wheels; fix: leave it "
                         "unset, or fill it with pip download")
-    if host_ops.arch() not in check_install.PLATFORMS:
-        problems.append(f"{host.name}: arch {host_ops.arch()!r}: edgewasm-check's wheels exist for "
+    if fact_cache.arch() not in check_install.PLATFORMS:
+        problems.append(f"{host.name}: arch {fact_cache.arch()!r}: edgewasm-check's wheels exist for "
                         f"{', '.join(check_install.PLATFORMS)}; fix: pick a management host of one of them")
     if not data.check_wheelhouse and not _python():
         problems.append(f"{host.name}: release {_release()} has no python version in edgewasm/os_releases.toml; "
@@ -68,7 +72,7 @@ def _problems() -> list[str]:
 
 
 def _release() -> str:
-    return os_packages.release_of(host_ops.fact_once(LinuxDistribution)["release_meta"])
+    return os_packages.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
 
 
 def _python() -> str | None:
@@ -114,27 +118,27 @@ def install_check() -> bool:
     server.group(name=f"Group {data.check_user}", group=data.check_user, system=True)
     server.user(name=f"User {data.check_user}", user=data.check_user, group=data.check_user, system=True,
                 home=home(), shell="/usr/sbin/nologin", ensure_home=False)
-    files.directory(name=f"{home()}, the check user's", path=home(), user=data.check_user,
-                    group=data.check_user, mode="750")
+    host_files.directory(name=f"{home()}, the check user's", path=home(), user=data.check_user,
+                         group=data.check_user, mode="750")
 
     try:
         wheelhouse = Path(data.check_wheelhouse) if data.check_wheelhouse else \
-            check_install.wheelhouse(_python(), host_ops.arch(), CACHE / "wheelhouse")
+            check_install.wheelhouse(_python(), fact_cache.arch(), CACHE / "wheelhouse")
     except RuntimeError as exc:
         host_ops.refuse(name="Refuse the management host", reasons=[f"{host.name}: {exc}"])
         return False
     archive = check_install.source_archive(CACHE / "check-source.tar.gz")
     wheels = check_install.wheels(wheelhouse)
-    files.directory(name=OPT, path=OPT, user="root", group="root", mode="755")
+    host_files.directory(name=OPT, path=OPT, user="root", group="root", mode="755")
     archive_sha = sha256_of(archive)
-    host_ops.verified_file(name="edgewasm source", src=str(archive), dest=f"{OPT}/source.tar.gz",
+    host_files.verified_file(name="edgewasm source", src=str(archive), dest=f"{OPT}/source.tar.gz",
                            sha256=archive_sha)
-    host_ops.extracted(name=f"Unpack the edgewasm source into {SOURCE}", tarball=f"{OPT}/source.tar.gz",
+    host_files.extracted(name=f"Unpack the edgewasm source into {SOURCE}", tarball=f"{OPT}/source.tar.gz",
                        dest=SOURCE, sha256=archive_sha)
     digests = {}
     for wheel in wheels:
         digests[wheel.name] = sha256_of(wheel)
-        host_ops.verified_file(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{WHEELS}/{wheel.name}",
+        host_files.verified_file(name=f"Wheel {wheel.name}", src=str(wheel), dest=f"{WHEELS}/{wheel.name}",
                                sha256=digests[wheel.name])
     only_files(name="No other wheels", directory=WHEELS, keep=list(digests), pattern="*.whl")
     inputs = hashlib.sha256(repr((archive_sha, sorted(digests.items()))).encode()).hexdigest()
@@ -169,32 +173,31 @@ def configure_check() -> bool:
     whether a unit file changed."""
     data, user = host.data, host.data.check_user
     for directory in ("inventories", "bundles"):
-        files.directory(name=f"{home()}/{directory}", path=f"{home()}/{directory}", user="root", group=user,
-                        mode="750")
+        host_files.directory(name=f"{home()}/{directory}", path=f"{home()}/{directory}", user="root", group=user,
+                             mode="750")
     inventory = f"inventories/{Path(data.check_inventory).name}"
     # Read by the check user, changed only by root: the fleet inventory and its bundle.
-    files.put(name="Fleet inventory", src=data.check_inventory, dest=f"{home()}/{inventory}", user="root",
-              group=user, mode="640")
+    host_files.put(name="Fleet inventory", src=data.check_inventory, dest=f"{home()}/{inventory}", user="root",
+                   group=user, mode="640")
     if data.check_bundle:
         _bundle(Path(data.check_bundle), user)
-    files.directory(name=f"{home()}/.ssh", path=f"{home()}/.ssh", user=user, group=user, mode="700")
+    host_files.directory(name=f"{home()}/.ssh", path=f"{home()}/.ssh", user=user, group=user, mode="700")
     key = f"{home()}/.ssh/{KEY_NAME}"
-    host_ops.secret_file(name="SSH key of the check user", content=io.BytesIO(Path(data.check_ssh_key).read_bytes()),
-                         dest=key)
-    files.file(name="SSH key owned by the check user", path=key, user=user, group=user, mode="600")
-    files.put(name="known_hosts of the check user", src=data.check_known_hosts, dest=f"{home()}/.ssh/known_hosts",
-              user=user, group=user, mode="600")
+    secret_files.secret_file(name="SSH key of the check user", content=io.BytesIO(Path(data.check_ssh_key).read_bytes()),
+                             dest=key, user=user, group=user)
+    host_files.put(name="known_hosts of the check user", src=data.check_known_hosts,
+                   dest=f"{home()}/.ssh/known_hosts", user=user, group=user, mode="600")
     for path in (f"{home()}/reports",):
-        files.directory(name=path, path=path, user=user, group=user, mode="700")
+        host_files.directory(name=path, path=path, user=user, group=user, mode="700")
     # node_exporter (another user) reads the metrics: the directory stays world-readable.
-    files.directory(name=data.check_textfile_dir, path=data.check_textfile_dir, group=user, mode="2775")
+    host_files.directory(name=data.check_textfile_dir, path=data.check_textfile_dir, group=user, mode="2775")
     values = dict(check_user=user, home=home(), venv=VENV, inventory=inventory, textfile_dir=data.check_textfile_dir,
                   keep=data.check_keep, parallel=data.check_parallel, schedule=data.check_schedule,
                   delay=data.check_randomized_delay)
-    service = files.template(name=f"{UNIT}.service", src=templates.path("check/edgewasm-check.service.j2"),
-                             dest=f"/etc/systemd/system/{UNIT}.service", mode="644", **values)
-    timer = files.template(name=f"{UNIT}.timer", src=templates.path("check/edgewasm-check.timer.j2"),
-                           dest=f"/etc/systemd/system/{UNIT}.timer", mode="644", **values)
+    service = host_files.template(name=f"{UNIT}.service", src="check/edgewasm-check.service.j2",
+                                  dest=f"/etc/systemd/system/{UNIT}.service", mode="644", **values)
+    timer = host_files.template(name=f"{UNIT}.timer", src="check/edgewasm-check.timer.j2",
+                                dest=f"/etc/systemd/system/{UNIT}.timer", mode="644", **values)
     return service.will_change or timer.will_change
 
 
@@ -203,9 +206,9 @@ def _bundle(bundle: Path, user: str) -> None:
     dest = bundle if bundle.is_absolute() else Path(home()) / bundle
     manifest = Bundle.open(str(bundle)).manifest
     for entry in manifest["artifacts"]:
-        host_ops.verified_file(name=f"Bundle {entry['file']}", src=str(bundle / entry["file"]),
+        host_files.verified_file(name=f"Bundle {entry['file']}", src=str(bundle / entry["file"]),
                                dest=str(dest / entry["file"]), sha256=entry["sha256"])
-    host_ops.verified_file(name="Bundle manifest", src=str(bundle / "manifest.json"),
+    host_files.verified_file(name="Bundle manifest", src=str(bundle / "manifest.json"),
                            dest=str(dest / "manifest.json"), sha256=sha256_of(bundle / "manifest.json"))
 
 
@@ -217,5 +220,8 @@ def activate_check(units_changed: bool) -> None:
                     enabled=True)
 
 
-if install_check():
-    activate_check(configure_check())
+@edgewasm_deploy("Nightly check")
+def nightly_check() -> None:
+    """Install, configure and activate edgewasm-check under its timer (the module's docstring)."""
+    if install_check():
+        activate_check(configure_check())
