@@ -23,7 +23,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.chdir(ROOT)
 
-from edgewasm import os_packages  # noqa: E402
+from edgewasm import os_releases  # noqa: E402
 from edgewasm import testbed as tb  # noqa: E402
 from edgewasm.manifest import Bundle  # noqa: E402
 from edgewasm.plan import plan  # noqa: E402
@@ -52,10 +52,10 @@ def bundle_sizes(manifest: dict) -> dict[str, dict[str, int]]:
     distribution packages (arch-independent files counted in every arch)."""
     sizes = {}
     for arch in manifest["arches"]:
-        dpkg = os_packages.DPKG_ARCH[arch]
+        dpkg = os_releases.DPKG_ARCH[arch]
         base = sum(e["size"] for e in manifest["artifacts"]
-                   if e["component"] != os_packages.COMPONENT and e["arch"] in (arch, "all"))
-        debs = sum(e["size"] for e in manifest["artifacts"] if e["component"] == os_packages.COMPONENT
+                   if e["component"] != os_releases.COMPONENT and e["arch"] in (arch, "all"))
+        debs = sum(e["size"] for e in manifest["artifacts"] if e["component"] == os_releases.COMPONENT
                    and e["arch"] == dpkg)
         sizes[arch] = {"without_packages": base, "with_packages": base + debs, "packages": debs}
     return sizes
@@ -98,8 +98,8 @@ def main() -> int:
         # What each host's plan takes from the bundle (as the deploy computes it).
         # A fresh host lacks preflight_packages: it takes its release's whole closure too.
         payload = {h.name: sum(p.size for p in plan(h.name, {}, h.arch, h.role, bundle=opened).placements if p.dest)
-                   + sum(e["size"] for e in opened.manifest["artifacts"] if e["component"] == os_packages.COMPONENT
-                         and e["arch"] == os_packages.DPKG_ARCH[h.arch])
+                   + sum(e["size"] for e in opened.manifest["artifacts"] if e["component"] == os_releases.COMPONENT
+                         and e["arch"] == os_releases.DPKG_ARCH[h.arch])
                    for h in hosts}
     finally:
         iptables("-D", "OUTPUT", "-j", CHAIN, check=False)

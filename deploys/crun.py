@@ -18,7 +18,7 @@ from pyinfra.api.exceptions import OperationError
 from pyinfra.operations import apt, python
 
 from deploys import edgewasm_deploy
-from edgewasm import distribution
+from edgewasm import packaged_runtimes
 from edgewasm.wasm import CRUN_FIX, crun_problems
 from facts.runtimes import VersionOutput
 from operations import fact_cache, host_ops
@@ -48,7 +48,7 @@ def gate() -> bool:
     output = fact_cache.fact_once(VersionOutput, binary=binary)
     if not output and (packages or "crun" in fact_cache.host_runtimes()):
         return True  # judged after the packages are installed (install())
-    refusal = None if output else distribution.crun_refusal(host.name, host.data.dict(), fact_cache.os_release(),
+    refusal = None if output else packaged_runtimes.crun_refusal(host.name, host.data.dict(), fact_cache.os_release(),
                                                             fact_cache.arch())
     if refusal:
         host_ops.refuse(name="Refuse a crun without Wasm", reasons=[refusal])

@@ -15,7 +15,7 @@ from pyinfra.facts.systemd import SystemdEnabled
 from pyinfra.operations import apt, server, systemd
 
 from deploys import edgewasm_deploy
-from edgewasm import distribution, os_packages
+from edgewasm import os_releases, packaged_runtimes
 from edgewasm.manifest import Bundle
 from edgewasm.preflight import (
     FSTAB_SWAP_COMMENTED,
@@ -78,18 +78,18 @@ def _problems() -> list[str]:
 def host_packages() -> list[str]:
     """preflight_packages, then the packages of the Wasm runtimes the host takes from its
     OS release (edgewasm_wasm_runtimes_from), installed together by prepare()."""
-    return distribution.host_packages(host.data.dict(), fact_cache.host_runtimes())
+    return packaged_runtimes.host_packages(host.data.dict(), fact_cache.host_runtimes())
 
 
-def bundle_packages(packages: list[str]) -> tuple[list[str], os_packages.ReleasePackages | None, str, str, dict]:
+def bundle_packages(packages: list[str]) -> tuple[list[str], os_releases.ReleasePackages | None, str, str, dict]:
     """(the ``packages`` the host lacks, what its bundle carries for its release, the
     release, its dpkg arch, the bundle's manifest) for a host deployed from a bundle."""
-    release = os_packages.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
-    dpkg_arch = os_packages.DPKG_ARCH.get(fact_cache.arch() or "", "?")
+    release = os_releases.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
+    dpkg_arch = os_releases.DPKG_ARCH.get(fact_cache.arch() or "", "?")
     # Read once: check() and prepare() both ask, and nothing installs in between.
-    lacking = os_packages.missing(packages, fact_cache.fact_once(DebPackages))
+    lacking = os_releases.missing(packages, fact_cache.fact_once(DebPackages))
     manifest = Bundle.open(host.data.edgewasm_bundle).manifest
-    return lacking, os_packages.in_bundle(manifest, release, dpkg_arch), release, dpkg_arch, manifest
+    return lacking, os_releases.in_bundle(manifest, release, dpkg_arch), release, dpkg_arch, manifest
 
 
 def package_problems(packages: list[str]) -> list[str]:
@@ -98,8 +98,8 @@ def package_problems(packages: list[str]) -> list[str]:
     if not host.data.edgewasm_bundle or not fact_cache.arch():
         return []
     lacking, carried, release, dpkg_arch, manifest = bundle_packages(packages)
-    reason = os_packages.refusal(host.name, host.data.edgewasm_bundle, release, dpkg_arch, lacking, carried,
-                                 os_packages.carried(manifest))
+    reason = os_releases.refusal(host.name, host.data.edgewasm_bundle, release, dpkg_arch, lacking, carried,
+                                 os_releases.carried(manifest))
     return [reason] if reason else []
 
 
@@ -136,7 +136,7 @@ def packages_from_bundle(packages: list[str]) -> None:
         mode="644",
     )
     server.shell(name=f"Install {', '.join(lacking)} from the bundle",
-                 commands=os_packages.apt_commands(carried.repo, lacking))
+                 commands=os_releases.apt_commands(carried.repo, lacking))
 
 
 @edgewasm_deploy("Prepare host for K3s")

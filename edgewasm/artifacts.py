@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import quote, urlsplit
 
+from edgewasm.pins import LockError, pins_from_document
+
 CATALOG = Path(__file__).resolve().with_name("artifacts.toml")
 HOST_CACHE = "/var/lib/edgewasm/artifacts"
 ALL = "all"  # arch of arch-independent artifacts (charts)
@@ -92,8 +94,6 @@ def _read_catalog(path: str, stamp: tuple, lock_file: str, lock_stamp: tuple | N
     catalog = copy.deepcopy(_read_toml(path, stamp))
     if lock_stamp is None:
         return catalog
-    from edgewasm.pins import LockError, pins_from_document
-
     try:
         pins = pins_from_document(_read_toml(lock_file, lock_stamp), lock_file)
     except (LockError, tomllib.TOMLDecodeError) as exc:
@@ -204,13 +204,3 @@ def resolve(
                     dest=f"/var/lib/rancher/k3s/agent/images/{file}", kind="image", image_ref=ref,
                 ))
     return found, missing
-
-
-def parse_sha256sum(text: str) -> dict[str, str]:
-    """``<sha256>  <file>`` (or ``<sha256> *<file>``) lines -> {file: sha256}."""
-    sums = {}
-    for line in text.splitlines():
-        fields = line.split()
-        if len(fields) == 2 and len(fields[0]) == 64:
-            sums[fields[1].lstrip("*").removeprefix("./")] = fields[0].lower()
-    return sums

@@ -23,10 +23,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pyinfra import logger
+from pyinfra import logger, state
 from pyinfra.api.exceptions import PyinfraError
 
 from edgewasm import settings
+from edgewasm.manifest import Bundle, sha256_of
+from edgewasm.ssh import nodelay_for_pyinfra
 
 
 class InventoryError(PyinfraError):
@@ -120,7 +122,7 @@ def validate(hosts: list, source: str, outcome: str = "no host was contacted") -
 def _cli_data(argv: list[str] | None = None) -> dict[str, Any]:
     """``--data key=value`` overrides on the pyinfra command line, parsed as pyinfra does,
     so they are checked with the rest before any host is contacted."""
-    from pyinfra_cli.util import parse_cli_arg
+    from pyinfra_cli.util import parse_cli_arg  # pyinfra_cli gevent-patches the stdlib when imported
 
     args = sys.argv[1:] if argv is None else argv
     items = [args[i + 1] for i, a in enumerate(args[:-1]) if a == "--data"]
@@ -150,9 +152,7 @@ def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_serv
     Every edgewasm inventory calls this while pyinfra loads it, before any connection:
     it is also where pyinfra's SSH connections are told to send commands at once
     (edgewasm.ssh: without it each command waits up to 40 ms on Nagle's algorithm)."""
-    from pyinfra_cli.inventory import make_inventory_from_files
-
-    from edgewasm.ssh import nodelay_for_pyinfra
+    from pyinfra_cli.inventory import make_inventory_from_files  # as above: pyinfra's CLI process only
 
     nodelay_for_pyinfra()
 
@@ -178,8 +178,6 @@ def check_running_inventory() -> None:
     """The deploy's own guard (deploys/full_stack.py): the inventory pyinfra runs, its
     ``--data`` included, is validated unless its inventory file just did exactly that, so
     an inventory that forgot ``check_inventory`` is refused before any change."""
-    from pyinfra import state
-
     if id(state.inventory) in _running_checked:  # pyinfra runs the deploy file once per host
         return
     _running_checked.add(id(state.inventory))
@@ -194,8 +192,6 @@ def _bundle_problems(hosts) -> list[str]:
     """Every configured bundle checked file by file against its manifest, and the manifest
     against what lives outside the bundle: its pinned digest (edgewasm_bundle_sha256) and
     the catalogue's own pins."""
-    from edgewasm.manifest import Bundle, sha256_of
-
     problems = []
     for path in sorted({h.data.get("edgewasm_bundle") for h in hosts} - {None}):
         users = sorted(h.name for h in hosts if h.data.get("edgewasm_bundle") == path)

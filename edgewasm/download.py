@@ -10,6 +10,8 @@ from pathlib import Path
 import requests
 from tqdm import tqdm
 
+from edgewasm.manifest import sha256_of
+
 CHUNK = 1 << 16
 
 
@@ -101,8 +103,6 @@ def fetch_verified(url: str, path: Path, sha256: str, progress: bool = True, log
     """Make ``path`` a copy of ``url`` with ``sha256``, downloading only when the file
     there does not already have it; a download with another hash is discarded. Returns
     the bytes downloaded."""
-    from edgewasm.manifest import sha256_of
-
     if path.exists() and sha256_of(path) == sha256:
         return 0
     path.unlink(missing_ok=True)

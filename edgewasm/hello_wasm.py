@@ -20,7 +20,7 @@ def greeting() -> str:
 
 def module() -> bytes:
     """The compiled module (wasmtime.wat2wasm, from PyPI's wasmtime)."""
-    import wasmtime
+    import wasmtime  # the optional check extra: importing hello_wasm must not need it
 
     return wasmtime.wat2wasm(SOURCE.read_text())
 

@@ -12,6 +12,8 @@ import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edgewasm.artifacts import load_catalog, resolve
+
 MANIFEST = "manifest.json"
 
 
@@ -65,8 +67,6 @@ class Bundle:
     def catalogue_mismatches(self, catalog=None) -> list[str]:
         """Manifest entries whose sha256 differs from a pin in the catalogue (pins live
         outside the bundle: a manifest rewritten to match a swapped file still fails)."""
-        from edgewasm.artifacts import load_catalog, resolve
-
         catalog = catalog if catalog is not None else load_catalog()
         pins: dict[tuple, str] = {}
         for key in {(e["component"], e["version"], e["arch"]) for e in self.manifest.get("artifacts", [])

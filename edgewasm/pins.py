@@ -115,10 +115,18 @@ def sums_assets(release: Mapping, file: str) -> list[Mapping]:
     return own + lists
 
 
+def parse_sha256sum(text: str) -> dict[str, str]:
+    """``<sha256>  <file>`` (or ``<sha256> *<file>``) lines -> {file: sha256}."""
+    sums = {}
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) == 2 and len(fields[0]) == 64:
+            sums[fields[1].lstrip("*").removeprefix("./")] = fields[0].lower()
+    return sums
+
+
 def sha256_in_sums(text: str, file: str) -> str | None:
     """``file``'s sha256 in a checksum list; a lone hash (a ``FILE.sha256`` asset) counts."""
-    from edgewasm.artifacts import parse_sha256sum
-
     sums = parse_sha256sum(text)
     if file in sums:
         return sums[file]

@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping
 import dataclasses
 from dataclasses import dataclass
 
-from edgewasm import distribution, settings
+from edgewasm import packaged_runtimes, settings
 from edgewasm.artifacts import ALL, Artifact, Unavailable, load_catalog, resolve
 from edgewasm.manifest import Bundle
 from edgewasm.upstream import Upstream, UpstreamError
@@ -66,8 +66,8 @@ class Plan:
     refusals: tuple[str, ...] = ()  # the host must not be touched
     warnings: tuple[str, ...] = ()
     handlers: tuple[str, ...] = ()  # Wasm runtime handlers the host will have
-    # Runtimes from the host's OS release's packages instead of upstream (distribution.py).
-    packaged: Mapping[str, distribution.Shipped] = dataclasses.field(default_factory=dict)
+    # Runtimes from the host's OS release's packages instead of upstream (packaged_runtimes.py).
+    packaged: Mapping[str, packaged_runtimes.PackagedRuntime] = dataclasses.field(default_factory=dict)
 
     @property
     def refused(self) -> bool:
@@ -132,7 +132,7 @@ def plan(
     (edgewasm_wasm_runtimes_from) and their versions are the release's."""
     catalog = catalog if catalog is not None else load_catalog()
     versions = wanted_versions(data, catalog)
-    packaged = distribution.packaged(data, release, arch, versions)
+    packaged = packaged_runtimes.packaged(data, release, arch, versions)
     versions.update({c: r.version for c, r in packaged.items() if c in versions})
     artifacts, unavailable = resolve(catalog, [arch], versions, [c for c in versions if c not in packaged],
                                      settings.value(data, "artifact_mirror"))

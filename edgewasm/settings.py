@@ -10,8 +10,10 @@ anywhere else. A default of ``None`` means "unset" (the doc line says what happe
 from __future__ import annotations
 
 import copy
+import difflib
 import pprint
 import re
+import sys
 import textwrap
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -21,6 +23,9 @@ from typing import Any
 from packaging.version import InvalidVersion, Version
 
 from edgewasm.arch import K3S_ARCHES
+from edgewasm.artifacts import load_catalog
+from edgewasm.k3s_runtimes import K3S_RUNTIMES
+from edgewasm.os_releases import releases
 
 Check = Callable[[Any], "str | None"]
 
@@ -82,8 +87,6 @@ def _rollout_batch(value: Any) -> str | None:
 
 
 def _os_releases(value: Any) -> str | None:
-    from edgewasm.os_packages import releases
-
     if _str_list(value):
         return _str_list(value)
     unknown = [v for v in value if v not in releases()]
@@ -149,8 +152,6 @@ def _bundle(value: Any) -> str | None:
 
 
 def _catalog_components() -> set[str]:
-    from edgewasm.artifacts import load_catalog
-
     return set(load_catalog())
 
 
@@ -257,8 +258,6 @@ _RUNTIME_KEYS = {"runtime_type", "binary", "pod_annotations"}
 
 
 def _containerd_runtimes(value: Any) -> str | None:
-    from edgewasm.wasm import K3S_RUNTIMES
-
     if not isinstance(value, Mapping):
         return "must be a dict of runtime name -> {'runtime_type': ..., 'binary': ..., 'pod_annotations': [...]}"
     for name, spec in value.items():
@@ -559,7 +558,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "Seconds a rebooted host may take to come back."),
     ),
     *_section(
-        "Nightly compliance check, on a management host (deploys/nightly_check.py, docs/compliance.md)",
+        "Nightly compliance check, on a management host (edgewasm/compliance/nightly.py, docs/compliance.md)",
         ("check_inventory", "str", None, _str,
          "set the path, on the operator's machine, of the fleet inventory to check, written for the "
          "management host (its ssh_key and ssh_known_hosts_file under ~ of check_user)",
@@ -665,8 +664,6 @@ _FOREIGN = re.compile(r"^(_|ssh_|winrm_|docker_|chroot_|local_|vagrant_|terrafor
 
 def closest(key: str) -> str | None:
     """The declared setting ``key`` most likely misspells, if any is close."""
-    import difflib
-
     found = difflib.get_close_matches(key, SETTINGS, n=1, cutoff=0.85)
     return found[0] if found else None
 
@@ -745,8 +742,6 @@ def settings_table() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m edgewasm.settings all.py|settings.md``: print a generated file."""
-    import sys
-
     which = (argv if argv is not None else sys.argv[1:]) or ["settings.md"]
     print({"all.py": group_data_all, "settings.md": settings_table}[which[0]](), end="")
     return 0

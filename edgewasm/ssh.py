@@ -67,6 +67,7 @@ def nodelay_for_pyinfra() -> None:
     pyinfra builds its paramiko client inside its SSH connector, with no hook for socket
     options; this wraps that client's ``connect`` once per process.
     """
+    # Late: sitecustomize runs this file (benchmarks/ssh_round_trips.py) before pyinfra_cli gevent-patches the stdlib.
     from pyinfra.connectors.sshuserclient.client import SSHClient
 
     if getattr(SSHClient.connect, "_edgewasm_nodelay", False):

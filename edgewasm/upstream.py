@@ -15,9 +15,11 @@ from pathlib import Path
 import yaml
 from gevent.lock import BoundedSemaphore
 
-from edgewasm.artifacts import Artifact, mirror_url, parse_sha256sum
+from edgewasm.artifacts import Artifact, mirror_url
 from edgewasm.download import fetch_text
+from edgewasm.hello_wasm import image_archive
 from edgewasm.manifest import sha256_of
+from edgewasm.pins import parse_sha256sum
 
 BUILD_CACHE = Path.home() / ".cache" / "edgewasm" / "built"
 
@@ -33,14 +35,8 @@ class Source:
     location: str  # URL, local path of a built file, or image ref@digest
 
 
-def _build_hello_wasm(path: Path, version: str) -> None:
-    from edgewasm.hello_wasm import image_archive
-
-    image_archive(path, version)
-
-
 # Artifacts edgewasm makes itself (checksums.kind = "built"): builder -> (path, version).
-BUILDERS = {"hello-wasm": _build_hello_wasm}
+BUILDERS = {"hello-wasm": image_archive}
 
 
 def build_local(artifact: Artifact, path: Path) -> str:

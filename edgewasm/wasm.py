@@ -10,19 +10,12 @@ from collections.abc import Iterable, Mapping
 from packaging.version import InvalidVersion, Version
 
 from edgewasm import settings
+from edgewasm.k3s_runtimes import K3S_RUNTIME_CLASSES, K3S_RUNTIMES
 from edgewasm.templates import render
+
 CONTAINERD_DIR = "/var/lib/rancher/k3s/agent/etc/containerd"
 MANIFESTS_DIR = "/var/lib/rancher/k3s/server/manifests"
 SHIM_DIR = "/usr/local/bin"
-
-# Runtime names K3s writes into containerd's config itself when it finds the binary on
-# PATH (pkg/agent/containerd/runtimes.go), plus runc. A template that defines one of
-# these again stops containerd ("table ... already exists").
-K3S_RUNTIMES = frozenset({"runc", "crun", "nvidia", "nvidia-experimental", "wasmedge", "wasmtime",
-                          "wasmer", "spin", "lunatic", "slight", "wws"})
-# RuntimeClass objects K3s itself deploys (handler = name); ours must not reuse the names.
-K3S_RUNTIME_CLASSES = frozenset({"crun", "wasmedge", "wasmtime", "wasmer", "spin", "lunatic", "slight", "wws",
-                                 "nvidia", "nvidia-experimental"})
 
 CRUN_WASM = "crun-wasm"
 LABEL_PREFIX = "runtime.edgewasm.io/"
@@ -94,13 +87,6 @@ def containerd_template_name(k3s_version: str) -> str:
     return "config-v3.toml.tmpl" if containerd_generation(k3s_version) == 3 else "config.toml.tmpl"
 
 
-def containerd_template(k3s_version: str, runtimes: Mapping[str, Mapping]) -> str:
-    """The K3s containerd template text for ``runtimes`` (name -> {runtime_type,
-    binary, pod_annotations}): K3s's own base, then only the runtimes K3s does not emit."""
-    _refuse_k3s_names(runtimes)
-    return render(f"containerd/{containerd_template_name(k3s_version)}.j2", runtimes=runtimes)
-
-
 def containerd_runtimes(data: Mapping, crun_binary: str | None) -> dict[str, dict]:
     """The runtimes a host's containerd template adds: crun-wasm where the crun gate
     passed, plus the inventory's ``edgewasm_containerd_runtimes``."""
@@ -150,10 +136,6 @@ def runtime_class_specs(handlers: Iterable[str]) -> list[dict]:
     """What templates/wasm/runtimeclasses.yaml.j2 renders: one RuntimeClass per handler,
     each scheduled only on nodes that carry that handler's label."""
     return [{"name": runtime_class_name(h), "handler": h, "label": runtime_label(h)} for h in sorted(set(handlers))]
-
-
-def runtime_classes(handlers: Iterable[str]) -> str:
-    return render("wasm/runtimeclasses.yaml.j2", classes=runtime_class_specs(handlers))
 
 
 def hello_pod(runtime_class: str, node: str, image: str, crun: bool) -> str:

@@ -13,7 +13,7 @@ import secrets
 from pyinfra import host, logger
 from pyinfra.facts.server import Arch, LinuxDistribution
 
-from edgewasm import distribution, os_packages, settings
+from edgewasm import os_releases, packaged_runtimes, settings
 from edgewasm.arch import k3s_arch
 from edgewasm.plan import wanted_versions
 from facts.batch import FactBatch
@@ -66,7 +66,7 @@ def arch() -> str | None:
 
 def os_release() -> str:
     """The host's OS release as os_releases.toml names it (debian-trixie ...)."""
-    return os_packages.release_of(fact_once(LinuxDistribution)["release_meta"])
+    return os_releases.release_of(fact_once(LinuxDistribution)["release_meta"])
 
 
 def host_runtimes(plan=None) -> dict:
@@ -74,7 +74,7 @@ def host_runtimes(plan=None) -> dict:
     decided from its data before any plan exists: preflight and the crun gate)."""
     if plan is not None:
         return dict(plan.packaged)
-    return distribution.packaged(host.data.dict(), os_release(), arch(), wanted_versions(host.data.dict()))
+    return packaged_runtimes.packaged(host.data.dict(), os_release(), arch(), wanted_versions(host.data.dict()))
 
 
 def role() -> str | None:

@@ -24,7 +24,7 @@ from pyinfra.facts.files import Directory, File, FileContents, FindInFile, Link,
 from pyinfra.operations.util.files import generate_color_diff, sed_replace
 
 from edgewasm import templates
-from edgewasm.runtimes import extract_script
+from edgewasm.unpack import extract_script
 from facts.host import SysctlValues
 from facts.runtimes import ExtractedFrom
 from operations.fact_cache import fact_once

@@ -2,7 +2,7 @@
 
 A bundle holds the artifact plans (edgewasm/plan.py) of the arches it is built for, every
 role's files included, and, per OS release it is built for, the .deb closure of
-preflight_packages (os_packages.py), so that hosts with no route out can be prepared.
+preflight_packages (apt_closure.py), so that hosts with no route out can be prepared.
 It is built in ``bundles/.NAME.partial`` and renamed into place only when every file is
 downloaded and verified, so ``bundles/NAME`` is never half-written. Files of an earlier
 build (or an interrupted one) whose hashes match are reused, not downloaded.
@@ -21,11 +21,11 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgewasm.artifacts import load_catalog
-from edgewasm.bundle.os_packages import ResolveError, bundle_os_packages
-from edgewasm.distribution import packaged
+from edgewasm.bundle.apt_closure import ResolveError, bundle_os_packages
 from edgewasm.download import DownloadError, fetch_verified
 from edgewasm.manifest import MANIFEST, sha256_of
-from edgewasm.os_packages import DPKG_ARCH, releases
+from edgewasm.os_releases import DPKG_ARCH, releases
+from edgewasm.packaged_runtimes import packaged
 from edgewasm.plan import ANY_ROLE, Placement, plan, wanted_versions
 from edgewasm.upstream import Upstream, UpstreamError
 
@@ -99,7 +99,7 @@ def build(
     """Build ``out/name`` and return its manifest; with ``os_releases``, also the .deb
     closure of ``os_packages`` for each of them and each arch, plus the packages of the
     Wasm runtimes a host with any of ``runtime_hosts``' data takes from that release
-    (edgewasm/distribution.py; default: a host with the default settings)."""
+    (edgewasm/packaged_runtimes.py; default: a host with the default settings)."""
     log = log or sys.stderr
     catalog = catalog or load_catalog()
     arches = sorted(set(arches))

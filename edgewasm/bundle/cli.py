@@ -17,14 +17,14 @@ from pathlib import Path
 from edgewasm import settings
 from edgewasm.artifacts import CATALOG, CatalogError, load_catalog
 from edgewasm.bundle.builder import BUNDLES, BundleError, build
+from edgewasm.bundle.lock import run as run_lock
+from edgewasm.config import inventory_hosts
 from edgewasm.download import DownloadError
 from edgewasm.manifest import verify
 from edgewasm.pins import LockError
 
 
 def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str], list[dict]]:
-    from edgewasm.config import inventory_hosts
-
     hosts = inventory_hosts(inventory)
     arches = sorted({h.data["edgewasm_arch"] for h in hosts if h.data.get("edgewasm_arch")})
     if len(arches) == 0:
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--no-os-packages", action="store_true", help="carry no distribution packages")
     b.add_argument("--with-check-packages", action="store_true",
                    help="also carry check_packages (Python), for a management host running the nightly "
-                   "check from this bundle (deploys/nightly_check.py)")
+                   "check from this bundle (edgewasm/compliance/nightly.py)")
     b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
                    "(default: the inventory's artifact_mirror)")
     b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
@@ -83,9 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "lock":
-            from edgewasm.bundle import lock
-
-            return lock.run(args.catalog, args.lock, args.mirror, args.registry_mirror, args.registry_insecure,
+            return run_lock(args.catalog, args.lock, args.mirror, args.registry_mirror, args.registry_insecure,
                             args.component, args.arch, args.check)
         if args.command == "verify":
             problems = verify(args.out / args.name)

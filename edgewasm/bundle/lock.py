@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Iterable
 from pathlib import Path
 from urllib.parse import urlencode
@@ -315,8 +316,6 @@ def run(catalog_path: Path, lock_file: Path | None = None, mirror: str | None = 
 
 
 def _read_lock(path: Path) -> list[Pin]:
-    import tomllib
-
     if not path.exists():
         return []
     try:

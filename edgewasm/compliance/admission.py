@@ -8,7 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 
 # kubectl ARGS [with STDIN] -> (exit status, stdout, stderr): on a host through K3s's
-# kubectl (tests/host), or a local kubectl against an API server (tests/tools).
+# kubectl (edgewasm/compliance/checks), or a local kubectl against an API server (tests/tools).
 Kubectl = Callable[[list[str], "str | None"], "tuple[int, str, str]"]
 
 WEBHOOK = "validation.gatekeeper.sh"

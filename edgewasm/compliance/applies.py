@@ -14,7 +14,10 @@ from typing import Any
 
 import pytest
 
+from edgewasm.arch import k3s_arch
 from edgewasm.artifacts import load_catalog
+from edgewasm.preflight import is_raspberry_pi
+from facts.host import BoardModel
 
 Predicate = Callable[["Target"], bool]
 
@@ -36,8 +39,6 @@ class Target:
 
     @functools.cached_property
     def board_model(self) -> str:
-        from facts.host import BoardModel
-
         return self._probe(BoardModel().command()).strip()
 
     @functools.cached_property
@@ -82,15 +83,11 @@ def swap_disabled(t: Target) -> bool:
 
 def raspberry_pi(t: Target) -> bool:
     """a Raspberry Pi (its device-tree model)"""
-    from edgewasm.preflight import is_raspberry_pi
-
     return is_raspberry_pi(t.board_model)
 
 
 def wasm_arch(t: Target) -> bool:
     """an arch upstream ships Wasm runtimes for"""
-    from edgewasm.arch import k3s_arch
-
     return k3s_arch(t.uname_machine) in load_catalog()["wasmtime"]["arches"]
 
 

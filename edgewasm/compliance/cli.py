@@ -5,9 +5,10 @@
     edgewasm-check inventories/edge.py --reports /var/lib/edgewasm-check/reports \\
         --textfile-dir /var/lib/prometheus/node-exporter
 
-Read-only: it runs the host checks (tests/host) on every host, several at once, and a
-pyinfra dry run of the deploy for drift; it never changes a host. Each run writes its
-reports to <reports>/<inventory>/<UTC timestamp>/ and keeps the newest --keep runs.
+Read-only: it runs the host checks (edgewasm.compliance.checks) on every host, several
+at once, and a pyinfra dry run of the deploy for drift; it never changes a host. Each run
+writes its reports to <reports>/<inventory>/<UTC timestamp>/ and keeps the newest --keep
+runs.
 
 Exit status: 0 compliant (every check passed, no drift, every host reached); 1 not
 compliant or drifted; 2 the check itself could not run (bad inventory or arguments, a
@@ -92,8 +93,8 @@ def _prepare(args) -> list:
     if not Path(args.inventory).is_file():
         raise Refused(f"inventory {args.inventory} does not exist; fix: pass the path of a pyinfra inventory file")
     if not runner.CHECKS.is_dir():
-        raise Refused(f"the host checks are not at {runner.CHECKS}; fix: run edgewasm-check from an edgewasm "
-                      "checkout (pip install -e .)")
+        raise Refused(f"the host checks are not at {runner.CHECKS}; fix: reinstall edgewasm (its package "
+                      "edgewasm.compliance.checks holds them)")
     _writable(args.reports, "reports directory")
     if args.textfile_dir:
         _writable(args.textfile_dir, "textfile-dir")

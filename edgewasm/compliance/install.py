@@ -1,6 +1,6 @@
 """What a management host gets to run edgewasm-check, built on the operator's machine so
-the host needs no route to PyPI: edgewasm's source (the checks are tests/host, run from an
-editable install) as a reproducible archive, and the wheels of its dependencies for the
+the host needs no route to PyPI: edgewasm's source (the checks ship in the package,
+edgewasm/compliance/checks) as a reproducible archive, and the wheels of its dependencies for the
 host's Python and arch, at the versions the operator runs.
 """
 
@@ -20,10 +20,8 @@ from pathlib import Path
 from packaging.requirements import Requirement
 
 ROOT = Path(__file__).resolve().parents[2]
-# What the checks and edgewasm-check read; tests/fixtures holds schemas and K3s's base
-# containerd template, which checks parse against (no test double runs on the host).
-SOURCE = ("pyproject.toml", "README.md", "edgewasm", "deploys", "facts", "templates", "group_data",
-          "tests/__init__.py", "tests/host", "tests/fixtures")
+# The packages pyproject.toml installs, and what they read beside them; no tests/.
+SOURCE = ("pyproject.toml", "README.md", "edgewasm", "deploys", "facts", "operations", "templates", "group_data")
 SKIP = ("__pycache__", ".pyc", ".egg-info")
 # pip's platform tags per K3s arch, newest first (glibc 2.28+: Debian 10+, Ubuntu 20.04+).
 PLATFORMS = {

@@ -30,7 +30,7 @@ from pyinfra.operations import apt, server, systemd
 
 from deploys import edgewasm_deploy
 from deploys.preflight import package_problems, packages_from_bundle
-from edgewasm import os_packages
+from edgewasm import os_releases
 from edgewasm.compliance import install as check_install
 from edgewasm.manifest import Bundle, sha256_of
 from facts.runtimes import ExtractedFrom
@@ -72,12 +72,12 @@ def _problems() -> list[str]:
 
 
 def _release() -> str:
-    return os_packages.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
+    return os_releases.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
 
 
 def _python() -> str | None:
     """The host's python3 (X.Y), from its release's entry in edgewasm/os_releases.toml."""
-    return os_packages.releases().get(_release(), {}).get("python")
+    return os_releases.releases().get(_release(), {}).get("python")
 
 
 @operation()

@@ -4,7 +4,7 @@ written as JSON for the reports (``--check-results FILE``).
 A result names the host, the component (the check module: ``test_k3s.py`` -> ``k3s``),
 the check, its outcome (passed, failed, error, skipped), a one-line message, the fix the
 check's docstring states (a ``Fix:`` paragraph), the duration, and the versions the check
-read on the host against their pins (``pinned_version`` in tests/host/conftest.py).
+read on the host against their pins (``pinned_version`` in the checks' conftest.py).
 """
 
 from __future__ import annotations

@@ -11,4 +11,4 @@ from _pytest import assertion, python, runner, terminal  # noqa: F401
 from pyinfra.facts import files, server  # noqa: F401
 
 from edgewasm import hello_wasm, plan, policy, wasm  # noqa: F401
-from edgewasm.compliance import admission, applies, hosts, plugin  # noqa: F401
+from edgewasm.compliance import admission, applies, crd_schemas, hosts, plugin, schema  # noqa: F401

@@ -11,9 +11,14 @@ simply sent on its own, never answered wrongly. Commands here are read-only.
 
 from __future__ import annotations
 
+from pyinfra.facts.server import LinuxDistribution
+
 from edgewasm import settings
+from edgewasm.artifacts import load_catalog
+from edgewasm.compliance import files
 from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, unit_name
-from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR
+from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR, SHIM_DIR
+from facts.host import PI_CMDLINE_PATHS, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
 
 # Testinfra's own spellings (testinfra/modules/file.py, GNUFile; systeminfo.py; service.py).
 FILE_ATTRS = {
@@ -33,9 +38,6 @@ def file_reads(path: str, *attrs: str) -> list[tuple[str, ...]]:
 
 
 def shim_links() -> list[str]:
-    from edgewasm.artifacts import load_catalog
-    from edgewasm.wasm import SHIM_DIR
-
     return [f"{SHIM_DIR}/{entry['shim']}" for entry in load_catalog().values() if entry.get("shim")]
 
 
@@ -44,7 +46,7 @@ def sysctl_path(key: str) -> str:
 
 
 # The digest of every line of every small file K3s or edgewasm configures (an agent must
-# hold no line that is the server's secret: tests/host/test_k3s.py).
+# hold no line that is the server's secret: edgewasm/compliance/checks/test_k3s.py).
 SMALL_FILE_LINE_DIGESTS = (
     "find /etc/rancher /etc/systemd/system /var/lib/rancher/k3s/agent/etc -maxdepth 3 -type f -size -64k "
     "-exec cat {} + 2>/dev/null | sed 's/.*[:=]//' | while IFS= read -r l; do printf '%s\\n' \"$l\" "
@@ -67,10 +69,6 @@ def foreign_paths(plan, manifest: dict) -> list[str]:
 
 def plan_reads(plan, manifest: dict | None) -> list[tuple[str, ...]]:
     """What the checks read that the host's plan decides (sent once the plan is known)."""
-    from edgewasm.artifacts import load_catalog
-    from edgewasm.compliance import files
-    from edgewasm.wasm import SHIM_DIR
-
     placed, partials = artifact_paths(plan)
     reads = [(files.command([p.dest for p in placed] + partials),)]
     if manifest:
@@ -88,7 +86,7 @@ def plan_reads(plan, manifest: dict | None) -> list[tuple[str, ...]]:
 
 
 def secret_digest(path: str) -> str:
-    """sha256 of the secret part of a token file, computed on the host (tests/host/test_k3s.py)."""
+    """sha256 of the secret part of a token file, computed on the host (edgewasm/compliance/checks/test_k3s.py)."""
     return f"sed 's/.*://' {path} | sha256sum"
 
 
@@ -101,9 +99,6 @@ def first_server_reads() -> list[tuple[str, ...]]:
 def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tuple[str, ...]]:
     """The read-only commands the checks of a host with this inventory ``data`` and
     ``role`` send (as Testinfra spells them: a template and its arguments)."""
-    from facts.host import PI_CMDLINE_PATHS, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
-    from pyinfra.facts.server import LinuxDistribution
-
     reads = [*SYSTEM_INFO, (BoardModel().command(),), ("test -d %s", "/run/systemd/system/"),
              (LinuxDistribution().command(),), (Cgroups().command(),), (PiBootCmdline().command(),),
              (FreeDisk().command(path="/var/lib/rancher"),),

@@ -22,8 +22,8 @@ import paramiko
 from edgewasm.compliance.hosts import KnownHostsParamikoBackend
 from edgewasm.config import InventoryHost
 
-ROOT = Path(__file__).resolve().parents[2]
-CHECKS = ROOT / "tests" / "host"
+# The checks ship in the package: a checkout and an installed edgewasm run the same ones.
+CHECKS = Path(__file__).resolve().parent / "checks"
 CONNECT_TIMEOUT = 10
 
 
@@ -100,7 +100,10 @@ def check_host(inv_host: InventoryHost, inventory_json: Path, workdir: Path, tim
         argv = [str(CHECKS), "-p", "edgewasm.compliance.plugin",
                 "--check-results", str(results), "--inventory-json", str(inventory_json),
                 "--check-host", inv_host.name, "-p", "no:cacheprovider", "-o", "addopts=", "-rfEs",
-                "-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT)]
+                # No configuration file: the checks need none (conftest.py adds their options
+                # and markers), and none around them, a checkout's or a working directory's,
+                # changes how they run.
+                "-c", os.devnull, "--rootdir", str(CHECKS)]
         # A fork of a process that imported pytest, Testinfra, pyinfra and the checks'
         # libraries once: a host's checks cost their SSH round trips, not 0.7 s of imports.
         child = _forkserver().Process(target=_pytest_main, args=(argv, str(log)))

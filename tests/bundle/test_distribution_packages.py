@@ -10,8 +10,8 @@ import pytest
 
 from edgewasm import bundle, settings
 from edgewasm.bundle import BundleError
-from edgewasm.bundle.os_packages import ResolveError, Resolver, parse_deb822
-from edgewasm.os_packages import COMPONENT, INDEX, releases
+from edgewasm.bundle.apt_closure import ResolveError, Resolver, parse_deb822
+from edgewasm.os_releases import COMPONENT, INDEX, releases
 
 PACKAGES = settings.value({}, "preflight_packages")
 

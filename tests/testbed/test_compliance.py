@@ -281,6 +281,9 @@ def test_nightly_check_on_a_management_host(converged, tmp_path):
     assert len(runs) == 1, runs
     # The drift check decides tokens read-only: no token file lands on the management host.
     assert on_host(f"find {home} -name '*token*' | wc -l") == "0"
+    # The checks ship in the package: the management host gets no tests/.
+    shipped = set(on_host("ls /opt/edgewasm-check/src").split())
+    assert {"edgewasm", "deploys", "facts", "operations", "templates"} <= shipped and "tests" not in shipped
     report = json.loads(on_host(f"cat {home}/reports/fleet/{runs[0]}/report.json"))
     assert report["compliant"] and {h["name"] for h in report["hosts"]} == {h.name for h in converged}
     assert on_host(f"stat -c '%U %a' {home}/reports/fleet/{runs[0]}/report.json") == "edgewasm-check 600"

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -317,15 +318,21 @@ def test_a_fleet_whose_agents_hold_the_server_token_migrates_in_one_run(testbed)
 
 
 def test_the_installed_package_deploys_from_any_directory(testbed, tmp_path):
-    """`pip install` of the wheel into a fresh venv, then the deploy from a directory with
-    no checkout in it: templates, catalogue and defaults come from the package, and the
-    converged fleet stays unchanged."""
+    """`pip install` of the wheel into a fresh venv, then the deploy and the checker from a
+    directory with no checkout in it: templates, catalogue, defaults and the checks come
+    from the package (no tests/ in the wheel), the converged fleet stays unchanged and is
+    compliant."""
     wheels, venv, elsewhere = tmp_path / "wheels", tmp_path / "venv", tmp_path / "operator"
     elsewhere.mkdir()
     subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "-w", str(wheels), str(ROOT)],
                    check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-    subprocess.run([venv / "bin/pip", "install", "-q", *wheels.glob("edgewasm-*.whl")], check=True,
+    wheel = next(wheels.glob("edgewasm-*.whl"))
+    with zipfile.ZipFile(wheel) as z:
+        shipped = {name.split("/")[0] for name in z.namelist()}
+        assert "edgewasm/compliance/checks/test_k3s.py" in z.namelist()
+    assert "tests" not in shipped and {"deploys", "edgewasm", "facts", "operations"} <= shipped
+    subprocess.run([venv / "bin/pip", "install", "-q", f"edgewasm[check] @ {wheel.as_uri()}"], check=True,
                    capture_output=True)
     # What the checkout's group_data would give: the bundle and token file by absolute
     # path, and the raspberry_pi group's swap setting.
@@ -343,6 +350,13 @@ def test_the_installed_package_deploys_from_any_directory(testbed, tmp_path):
                             "print(deploys.__file__, a.CATALOG, t.DIR)"], cwd=elsewhere, capture_output=True,
                            text=True, check=True).stdout.split()
     assert all(path.startswith(str(venv)) for path in where), where
+    # The checker from the same install: its checks are package code, no checkout needed.
+    check = subprocess.run([venv / "bin/edgewasm-check", inventory.name, "--reports", str(elsewhere / "reports"),
+                            "--format", "json"], cwd=elsewhere, capture_output=True, text=True, timeout=900)
+    report = json.loads(next((elsewhere / "reports").glob("*/*/report.json")).read_text())
+    assert check.returncode == 0 and report["compliant"], (check.stderr[-3000:], [
+        (h["name"], c["check"], c["message"][:300]) for h in report["hosts"] for c in h["checks"]
+        if c["outcome"] != "passed" and c["outcome"] != "skipped"])
 
 
 def test_a_bundle_without_the_pis_arch_refuses_the_pi_and_nothing_else_changes(testbed, tmp_path):

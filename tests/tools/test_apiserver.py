@@ -10,10 +10,11 @@ import json
 import pytest
 import yaml
 
-from edgewasm import hello_wasm, policy, wasm
+from edgewasm import hello_wasm, wasm
 from edgewasm.compliance.admission import smoke_problems, smoke_verdicts, wait_enforced
 from edgewasm.k3s import drain_args
 from edgewasm.policy import REPOS_CONSTRAINT
+from tests.fixtures import manifests
 from tests.fixtures.apiserver import APIServer, Gatekeeper
 
 DATA = {"policy_allowed_repos": ["docker.io/edgewasm/", "registry.site-a.example"]}
@@ -46,7 +47,7 @@ def test_untrusted_pod_denied_by_gatekeeper_naming_our_constraint_trusted_admitt
 
 
 def test_smoke_test_fails_when_the_constraint_is_removed(api, gatekeeper):
-    removed = next(d for d in yaml.safe_load_all(policy.constraints(DATA)) if d["kind"] == "K8sAllowedRepos")
+    removed = next(d for d in yaml.safe_load_all(manifests.constraints(DATA)) if d["kind"] == "K8sAllowedRepos")
     api.check("delete", "k8sallowedrepos", REPOS_CONSTRAINT)
     try:
         api.until(lambda: _smoke(api)["untrusted"][0] != "denied", "the deleted constraint still denies", 60)
@@ -78,7 +79,7 @@ def test_a_stopped_webhook_is_caught_fail_open_and_fail_closed(api, gatekeeper):
 
 def test_runtime_classes_and_hello_pods_are_accepted_by_the_api_server(api, gatekeeper):
     handlers = ["crun-wasm", "wasmedge", "wasmtime"]
-    api.check("apply", "-f", "-", stdin=wasm.runtime_classes(handlers))
+    api.check("apply", "-f", "-", stdin=manifests.runtime_classes(handlers))
     stored = json.loads(api.check("get", "runtimeclasses", "-o", "json"))["items"]
     assert sorted((rc["metadata"]["name"], rc["handler"]) for rc in stored) == [
         ("crun-wasm", "crun-wasm"), ("edgewasm-wasmedge", "wasmedge"), ("edgewasm-wasmtime", "wasmtime")]
@@ -86,7 +87,7 @@ def test_runtime_classes_and_hello_pods_are_accepted_by_the_api_server(api, gate
         pod = wasm.hello_pod(runtime_class, "edge-pi-1", hello_wasm.image_ref("0.1.0"), crun)
         out = api.check("apply", "--dry-run=server", "-f", "-", stdin=pod)
         assert "(server dry run)" in out
-    broken = wasm.runtime_classes(["wasmedge"]).replace('"edgewasm-wasmedge"', '"edgewasm-broken"')
+    broken = manifests.runtime_classes(["wasmedge"]).replace('"edgewasm-wasmedge"', '"edgewasm-broken"')
     refused = api.kubectl("apply", "--dry-run=server", "-f", "-", stdin=broken.replace('handler: "wasmedge"', 'handler: "Not_A_DNS_Label"'))
     assert refused.returncode != 0 and "handler" in refused.stderr, refused
 

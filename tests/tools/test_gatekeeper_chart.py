@@ -20,9 +20,8 @@ import tarfile
 import pytest
 import yaml
 
-from edgewasm import policy
 from edgewasm.artifacts import load_catalog
-from tests.fixtures import gatekeeper_chart, gotools
+from tests.fixtures import gatekeeper_chart, gotools, manifests
 
 VERSION = load_catalog(lock=False)["gatekeeper"]["version"]
 IMAGE = f"docker.io/openpolicyagent/gatekeeper:v{VERSION}"  # as the bundle's image is imported
@@ -53,7 +52,7 @@ def docker_reference(image: str) -> str:
 
 def render(chart: bytes, data: dict, tmp_path) -> dict[tuple[str, str], dict]:
     """(kind, name) -> object, as the helm installer renders the deploy's HelmChart."""
-    (helmchart,) = [d for d in yaml.safe_load_all(policy.helmchart(data, VERSION, chart)) if d]
+    (helmchart,) = [d for d in yaml.safe_load_all(manifests.helmchart(data, VERSION, chart)) if d]
     spec = helmchart["spec"]
     # helm-controller: the chart's base64 in a ConfigMap mounted at /chart as <name>.tgz.base64,
     # the values in a Secret mounted at /config (pkg/controllers/chart/chart.go).
@@ -67,7 +66,7 @@ def render(chart: bytes, data: dict, tmp_path) -> dict[tuple[str, str], dict]:
     done = subprocess.run([str(gotools.helm_installer("amd64")), "template"], env=env, capture_output=True,
                           text=True, timeout=300)
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
-    from tests.fixtures.k8s_schema import validate_manifest
+    from edgewasm.compliance.schema import validate_manifest
 
     manifest = done.stdout[done.stdout.index("---"):]  # the installer's log lines come first
     return {(d["kind"], d["metadata"]["name"]): d for d in validate_manifest(manifest)}

@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from edgewasm import policy
-from tests.fixtures import gotools
+from tests.fixtures import gotools, manifests
+from tests.fixtures import policy_harness as harness
 from tests.fixtures.policy_variants import TEMPLATES, variants
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,24 +38,24 @@ def test_gator_embeds_the_opa_that_opa_check_uses(gator):
 
 @pytest.mark.parametrize("suite", SUITES, ids=lambda p: p.name)
 def test_every_suite_passes_on_gatekeepers_engine(gator, suite):
-    results = policy.gator_case_results(suite, gator)
+    results = harness.gator_case_results(suite, gator)
     assert len(results) == _cases(suite)
     assert {case: errors for case, errors in results.items() if errors} == {}
 
 
 @pytest.mark.parametrize("suite", SUITES, ids=lambda p: p.name)
 def test_gator_and_rego_cpp_agree_on_every_case(gator, suite):
-    assert policy.engines_disagree(policy.gator_case_results(suite, gator), policy.case_results(suite)) == []
+    assert harness.engines_disagree(harness.gator_case_results(suite, gator), harness.case_results(suite)) == []
 
 
 @pytest.mark.parametrize("name", sorted(variants()))
 def test_gator_catches_each_weakened_template_as_rego_cpp_does(gator, name):
     template, rego, must_fail = variants()[name]
-    on_gator = policy.gator_case_results(SUITE, gator, {template: rego})
-    on_rego_cpp = policy.case_results(SUITE, {template: rego})
+    on_gator = harness.gator_case_results(SUITE, gator, {template: rego})
+    on_rego_cpp = harness.case_results(SUITE, {template: rego})
     failed = [case for case, errors in on_gator.items() if errors]
     assert any(must_fail in case for case in failed), failed
-    assert policy.engines_disagree(on_gator, on_rego_cpp) == []
+    assert harness.engines_disagree(on_gator, on_rego_cpp) == []
 
 
 def test_a_flipped_case_fails_on_gator(gator, tmp_path):
@@ -63,13 +63,13 @@ def test_a_flipped_case_fails_on_gator(gator, tmp_path):
     text = SUITE.read_text().replace("../../templates/", f"{ROOT}/templates/")
     flipped = tmp_path / "flipped.yaml"
     flipped.write_text(text.replace("violations: 'no'", "violations: 'yes'", 1))
-    failed = {case: errors for case, errors in policy.gator_case_results(flipped, gator).items() if errors}
+    failed = {case: errors for case, errors in harness.gator_case_results(flipped, gator).items() if errors}
     assert list(failed) == ["trusted-repos/trusted registry"], failed
     assert "want at least 1" in failed["trusted-repos/trusted registry"][0]
 
 
 def _rendered(data):
-    return [d for d in yaml.safe_load_all(policy.constraints(data)) if d]
+    return [d for d in yaml.safe_load_all(manifests.constraints(data)) if d]
 
 
 @pytest.mark.parametrize("data", [{}, {"policy_namespaces": ["apps"]}, {"policy_disallowed_tags": []},
@@ -77,7 +77,7 @@ def _rendered(data):
 def test_gatekeeper_loads_every_template_and_rendered_constraint(gator, data):
     for constraint in _rendered(data):
         template = next(t for t in TEMPLATES.values() if t["spec"]["crd"]["spec"]["names"]["kind"] == constraint["kind"])
-        assert policy.gator_refusal(gator, template, constraint) is None
+        assert harness.gator_refusal(gator, template, constraint) is None
 
 
 def _mutated(path, value, doc):
@@ -110,7 +110,7 @@ def test_gatekeeper_refuses_what_it_would_refuse_in_a_cluster(gator, path, value
         template = _mutated(path, value, template)
     else:
         constraint = _mutated(path, value, constraint)
-    refusal = policy.gator_refusal(gator, template, constraint)
+    refusal = harness.gator_refusal(gator, template, constraint)
     assert refusal and says in refusal, refusal
 
 
@@ -119,12 +119,12 @@ def test_opa_check_strict_passes_every_template(tmp_path):
     files = []
     for name, template in TEMPLATES.items():
         files.append(tmp_path / f"{name}.rego")
-        files[-1].write_text(policy.template_rego(template))
+        files[-1].write_text(harness.template_rego(template))
     # Gatekeeper's `rego` field is Rego v0 (its v1 syntax goes in `code`), hence --v0-compatible.
     done = subprocess.run([opa, "check", "--strict", "--v0-compatible", *map(str, files)], capture_output=True, text=True)
     assert done.returncode == 0, done.stdout + done.stderr
     unused = tmp_path / "unused.rego"
-    unused.write_text(policy.template_rego(TEMPLATES["k8sallowedrepos"]).replace(
+    unused.write_text(harness.template_rego(TEMPLATES["k8sallowedrepos"]).replace(
         "violation[{\"msg\": msg}] {\n", "violation[{\"msg\": msg}] {\n  spare := 1\n", 1))
     done = subprocess.run([opa, "check", "--strict", "--v0-compatible", str(unused)], capture_output=True, text=True)
     assert done.returncode != 0 and "spare" in done.stdout + done.stderr

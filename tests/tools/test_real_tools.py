@@ -6,7 +6,8 @@ import subprocess
 import tomllib
 
 
-from edgewasm import hello_wasm, wasm
+from edgewasm import hello_wasm, templates, wasm
+from tests.fixtures import manifests
 from tests.fixtures.gotools import need
 from tests.fixtures.k3s_base import expand
 
@@ -27,7 +28,7 @@ def test_containerd_accepts_the_rendered_v2_template(tmp_path):
     containerd = need("containerd")
     runtimes = wasm.containerd_runtimes({}, "/usr/bin/crun")
     config = tmp_path / "config.toml"
-    config.write_text(expand(wasm.containerd_template("v1.30.6+k3s1", runtimes), 2))
+    config.write_text(expand(manifests.containerd_template("v1.30.6+k3s1", runtimes), 2))
     result = subprocess.run([containerd, "--config", str(config), "config", "dump"], capture_output=True, text=True)
     assert result.returncode == 0, result.stderr
     dumped = tomllib.loads(result.stdout)
@@ -39,7 +40,7 @@ def test_containerd_accepts_the_rendered_v2_template(tmp_path):
 def test_containerd_refuses_a_template_that_redefines_a_k3s_runtime(tmp_path):
     """The failure the templates avoid, shown on the real containerd."""
     containerd = need("containerd")
-    bad = wasm.render("containerd/config.toml.tmpl.j2", runtimes={"crun": wasm.containerd_runtimes({}, "/x")["crun-wasm"]})
+    bad = templates.render("containerd/config.toml.tmpl.j2", runtimes={"crun": wasm.containerd_runtimes({}, "/x")["crun-wasm"]})
     config = tmp_path / "config.toml"
     config.write_text(expand(bad, 2))
     result = subprocess.run([containerd, "--config", str(config), "config", "dump"], capture_output=True, text=True)

@@ -1,6 +1,7 @@
 import pytest
 
-from edgewasm.artifacts import CatalogError, load_catalog, mirror_url, parse_sha256sum, resolve
+from edgewasm.artifacts import CatalogError, load_catalog, mirror_url, resolve
+from edgewasm.pins import parse_sha256sum
 
 CATALOG = load_catalog()
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from edgewasm.compliance import applies, cli, history
+from edgewasm.compliance import applies, cli, crd_schemas, history, runner, schema
 from edgewasm.compliance.plugin import describe
 from edgewasm.config import InventoryHost
 
@@ -80,7 +80,9 @@ def test_describe_splits_summary_and_fix():
 
 
 def _checks():
-    for path in sorted((ROOT / "tests" / "host").glob("test_*.py")):
+    paths = sorted(runner.CHECKS.glob("test_*.py"))
+    assert paths, f"no checks in {runner.CHECKS}"
+    for path in paths:
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.FunctionDef) and node.name.startswith("test_"):
                 yield path.name, node
@@ -89,6 +91,17 @@ def _checks():
 def test_every_host_check_states_what_it_verifies_and_its_fix():
     missing = [f"{f}::{n.name}" for f, n in _checks() if not all(describe(ast.get_docstring(n)))]
     assert missing == []
+
+
+def test_the_checks_need_nothing_from_tests():
+    """edgewasm-check runs the checks from the installed package, where tests/ is not."""
+    found = []
+    for path in sorted(runner.CHECKS.rglob("*.py")) + [Path(schema.__file__), Path(crd_schemas.__file__)]:
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = ([a.name for a in node.names] if isinstance(node, ast.Import)
+                     else [node.module or ""] if isinstance(node, ast.ImportFrom) else [])
+            found += [f"{path.name}: {n}" for n in names if n == "tests" or n.startswith("tests.")]
+    assert found == []
 
 
 class FakeInventoryHost:
@@ -162,9 +175,10 @@ def test_source_archive_is_reproducible_and_carries_the_checks(tmp_path):
     with tarfile.open(a) as tar:
         names = tar.getnames()
         assert all(m.mtime == 0 and m.uid == 0 for m in tar.getmembers())
-    assert {"pyproject.toml", "tests/host/conftest.py", "edgewasm/compliance/cli.py", "deploys/full_stack.py",
+    assert {"pyproject.toml", "edgewasm/compliance/checks/conftest.py", "edgewasm/compliance/cli.py",
+            "edgewasm/compliance/schema.py", "deploys/full_stack.py", "operations/host_files.py",
             "templates/compliance/report.html.j2"} <= set(names)
-    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests/unit", "tests/testbed", "bundles"))]
+    assert not [n for n in names if "__pycache__" in n or n.startswith(("tests", "bundles"))]
 
 
 def test_wheel_download_is_for_the_hosts_python_and_arch(tmp_path):

@@ -2,13 +2,13 @@
 
 from pathlib import Path
 
-from edgewasm import policy
+from tests.fixtures import policy_harness as harness
 
 RECORDED = Path(__file__).resolve().parents[1] / "fixtures" / "gator"
 
 
 def test_one_failed_case_among_passing_ones():
-    results = policy.parse_gator_verify((RECORDED / "verify-one-case-flipped.txt").read_text())
+    results = harness.parse_gator_verify((RECORDED / "verify-one-case-flipped.txt").read_text())
     assert len(results) == 36
     failed = {case: errors for case, errors in results.items() if errors}
     assert failed == {"trusted-repos/trusted registry": [
@@ -17,7 +17,7 @@ def test_one_failed_case_among_passing_ones():
 
 
 def test_a_refused_template_fails_its_whole_test():
-    results = policy.parse_gator_verify((RECORDED / "verify-template-refused.txt").read_text())
+    results = harness.parse_gator_verify((RECORDED / "verify-template-refused.txt").read_text())
     assert list(results) == ["x"]
     assert "rego_parse_error" in results["x"][0]
 
@@ -25,5 +25,5 @@ def test_a_refused_template_fails_its_whole_test():
 def test_engines_disagree_names_the_case_and_one_sided_cases():
     gator = {"t/a": [], "t/b": ["failed"], "t/c": []}
     rego_cpp = {"t/a": [], "t/b": [], "t/d": []}
-    assert policy.engines_disagree(gator, rego_cpp) == ["t/b", "t/c", "t/d"]
-    assert policy.engines_disagree(gator, dict(gator)) == []
+    assert harness.engines_disagree(gator, rego_cpp) == ["t/b", "t/c", "t/d"]
+    assert harness.engines_disagree(gator, dict(gator)) == []

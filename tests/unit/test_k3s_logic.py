@@ -3,15 +3,13 @@ import stat
 
 import pytest
 
+from edgewasm import templates
 from edgewasm.k3s import cluster_token, config_values, join_url, rewrite_kubeconfig, unit_name
-from pyinfra.api.util import get_template
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 def render(**values):
-    return get_template(str(ROOT / "templates/k3s/config.yaml.j2")).render(**values)
+    """templates/k3s/config.yaml.j2 as deploys/k3s.py writes it (operations/host_files.py)."""
+    return templates.render("k3s/config.yaml.j2", **values)
 
 
 def test_units_and_join_url():

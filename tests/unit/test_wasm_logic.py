@@ -6,6 +6,8 @@ import tomllib
 import pytest
 
 from edgewasm import wasm
+from edgewasm.k3s_runtimes import K3S_RUNTIME_CLASSES
+from tests.fixtures import manifests
 from tests.fixtures.k3s_base import expand
 
 DEBIAN_CRUN = """crun version 1.8.1
@@ -72,7 +74,7 @@ CRUN_RUNTIMES = wasm.containerd_runtimes({"edgewasm_crun": True}, "/usr/bin/crun
     ("v1.32.2+k3s1", 3, ("plugins", "io.containerd.cri.v1.runtime", "containerd", "runtimes")),
 ])
 def test_rendered_template_appends_crun_wasm_to_k3s_base(version, generation, table):
-    text = expand(wasm.containerd_template(version, CRUN_RUNTIMES), generation)
+    text = expand(manifests.containerd_template(version, CRUN_RUNTIMES), generation)
     config = tomllib.loads(text)  # tomllib refuses a table defined twice
     assert config["version"] == generation
     runtimes = config
@@ -90,10 +92,9 @@ def test_rendered_template_appends_crun_wasm_to_k3s_base(version, generation, ta
 @pytest.mark.parametrize("version,generation", [("v1.30.6+k3s1", 2), ("v1.32.2+k3s1", 3)])
 def test_a_template_redefining_a_k3s_runtime_does_not_parse(version, generation):
     """What the template must never do: the parse check above would catch it."""
-    with pytest.raises(ValueError):
-        wasm.containerd_template(version, {"crun": CRUN_RUNTIMES["crun-wasm"]})
-    bad = wasm.render(f"containerd/{wasm.containerd_template_name(version)}.j2",
-                      runtimes={"wasmedge": CRUN_RUNTIMES["crun-wasm"]})
+    with pytest.raises(ValueError, match="crun"):
+        wasm.containerd_runtimes({"edgewasm_containerd_runtimes": {"crun": CRUN_RUNTIMES["crun-wasm"]}}, None)
+    bad = manifests.containerd_template(version, {"wasmedge": CRUN_RUNTIMES["crun-wasm"]})
     with pytest.raises(tomllib.TOMLDecodeError):
         tomllib.loads(expand(bad, generation))
 
@@ -120,6 +121,6 @@ def test_runtime_classes_never_reuse_k3s_names_and_select_labelled_nodes():
     specs = wasm.runtime_class_specs(["wasmtime", "crun-wasm", "wasmedge"])
     assert [(s["name"], s["handler"]) for s in specs] == [
         ("crun-wasm", "crun-wasm"), ("edgewasm-wasmedge", "wasmedge"), ("edgewasm-wasmtime", "wasmtime")]
-    assert not {s["name"] for s in specs} & wasm.K3S_RUNTIME_CLASSES
+    assert not {s["name"] for s in specs} & K3S_RUNTIME_CLASSES
     assert wasm.node_labels(["wasmedge", "crun-wasm"]) == {
         "runtime.edgewasm.io/crun-wasm": "true", "runtime.edgewasm.io/wasmedge": "true"}

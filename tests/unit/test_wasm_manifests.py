@@ -9,11 +9,12 @@ import kubernetes_validate
 import pytest
 
 from edgewasm import hello_wasm, wasm
-from tests.fixtures.k8s_schema import validate_manifest
+from edgewasm.compliance.schema import validate_manifest
+from tests.fixtures import manifests
 
 
 def test_runtime_classes_validate_and_select_labelled_nodes():
-    docs = validate_manifest(wasm.runtime_classes(["crun-wasm", "wasmedge", "wasmtime"]))
+    docs = validate_manifest(manifests.runtime_classes(["crun-wasm", "wasmedge", "wasmtime"]))
     assert [(d["metadata"]["name"], d["handler"], d["scheduling"]["nodeSelector"]) for d in docs] == [
         ("crun-wasm", "crun-wasm", {"runtime.edgewasm.io/crun-wasm": "true"}),
         ("edgewasm-wasmedge", "wasmedge", {"runtime.edgewasm.io/wasmedge": "true"}),
@@ -31,7 +32,7 @@ def test_hello_pod_validates(runtime_class, crun):
 
 
 def test_schema_check_can_fail():
-    broken = wasm.runtime_classes(["wasmedge"]).replace("handler:", "handlr:")
+    broken = manifests.runtime_classes(["wasmedge"]).replace("handler:", "handlr:")
     with pytest.raises(kubernetes_validate.ValidationError):
         validate_manifest(broken)
 

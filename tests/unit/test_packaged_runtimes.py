@@ -2,7 +2,7 @@
 
 import json
 
-from edgewasm.distribution import crun_refusal, host_packages, packaged, shipped
+from edgewasm.packaged_runtimes import crun_refusal, host_packages, packaged, packaged_runtime
 from edgewasm.plan import plan, wanted_versions
 from edgewasm.templates import render
 from edgewasm.upstream import Source
@@ -11,14 +11,14 @@ CRUN = {"edgewasm_crun": True}
 
 
 def test_trixie_ships_a_crun_that_runs_wasm_on_64_bit_arches_only():
-    assert shipped("debian-trixie", "crun", "amd64").wasm == "wasmedge"
-    assert shipped("debian-trixie", "crun", "arm64").version == "1.21"
-    assert shipped("debian-trixie", "crun", "arm").wasm is None
+    assert packaged_runtime("debian-trixie", "crun", "amd64").wasm == "wasmedge"
+    assert packaged_runtime("debian-trixie", "crun", "arm64").version == "1.21"
+    assert packaged_runtime("debian-trixie", "crun", "arm").wasm is None
 
 
 def test_bookworm_ships_a_crun_without_wasm_and_no_wasmedge():
-    assert shipped("debian-bookworm", "crun", "amd64").wasm is None
-    assert shipped("debian-bookworm", "wasmedge", "amd64") is None
+    assert packaged_runtime("debian-bookworm", "crun", "amd64").wasm is None
+    assert packaged_runtime("debian-bookworm", "wasmedge", "amd64") is None
 
 
 def test_trixie_host_takes_wasmedge_and_on_the_crun_route_crun_from_the_release():

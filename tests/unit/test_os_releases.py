@@ -1,8 +1,8 @@
 """Distribution packages in bundles: the pure parts (release names, refusals, apt's
 output, the host's apt commands)."""
 
-from edgewasm import os_packages as op
-from edgewasm.bundle.os_packages import Deb, index_paragraph, parse_deb822, parse_print_uris, required_names
+from edgewasm import os_releases
+from edgewasm.bundle.apt_closure import Deb, index_paragraph, parse_deb822, parse_print_uris, required_names
 
 PACKAGES = """Package: socat
 Version: 1.7.4.4-2
@@ -61,10 +61,10 @@ def test_the_hosts_index_points_at_files_beside_it_and_keeps_apts_fields():
 
 
 def test_a_host_is_its_os_release_id_and_codename():
-    assert op.release_of({"ID": "debian", "VERSION_CODENAME": "bookworm"}) == "debian-bookworm"
-    assert op.release_of({"ID": "ubuntu", "VERSION_CODENAME": "noble"}) == "ubuntu-noble"
-    assert op.DPKG_ARCH == {"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}
-    assert set(op.releases()) >= {"debian-bookworm", "ubuntu-jammy", "ubuntu-noble"}
+    assert os_releases.release_of({"ID": "debian", "VERSION_CODENAME": "bookworm"}) == "debian-bookworm"
+    assert os_releases.release_of({"ID": "ubuntu", "VERSION_CODENAME": "noble"}) == "ubuntu-noble"
+    assert os_releases.DPKG_ARCH == {"amd64": "amd64", "arm64": "arm64", "arm": "armhf"}
+    assert set(os_releases.releases()) >= {"debian-bookworm", "ubuntu-jammy", "ubuntu-noble"}
 
 
 MANIFEST = {"artifacts": [
@@ -77,27 +77,27 @@ MANIFEST = {"artifacts": [
 
 
 def test_what_a_bundle_carries_for_a_release():
-    carried = op.in_bundle(MANIFEST, "debian-bookworm", "arm64")
+    carried = os_releases.in_bundle(MANIFEST, "debian-bookworm", "arm64")
     assert carried.provides == {"socat"} and carried.index["name"] == "Packages"
     assert carried.repo == "/var/lib/edgewasm/debs/debian-bookworm-arm64"
-    assert op.in_bundle(MANIFEST, "debian-bookworm", "amd64") is None
-    assert op.carried(MANIFEST) == [("debian-bookworm", "arm64")]
-    assert op.missing(["socat", "xz-utils"], {"xz-utils": ["5.4"]}) == ["socat"]
+    assert os_releases.in_bundle(MANIFEST, "debian-bookworm", "amd64") is None
+    assert os_releases.carried(MANIFEST) == [("debian-bookworm", "arm64")]
+    assert os_releases.missing(["socat", "xz-utils"], {"xz-utils": ["5.4"]}) == ["socat"]
 
 
 def test_refusals_name_the_host_the_packages_and_the_fix():
-    carried = op.in_bundle(MANIFEST, "debian-bookworm", "arm64")
-    assert op.refusal("pi", "b", "debian-bookworm", "arm64", [], None, []) is None
-    assert op.refusal("pi", "b", "debian-bookworm", "arm64", ["socat"], carried, []) is None
-    none = op.refusal("pi", "b", "ubuntu-noble", "arm64", ["socat"], None, op.carried(MANIFEST))
+    carried = os_releases.in_bundle(MANIFEST, "debian-bookworm", "arm64")
+    assert os_releases.refusal("pi", "b", "debian-bookworm", "arm64", [], None, []) is None
+    assert os_releases.refusal("pi", "b", "debian-bookworm", "arm64", ["socat"], carried, []) is None
+    none = os_releases.refusal("pi", "b", "ubuntu-noble", "arm64", ["socat"], None, os_releases.carried(MANIFEST))
     assert none.startswith("pi: lacks packages socat and bundle b carries no packages for ubuntu-noble arm64 "
                            "(it has: debian-bookworm arm64); fix: add 'ubuntu-noble' to edgewasm_os_releases")
-    absent = op.refusal("pi", "b", "debian-bookworm", "arm64", ["socat", "curl"], carried, [])
+    absent = os_releases.refusal("pi", "b", "debian-bookworm", "arm64", ["socat", "curl"], carried, [])
     assert "lacks packages curl, which bundle b does not carry" in absent and "fix: rebuild" in absent
 
 
 def test_the_hosts_apt_reads_only_the_bundles_repository():
-    commands = op.apt_commands("/var/lib/edgewasm/debs/debian-bookworm-arm64", ["socat", "xz-utils"])
+    commands = os_releases.apt_commands("/var/lib/edgewasm/debs/debian-bookworm-arm64", ["socat", "xz-utils"])
     update, install = commands[1], commands[2]
     for command in (update, install):
         assert "-o Dir::Etc::SourceList=/var/lib/edgewasm/debs/debian-bookworm-arm64/sources.list" in command

@@ -21,7 +21,7 @@ from urllib.parse import unquote
 
 from edgewasm import templates
 from edgewasm.manifest import sha256_of
-from edgewasm.os_packages import COMPONENT, INDEX, repo_dir
+from edgewasm.os_releases import COMPONENT, INDEX, repo_dir
 
 CACHE = Path.home() / ".cache" / "edgewasm" / "apt"
 

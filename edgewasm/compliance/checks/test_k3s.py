@@ -4,8 +4,8 @@ import pytest
 import yaml
 
 from edgewasm.compliance import applies, reads
+from edgewasm.compliance.checks.standin import LIGHT_STANDIN, light_standin
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
-from tests.host.conftest import LIGHT_STANDIN, light_standin
 
 pytestmark = applies.only(applies.k3s_node)
 

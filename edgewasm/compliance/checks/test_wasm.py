@@ -3,6 +3,7 @@ where K3s finds them; containerd template, node labels and RuntimeClasses match 
 the host really has."""
 
 import io
+import re
 import secrets
 import tomllib
 
@@ -23,13 +24,30 @@ from edgewasm.wasm import (
     crun_problems,
     runtime_label,
 )
-from tests.fixtures.k3s_base import expand
 
-# What K3s's own base emits (tests/fixtures/containerd): anything else is edgewasm's.
-K3S_BASE_RUNTIMES = {"runc", "crun", "wasmedge", "wasmtime", "wasmer", "spin", "nvidia", "nvidia-experimental"}
+# The runtimes K3s's own base may define (those it detects on the node): a template that
+# defined one of them again would make containerd refuse the whole config (a table
+# defined twice).
+K3S_BASE_RUNTIMES = {"runc", "crun", "wasmedge", "wasmtime", "wasmer", "spin", "lunatic", "slight", "wws",
+                     "nvidia", "nvidia-experimental"}
+# The template's one use of K3s's base, and the K3s fields it fills in.
+K3S_BASE = '{{ template "base" . }}'
+K3S_FIELDS = {"SystemdCgroup": "true"}
 
 REMOTE_MODULE = "/var/tmp/edgewasm-hello.wasm"
 CATALOG = load_catalog()
+
+
+def appended(template: str) -> dict:
+    """What a K3s containerd template adds to K3s's base, parsed as TOML: the template with
+    its one ``{{ template "base" . }}`` taken out and K3s's fields filled in. The base is
+    K3s's, rendered on the node at start, so it is not reproduced here; that the template
+    parses over a base is unit-tested (tests/unit/test_wasm_logic.py)."""
+    assert template.count(K3S_BASE) == 1, f"the template should include K3s's base once: {K3S_BASE}"
+    unknown = set(re.findall(r"\{\{ \.(\w+) \}\}", template)) - set(K3S_FIELDS)
+    assert not unknown, f"the template uses K3s fields the check does not know: {sorted(unknown)}"
+    text = re.sub(r"\{\{ \.(\w+) \}\}", lambda m: K3S_FIELDS[m.group(1)], template.replace(K3S_BASE, ""))
+    return tomllib.loads(text)
 
 
 @pytest.fixture
@@ -177,16 +195,18 @@ def test_containerd_template_adds_only_what_k3s_lacks(host, host_data, role, pla
     for name in ("config.toml.tmpl", "config-v3.toml.tmpl"):
         template = host.file(f"{CONTAINERD_DIR}/{name}")
         if name == wanted and adds:
-            # Parses (no table defined twice over K3s's representative base), and holds
-            # exactly the runtimes the data asks for, with the data's binaries.
-            config = tomllib.loads(expand(template.content_string, 3 if "v3" in name else 2))
+            # What it appends parses, is runtimes only, defines none of the runtimes K3s's
+            # base does (no table defined twice), and holds exactly the runtimes the data
+            # asks for, with the data's binaries.
+            config = appended(template.content_string)
             table = ("io.containerd.cri.v1.runtime" if "v3" in name else "io.containerd.grpc.v1.cri")
             runtimes = config["plugins"][table]["containerd"]["runtimes"]
+            assert config == {"plugins": {table: {"containerd": {"runtimes": runtimes}}}}, "it adds more than runtimes"
+            assert not set(runtimes) & K3S_BASE_RUNTIMES, "the template redefines a runtime K3s's base defines"
             expected = {n: spec["binary"] for n, spec in host_data["edgewasm_containerd_runtimes"].items()}
             if host_data["edgewasm_crun"]:
                 expected["crun-wasm"] = host_data["edgewasm_crun_binary"]
-            ours = {n: r["options"]["BinaryName"] for n, r in runtimes.items() if n not in K3S_BASE_RUNTIMES}
-            assert ours == expected
+            assert {n: r["options"]["BinaryName"] for n, r in runtimes.items()} == expected
         else:
             assert not template.exists, f"{template.path} should not exist"
 
@@ -207,7 +227,7 @@ def test_runtime_classes_on_servers(host, role, fleet):
     """The RuntimeClass manifest on the server names every handler of the fleet.
 
     Fix: run the deploy on the servers."""
-    from tests.fixtures.k8s_schema import validate_manifest
+    from edgewasm.compliance.schema import validate_manifest
 
     manifest = host.file("/var/lib/rancher/k3s/server/manifests/edgewasm-runtimeclasses.yaml")
     handlers = fleet_handlers([h.data for h in fleet])

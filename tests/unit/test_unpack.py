@@ -5,7 +5,7 @@ import tarfile
 import pytest
 
 from edgewasm.hello_wasm import greeting, module
-from edgewasm.runtimes import extract_script
+from edgewasm.unpack import extract_script
 
 
 def tarball(path, members):

@@ -1,6 +1,6 @@
 """Compliance checks against the hosts of any pyinfra inventory.
 
-    pytest tests/host --inventory inventories/edge.py --junit-xml reports/compliance.xml
+    pytest edgewasm/compliance/checks --inventory inventories/edge.py --junit-xml reports/compliance.xml
 
 Each check runs once per host, over SSH with host keys checked. Checks read the host's
 inventory data over the declared defaults (``host_data``) and its artifact plan
@@ -17,10 +17,11 @@ from edgewasm import upstream
 from edgewasm.arch import k3s_arch
 from edgewasm.compliance import reads
 from edgewasm.compliance.applies import Target, accepts
+from edgewasm.compliance.checks.standin import LIGHT_STANDIN
 from edgewasm.compliance.hosts import testinfra_host
 from edgewasm.config import InventoryHost, inventory_hosts
 from edgewasm.manifest import Bundle
-from edgewasm.os_packages import release_of
+from edgewasm.os_releases import release_of
 from edgewasm.plan import plan as host_plan
 
 
@@ -73,7 +74,8 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         predicates = [p for mark in item.iter_markers("applies") for p in mark.args]
         inv = getattr(item, "callspec", None) and item.callspec.params.get("inventory_host")
-        if not predicates or inv is None:
+        # No host to check (none matched): pytest's placeholder, which it skips itself.
+        if not predicates or not isinstance(inv, InventoryHost):
             keep.append(item)
             continue
         if inv.name not in targets:
@@ -169,15 +171,6 @@ def cluster_host(host):
         pytest.skip("test bed: this server runs the light K3s stand-in (no Kubernetes API); the verdicts "
                     "are unit-tested on kubectl/Gatekeeper-shaped output (tests/unit/test_cluster.py, test_admission.py)")
     return host
-
-
-# What the test bed's K3s stand-in says in `k3s --version` on a machine without Kubernetes.
-LIGHT_STANDIN = "FIXTURE light stand-in"
-
-
-def light_standin(data) -> bool:
-    """The test bed says this host runs the light K3s stand-in: no node of it joins."""
-    return bool(data.get("testbed_k3s_light"))
 
 
 @pytest.fixture

@@ -7,10 +7,10 @@ import pytest
 import yaml
 
 from edgewasm.compliance import applies
+from edgewasm.compliance.checks.standin import light_standin
 from edgewasm.compliance.cluster import node_problems
 from edgewasm.k3s import K3S_BIN
 from edgewasm.plan import fleet_handlers, handlers
-from tests.host.conftest import light_standin
 
 # Cluster-level checks: once per cluster, on its first server.
 pytestmark = applies.only(applies.first_server)

@@ -1,8 +1,8 @@
-"""Distribution packages in a bundle: which release a host is, what its bundle carries
-for it, and what it is still missing. Pure: no host, no network.
+"""OS releases (edgewasm/os_releases.toml): which release a host is, the distribution
+packages its bundle carries for it, and what it is still missing. Pure: no host, no network.
 
 A bundle holds, per OS release and dpkg arch, the .deb closure of preflight_packages that a
-minimal host lacks (edgewasm/bundle/os_packages.py resolves it with apt against the real,
+minimal host lacks (edgewasm/bundle/apt_closure.py resolves it with apt against the real,
 signed archives) and a Packages index of exactly those files. On the host they form a
 flat apt repository in REPO_ROOT/<release>-<arch>/, which apt installs from with no
 network.

@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from edgewasm import settings
-from edgewasm.os_packages import DPKG_ARCH, releases
+from edgewasm.os_releases import DPKG_ARCH, releases
 
 DISTRIBUTION = "distribution"
 UPSTREAM = "upstream"
@@ -23,7 +23,7 @@ RUNTIMES = ("crun", "wasmedge")
 
 
 @dataclass(frozen=True)
-class Shipped:
+class PackagedRuntime:
     """One runtime as a release packages it for one dpkg arch."""
 
     component: str
@@ -37,34 +37,35 @@ class Shipped:
             f" (+WASM:{self.wasm})" if self.wasm else " without a wasm handler" if self.component == "crun" else "")
 
 
-def shipped(release: str, component: str, arch: str, catalog: Mapping | None = None) -> Shipped | None:
+def packaged_runtime(release: str, component: str, arch: str,
+                     catalog: Mapping | None = None) -> PackagedRuntime | None:
     """What ``release`` packages of ``component`` for K3s arch ``arch``, or None."""
     entry = (catalog if catalog is not None else releases()).get(release, {}).get("ships", {}).get(component)
     dpkg_arch = DPKG_ARCH.get(arch or "")
     if not entry or dpkg_arch not in entry.get("arches", [dpkg_arch]):
         return None
     wasm = entry.get("wasm") if dpkg_arch in entry.get("wasm_arches", [dpkg_arch]) else None
-    return Shipped(component, release, entry["version"], tuple(entry["packages"]), wasm)
+    return PackagedRuntime(component, release, entry["version"], tuple(entry["packages"]), wasm)
 
 
 def packaged(data: Mapping, release: str | None, arch: str | None, components: Mapping[str, str],
-             catalog: Mapping | None = None) -> dict[str, Shipped]:
+             catalog: Mapping | None = None) -> dict[str, PackagedRuntime]:
     """The runtimes this host takes from ``release``'s packages: WasmEdge when it is one of
     the host's ``components`` and the release ships it; crun on the crun route when the
     release's crun has a wasm handler and the operator brings no crun of their own."""
     if not release or settings.value(data, "edgewasm_wasm_runtimes_from") != DISTRIBUTION:
         return {}
     found = {}
-    wasmedge = shipped(release, "wasmedge", arch, catalog)
+    wasmedge = packaged_runtime(release, "wasmedge", arch, catalog)
     if wasmedge and "wasmedge" in components:
         found["wasmedge"] = wasmedge
-    crun = shipped(release, "crun", arch, catalog)
+    crun = packaged_runtime(release, "crun", arch, catalog)
     if crun and crun.wasm and settings.value(data, "edgewasm_crun") and not settings.value(data, "edgewasm_crun_packages"):
         found["crun"] = crun
     return found
 
 
-def host_packages(data: Mapping, runtimes: Mapping[str, Shipped]) -> list[str]:
+def host_packages(data: Mapping, runtimes: Mapping[str, PackagedRuntime]) -> list[str]:
     """Every distribution package the host needs: preflight_packages, then its runtimes'."""
     wanted = list(settings.value(data, "preflight_packages"))
     for runtime in runtimes.values():
@@ -77,12 +78,12 @@ def crun_refusal(host: str, data: Mapping, release: str, arch: str, catalog: Map
     brought by the operator), or None when it can or the route is upstream."""
     if settings.value(data, "edgewasm_wasm_runtimes_from") != DISTRIBUTION:
         return None
-    crun = shipped(release, "crun", arch, catalog)
+    crun = packaged_runtime(release, "crun", arch, catalog)
     if crun and crun.wasm:
         return None
     have = crun.describe() if crun else f"{release} ships no crun for {arch}"
     offers = sorted(f"{name} (crun {c.version} +WASM:{c.wasm})" for name in (catalog or releases())
-                    if (c := shipped(name, "crun", arch, catalog)) and c.wasm)
+                    if (c := packaged_runtime(name, "crun", arch, catalog)) and c.wasm)
     return (f"{host}: the crun route needs a crun with a wasm handler and {have}; fix: move the host to "
             + (f"a release whose crun runs Wasm: {', '.join(offers)}" if offers else "a release whose crun runs Wasm")
             + ", or take the runwasi route (edgewasm_crun = False: the wasmtime and wasmedge shims), or install a "
