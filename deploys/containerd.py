@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from deploys import edgewasm_deploy
 from edgewasm.plan import Plan
-from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name
+from edgewasm.wasm import CONTAINERD_DIR, containerd_template_name, containerd_template_source
 from operations import host_files
 
 TEMPLATE_NAMES = ("config.toml.tmpl", "config-v3.toml.tmpl")
@@ -32,7 +32,7 @@ def template(plan: Plan, runtimes: dict[str, dict]) -> bool:
         path = f"{CONTAINERD_DIR}/{name}"
         if name == wanted:
             host_files.directory(name="K3s containerd config directory", path=CONTAINERD_DIR, mode="755")
-            op = host_files.template(name=f"Write K3s's {name}", src=f"containerd/{name}.j2",
+            op = host_files.template(name=f"Write K3s's {name}", src=containerd_template_source(name),
                                      dest=path, mode="644", runtimes=runtimes)
         else:
             op = host_files.absent(name=f"No {name}", path=path)

@@ -16,7 +16,8 @@ from pyinfra import host
 
 from deploys import artifacts, edgewasm_deploy
 from edgewasm.plan import Plan
-from edgewasm.policy import POLICY_TEMPLATES, constraint_values, helmchart_values
+from edgewasm.policy import (CONSTRAINTS_TEMPLATE, HELMCHART_TEMPLATE, POLICY_TEMPLATES, constraint_values,
+                             helmchart_values)
 from edgewasm.wasm import MANIFESTS_DIR
 from operations import fact_cache, host_files
 
@@ -49,11 +50,11 @@ def gatekeeper(plan: Plan) -> None:
     chart = artifacts.local_copy(plan.placement("gatekeeper", "chart")).read_bytes()
     host_files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
     host_files.template(name="Put the Gatekeeper HelmChart in the auto-deploy directory",
-                        src="gatekeeper/helmchart.yaml.j2", dest=HELMCHART, mode="600",
+                        src=HELMCHART_TEMPLATE, dest=HELMCHART, mode="600",
                         **helmchart_values(host.data.dict(), plan.versions["gatekeeper"], chart))
     for template in POLICY_TEMPLATES:
         host_files.put(name=f"Put the {template.stem} ConstraintTemplate in the auto-deploy directory",
                        src=str(template), dest=template_manifest(template), mode="600")
     host_files.template(name="Put the image policy Constraints in the auto-deploy directory",
-                        src="policies/constraints.yaml.j2", dest=CONSTRAINTS, mode="600",
+                        src=CONSTRAINTS_TEMPLATE, dest=CONSTRAINTS, mode="600",
                         **constraint_values(host.data.dict()))

@@ -12,7 +12,7 @@ from pyinfra import inventory
 
 from deploys import edgewasm_deploy
 from edgewasm.plan import fleet_handlers
-from edgewasm.wasm import MANIFESTS_DIR, runtime_class_specs
+from edgewasm.wasm import MANIFESTS_DIR, RUNTIME_CLASSES_TEMPLATE, runtime_class_specs
 from operations import fact_cache, host_files
 
 MANIFEST = f"{MANIFESTS_DIR}/edgewasm-runtimeclasses.yaml"
@@ -34,5 +34,5 @@ def runtime_classes() -> None:
         return
     host_files.directory(name="K3s auto-deploy directory", path=MANIFESTS_DIR)
     host_files.template(name="Put the Wasm RuntimeClasses in the auto-deploy directory",
-                        src="wasm/runtimeclasses.yaml.j2", dest=MANIFEST, mode="600",
+                        src=RUNTIME_CLASSES_TEMPLATE, dest=MANIFEST, mode="600",
                         classes=runtime_class_specs(handlers))

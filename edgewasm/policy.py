@@ -13,6 +13,9 @@ from edgewasm import templates
 from edgewasm.settings import value as setting
 from edgewasm.templates import render
 
+# The templates (under templates/) the Gatekeeper deploy renders; tests render the same.
+CONSTRAINTS_TEMPLATE = "policies/constraints.yaml.j2"
+HELMCHART_TEMPLATE = "gatekeeper/helmchart.yaml.j2"
 POLICY_TEMPLATES = sorted((templates.DIR / "policies").glob("*.yaml"))
 REPOS_CONSTRAINT = "edgewasm-trusted-repos"
 TAGS_CONSTRAINT = "edgewasm-disallowed-tags"

@@ -83,6 +83,15 @@ def containerd_generation(k3s_version: str) -> int:
     return 2
 
 
+# The templates (under templates/) the deploys render these from; tests render the same.
+RUNTIME_CLASSES_TEMPLATE = "wasm/runtimeclasses.yaml.j2"
+
+
+def containerd_template_source(name: str) -> str:
+    """The template K3s's containerd template ``name`` is rendered from."""
+    return f"containerd/{name}.j2"
+
+
 def containerd_template_name(k3s_version: str) -> str:
     return "config-v3.toml.tmpl" if containerd_generation(k3s_version) == 3 else "config.toml.tmpl"
 
