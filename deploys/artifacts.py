@@ -22,7 +22,7 @@ from pyinfra.facts.files import Sha256File
 from pyinfra.operations import files
 
 from deploys import edgewasm_deploy
-from edgewasm import upstream
+from edgewasm import local_cache, upstream
 from edgewasm.artifacts import HOST_CACHE
 from edgewasm.download import fetch_verified
 from edgewasm.manifest import Bundle
@@ -88,7 +88,7 @@ def place(the_plan: Plan | None = None) -> Plan:
 
 
 _LOCAL_LOCK = BoundedSemaphore()
-DOWNLOAD_CACHE = Path.home() / ".cache" / "edgewasm" / "downloads"
+DOWNLOAD_CACHE = local_cache.DOWNLOADS
 
 
 def local_copy(placement: Placement) -> Path:

@@ -578,7 +578,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("check_wheelhouse", "str", None, _str,
          "set a directory of wheels for the management host's Python and arch, or leave it unset",
          "Wheels of edgewasm-check's dependencies. Unset: downloaded once on the operator's machine "
-         "(pip, at the versions it runs) into ~/.cache/edgewasm/wheelhouse."),
+         "(pip, at the versions it runs) into ~/.cache/edgewasm/check/wheelhouse."),
         ("check_packages", "list[str]", ["python3", "python3-venv"], _str_list,
          "e.g. check_packages = ['python3', 'python3-venv']",
          "Distribution packages edgewasm-check needs; from the management host's edgewasm_bundle when "

@@ -15,13 +15,14 @@ from pathlib import Path
 import yaml
 from gevent.lock import BoundedSemaphore
 
+from edgewasm import local_cache
 from edgewasm.artifacts import Artifact, mirror_url
 from edgewasm.download import fetch_text
 from edgewasm.hello_wasm import image_archive
 from edgewasm.manifest import sha256_of
 from edgewasm.pins import parse_sha256sum
 
-BUILD_CACHE = Path.home() / ".cache" / "edgewasm" / "built"
+BUILD_CACHE = local_cache.BUILT
 
 
 class UpstreamError(RuntimeError):

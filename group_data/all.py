@@ -199,7 +199,7 @@
 # manifest). Unset: the fleet deploys from upstream.
 # check_bundle = None
 # Wheels of edgewasm-check's dependencies. Unset: downloaded once on the operator's
-# machine (pip, at the versions it runs) into ~/.cache/edgewasm/wheelhouse.
+# machine (pip, at the versions it runs) into ~/.cache/edgewasm/check/wheelhouse.
 # check_wheelhouse = None
 # Distribution packages edgewasm-check needs; from the management host's edgewasm_bundle
 # when set, else from its apt sources.

@@ -19,11 +19,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
 
-from edgewasm import templates
+from edgewasm import local_cache, templates
 from edgewasm.manifest import sha256_of
 from edgewasm.os_releases import COMPONENT, INDEX, repo_dir
 
-CACHE = Path.home() / ".cache" / "edgewasm" / "apt"
+CACHE = local_cache.APT
 
 
 class ResolveError(RuntimeError):

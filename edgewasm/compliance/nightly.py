@@ -30,7 +30,7 @@ from pyinfra.operations import apt, server, systemd
 
 from deploys import edgewasm_deploy
 from deploys.preflight import package_problems, packages_from_bundle
-from edgewasm import os_releases
+from edgewasm import local_cache, os_releases
 from edgewasm.compliance import install as check_install
 from edgewasm.manifest import Bundle, sha256_of
 from facts.runtimes import ExtractedFrom
@@ -40,7 +40,7 @@ OPT = "/opt/edgewasm-check"
 SOURCE, WHEELS, VENV = f"{OPT}/src", f"{OPT}/wheels", f"{OPT}/venv"
 UNIT = "edgewasm-check"
 KEY_NAME = "id_edgewasm"
-CACHE = Path.home() / ".cache" / "edgewasm"
+CACHE = local_cache.CHECK
 
 
 def home() -> str:
