@@ -81,6 +81,7 @@ def _pytest_main(argv: list[str], log: str) -> None:
     os.dup2(fd, 2)
     sys.stdout = os.fdopen(1, "w", buffering=1, closefd=False)
     sys.stderr = os.fdopen(2, "w", buffering=1, closefd=False)
+    # Imported in the child, after its stdout/stderr point at the log: pytest binds them on import.
     import pytest
 
     code = pytest.main(argv)

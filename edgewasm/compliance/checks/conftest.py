@@ -19,7 +19,9 @@ from edgewasm.compliance import reads
 from edgewasm.compliance.applies import Target, accepts
 from edgewasm.compliance.checks.standin import LIGHT_STANDIN
 from edgewasm.compliance.hosts import testinfra_host
+from edgewasm.compliance.versions import reported_version
 from edgewasm.config import InventoryHost, inventory_hosts
+from edgewasm.k3s import K3S_BIN
 from edgewasm.manifest import Bundle
 from edgewasm.os_releases import release_of
 from edgewasm.plan import plan as host_plan
@@ -165,7 +167,6 @@ def cluster_host(host):
     """The first server (checks using it are marked ``applies(first_server)``), where
     cluster-level checks run through K3s's kubectl; skipped where K3s is the test bed's
     light stand-in (no Kubernetes API there): a check that cannot be made here, said so."""
-    from edgewasm.k3s import K3S_BIN
 
     if LIGHT_STANDIN in host.check_output(f"{K3S_BIN} --version"):
         pytest.skip("test bed: this server runs the light K3s stand-in (no Kubernetes API); the verdicts "
@@ -178,7 +179,6 @@ def pinned_version(host, plan, record_property):
     """``pinned_version(component, command) -> (pin, output)``: runs ``command`` (the
     component's ``--version``) and records what the host runs against its pin, for the
     compliance report's drift, before the check asserts on it."""
-    from edgewasm.compliance.versions import reported_version
 
     def read(component: str, command: str) -> tuple[str, str]:
         pin, output = plan.versions[component], host.run(command).stdout

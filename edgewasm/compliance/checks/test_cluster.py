@@ -9,8 +9,10 @@ import yaml
 from edgewasm.compliance import applies
 from edgewasm.compliance.checks.standin import light_standin
 from edgewasm.compliance.cluster import node_problems
+from edgewasm.hello_wasm import greeting, image_ref
 from edgewasm.k3s import K3S_BIN
 from edgewasm.plan import fleet_handlers, handlers
+from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
 
 # Cluster-level checks: once per cluster, on its first server.
 pytestmark = applies.only(applies.first_server)
@@ -62,8 +64,6 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan,
     """One pod per Wasm-capable node for this handler, pinned to that node; its log must be the greeting.
 
     Fix: check that node's shim and containerd template (k3s crictl info), then run the deploy."""
-    from edgewasm.hello_wasm import greeting, image_ref
-    from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
 
     image = image_ref(plan.versions["hello-wasm"])
     nodes = {n["metadata"]["name"]: n for n in kubectl("get nodes")["items"]}

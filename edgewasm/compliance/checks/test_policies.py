@@ -10,6 +10,7 @@ import yaml
 
 from edgewasm.compliance import applies
 from edgewasm.compliance.admission import running_webhook_pods, smoke_problems, smoke_verdicts, wait_enforced
+from edgewasm.compliance.schema import validate_manifest
 from edgewasm.k3s import K3S_BIN
 from edgewasm.policy import POLICY_TEMPLATES, REPOS_CONSTRAINT
 from edgewasm.settings import value as setting
@@ -35,7 +36,6 @@ def test_helmchart_carries_the_pinned_chart_and_edge_values(server, host_data, p
     """The Gatekeeper HelmChart carries the pinned chart and the edge values.
 
     Fix: run the deploy on the servers; check the gatekeeper_* settings."""
-    from edgewasm.compliance.schema import validate_manifest
 
     (chart,) = validate_manifest(_manifest(server, "edgewasm-gatekeeper.yaml"))
     content = base64.b64decode(chart["spec"]["chartContent"])
@@ -62,7 +62,6 @@ def test_constraints_follow_the_policy_settings(server, host_data):
     """The Constraints follow the policy_* settings.
 
     Fix: run the deploy on the servers; check the policy_* settings."""
-    from edgewasm.compliance.schema import validate_manifest
 
     docs = {d["kind"]: d for d in validate_manifest(_manifest(server, "edgewasm-policy-constraints.yaml"))}
     assert docs["K8sAllowedRepos"]["spec"]["parameters"]["repos"] == host_data["policy_allowed_repos"]

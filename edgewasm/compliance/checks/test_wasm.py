@@ -12,10 +12,11 @@ import yaml
 
 from edgewasm.artifacts import load_catalog
 from edgewasm.compliance import applies
+from edgewasm.compliance.schema import validate_manifest
 from edgewasm.hello_wasm import greeting, module
 from edgewasm.k3s import CONFIG_DIR
-from edgewasm.templates import render
 from edgewasm.plan import fleet_handlers
+from edgewasm.templates import render
 from edgewasm.wasm import (
     CONTAINERD_DIR,
     CRUN_WASM,
@@ -227,7 +228,6 @@ def test_runtime_classes_on_servers(host, role, fleet):
     """The RuntimeClass manifest on the server names every handler of the fleet.
 
     Fix: run the deploy on the servers."""
-    from edgewasm.compliance.schema import validate_manifest
 
     manifest = host.file("/var/lib/rancher/k3s/server/manifests/edgewasm-runtimeclasses.yaml")
     handlers = fleet_handlers([h.data for h in fleet])
