@@ -19,6 +19,8 @@ from edgewasm.pins import LockError, pins_from_document
 
 CATALOG = Path(__file__).resolve().with_name("artifacts.toml")
 HOST_CACHE = "/var/lib/edgewasm/artifacts"
+# K3s imports every image archive here when it starts (airgap images, ours).
+IMAGES_DIR = "/var/lib/rancher/k3s/agent/images"
 ALL = "all"  # arch of arch-independent artifacts (charts)
 
 
@@ -201,6 +203,6 @@ def resolve(
                 found.append(Artifact(
                     component=component, version=version, arch=arch, name=image["name"], file=file,
                     url=ref, checksum_kind="digest", checksum_url=None, sha256=digests.get(arch),
-                    dest=f"/var/lib/rancher/k3s/agent/images/{file}", kind="image", image_ref=ref,
+                    dest=f"{IMAGES_DIR}/{file}", kind="image", image_ref=ref,
                 ))
     return found, missing

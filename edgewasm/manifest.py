@@ -1,7 +1,9 @@
 """A bundle on the operator's disk: its manifest, read once per process, and verification.
 
 The bundle builder (edgewasm/bundle/) writes bundles; everything else only reads them
-through ``Bundle.open``.
+through ``Bundle.open``. The manifest's bytes are read once: its digest, its signature
+(edgewasm/bundle_trust.py) and its parsed content all come from those same bytes, and a
+manifest rewritten after it was validated is not read again in that process.
 """
 
 from __future__ import annotations
@@ -9,12 +11,17 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from edgewasm.artifacts import load_catalog, resolve
+from edgewasm.artifacts import HOST_CACHE, IMAGES_DIR, load_catalog, resolve
+from edgewasm.os_releases import REPO_ROOT
 
 MANIFEST = "manifest.json"
+# Where a manifest entry may put a file on a host: the artifact cache, K3s's image
+# directory and the .deb repositories.
+HOST_ROOTS = (HOST_CACHE, IMAGES_DIR, REPO_ROOT)
 
 
 def sha256_of(path: Path) -> str:
@@ -33,13 +40,37 @@ def load_manifest(bundle: Path | str) -> dict:
 class Bundle:
     path: Path
     manifest: dict = field(repr=False)
+    raw: bytes | None = field(default=None, repr=False)  # the manifest's bytes, as read
 
     @staticmethod
     def open(path: Path | str) -> "Bundle":
-        """The bundle at ``path``, its manifest parsed once (again only when rewritten)."""
-        path = Path(path)
-        stamp = (path / MANIFEST).stat().st_mtime_ns if (path / MANIFEST).exists() else None
-        return _open(path, stamp)
+        """The bundle at ``path``, its manifest read once per process."""
+        return _open(Path(path).absolute())
+
+    @staticmethod
+    def forget(path: Path | str) -> None:
+        """Read ``path``'s manifest afresh at the next open (the builder, having written it)."""
+        _OPENED.pop(Path(path).absolute(), None)
+
+    @property
+    def sha256(self) -> str | None:
+        return hashlib.sha256(self.raw).hexdigest() if self.raw is not None else None
+
+    def confinement_problems(self) -> list[str]:
+        """Entries whose file leaves the bundle or whose host destination leaves edgewasm's
+        own directories (HOST_ROOTS): a manifest must not name ../ or another file."""
+        problems, root = [], self.path.resolve()
+        for entry in self.manifest.get("artifacts", []):
+            file, dest = str(entry.get("file", "")), str(entry.get("dest", ""))
+            inside = (file and not file.startswith("/") and posixpath.normpath(file) == file
+                      and ".." not in file.split("/") and (root / file).resolve().is_relative_to(root))
+            if not inside:
+                problems.append(f"manifest entry {file!r}: its file is not a plain path inside the bundle")
+            if dest and not (posixpath.normpath(dest) == dest and ".." not in dest.split("/")
+                             and any(dest.startswith(r + "/") for r in HOST_ROOTS)):
+                problems.append(f"manifest entry {file!r}: destination {dest!r} is outside "
+                                f"{', '.join(HOST_ROOTS)}")
+        return problems
 
     @functools.cached_property
     def _index(self) -> dict[tuple[str, str, str, str], dict]:
@@ -84,9 +115,18 @@ class Bundle:
         return problems
 
 
-@functools.lru_cache(maxsize=16)
-def _open(path: Path, stamp: int | None) -> Bundle:
-    return Bundle(path, load_manifest(path) if stamp is not None else {"artifacts": [], "unavailable": []})
+_OPENED: dict[Path, Bundle] = {}
+
+
+def _open(path: Path) -> Bundle:
+    if path not in _OPENED:
+        try:
+            raw = (path / MANIFEST).read_bytes()
+        except FileNotFoundError:
+            _OPENED[path] = Bundle(path, {"artifacts": [], "unavailable": []})
+        else:
+            _OPENED[path] = Bundle(path, json.loads(raw), raw)
+    return _OPENED[path]
 
 
 def verify(bundle: Path | str) -> list[str]:

@@ -23,7 +23,7 @@ from pathlib import Path
 from edgewasm.artifacts import load_catalog
 from edgewasm.bundle.apt_closure import ResolveError, bundle_os_packages
 from edgewasm.download import DownloadError, fetch_verified
-from edgewasm.manifest import MANIFEST, sha256_of
+from edgewasm.manifest import MANIFEST, Bundle, sha256_of
 from edgewasm.os_releases import DPKG_ARCH, releases
 from edgewasm.packaged_runtimes import packaged
 from edgewasm.plan import ANY_ROLE, Placement, plan, wanted_versions
@@ -208,3 +208,4 @@ def _swap_into_place(staging: Path, target: Path) -> None:
         target.rename(old)
     staging.rename(target)
     shutil.rmtree(old, ignore_errors=True)
+    Bundle.forget(target)  # this process reads the new manifest, not the one it may have opened before

@@ -3,7 +3,9 @@
     edgewasm-bundle build site-a --inventory inventories/edge.py
     edgewasm-bundle build site-a --arch amd64 --arch arm64 --mirror https://mirror.example
     edgewasm-bundle build site-a --arch arm64 --os debian-bookworm --os ubuntu-noble
-    edgewasm-bundle verify site-a
+    edgewasm-bundle build site-a --inventory inventories/edge.py --sign-key ~/.ssh/id_ed25519
+    edgewasm-bundle sign site-a --key ~/.ssh/id_ed25519   # sign (again) an existing bundle's manifest
+    edgewasm-bundle verify site-a --signers bundle_signers
     edgewasm-bundle lock                     # pin what upstream publishes: edgewasm/artifacts.lock.toml
     edgewasm-bundle lock --check             # exit 1 when the lock lacks a pin or upstream changed one
 """
@@ -17,10 +19,11 @@ from pathlib import Path
 from edgewasm import settings
 from edgewasm.artifacts import CATALOG, CatalogError, load_catalog
 from edgewasm.bundle.builder import BUNDLES, BundleError, build
+from edgewasm.bundle_trust import SigningError, sign, signature_problem
 from edgewasm.bundle.lock import run as run_lock
 from edgewasm.config import inventory_hosts
 from edgewasm.download import DownloadError
-from edgewasm.manifest import verify
+from edgewasm.manifest import Bundle
 from edgewasm.pins import LockError
 
 
@@ -65,9 +68,15 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--registry-insecure", action="store_true", help="plain HTTP / unverified TLS to the registry mirror")
     b.add_argument("--catalog", default=None, help="artifact catalogue (default: edgewasm/artifacts.toml)")
     b.add_argument("--out", default=str(BUNDLES), type=Path)
+    b.add_argument("--sign-key", type=Path, help="SSH private key to sign the manifest with (manifest.json.sig)")
     v = sub.add_parser("verify", help="check every file of a bundle against its manifest")
     v.add_argument("name")
     v.add_argument("--out", default=str(BUNDLES), type=Path)
+    v.add_argument("--signers", type=Path, help="OpenSSH allowed_signers file: also verify the manifest's signature")
+    s = sub.add_parser("sign", help="sign a bundle's manifest with an SSH key (manifest.json.sig)")
+    s.add_argument("name")
+    s.add_argument("--key", required=True, type=Path, help="SSH private key (or its .pub with the key in ssh-agent)")
+    s.add_argument("--out", default=str(BUNDLES), type=Path)
     lk = sub.add_parser("lock", help="pin upstream's published digests into the lock file beside the catalogue")
     lk.add_argument("--catalog", default=str(CATALOG), type=Path, help="artifact catalogue (default: %(default)s)")
     lk.add_argument("--lock", type=Path, help="lock file (default: the catalogue with suffix .lock.toml)")
@@ -85,12 +94,19 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "lock":
             return run_lock(args.catalog, args.lock, args.mirror, args.registry_mirror, args.registry_insecure,
                             args.component, args.arch, args.check)
+        if args.command == "sign":
+            print(f"signed: {sign(args.out / args.name, args.key)}")
+            return 0
         if args.command == "verify":
-            problems = verify(args.out / args.name)
+            bundle = Bundle.open(args.out / args.name)
+            problems = bundle.confinement_problems() + bundle.verify()
+            if args.signers:
+                problems += [f"{bundle.path}: {p}" for p in [signature_problem(bundle, args.signers)] if p]
             for p in problems:
                 print(p, file=sys.stderr)
             if not problems:
-                print(f"{args.out / args.name}: every file matches the manifest")
+                print(f"{bundle.path}: every file matches the manifest"
+                      + (f", signed by a key in {args.signers}" if args.signers else ""))
             return 1 if problems else 0
         arches, versions, mirror = list(args.arch or []), {}, args.mirror
         os_releases, os_packages = settings.value({}, "edgewasm_os_releases"), settings.value({}, "preflight_packages")
@@ -111,7 +127,9 @@ def main(argv: list[str] | None = None) -> int:
         build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
               registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out,
               os_releases=os_releases, os_packages=os_packages, runtime_hosts=runtime_hosts)
-    except (BundleError, CatalogError, DownloadError, LockError) as exc:
+        if args.sign_key:
+            print(f"signed: {sign(args.out / args.name, args.sign_key)}")
+    except (BundleError, CatalogError, DownloadError, LockError, SigningError) as exc:
         print(f"edgewasm-bundle: {exc}", file=sys.stderr)
         return 1
     return 0

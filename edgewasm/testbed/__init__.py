@@ -41,6 +41,10 @@ TESTBED_BUNDLE = "bundles/testbed"
 # the light stand-in for every arch: the catalogue's own release, for which the fixture
 # mirror serves the stand-in (the real build exists only for the test bed's pin).
 TESTBED_LIGHT_BUNDLE = "bundles/testbed-light"
+# The test bed's bundles are signed as an operator signs theirs (edgewasm-bundle sign), by
+# a key of this machine's; the inventory trusts it (edgewasm_bundle_signers).
+BUNDLE_SIGNING_KEY = "secrets/testbed-bundle-key"
+BUNDLE_SIGNERS = "secrets/testbed-bundle-signers"
 
 # role:arch[:board]
 # Both Debian releases in every run: the amd64 agent runs trixie (its crun and WasmEdge
@@ -136,6 +140,17 @@ def parse_topology(spec: str) -> list[TestbedHost]:
 
 def hosts_dir() -> Path:
     return CACHE / "hosts"
+
+
+def bundle_signing_key(root: Path = Path(".")) -> Path:
+    """The test bed's bundle-signing key (made once, 0600) and its allowed_signers file."""
+    key, signers = root / BUNDLE_SIGNING_KEY, root / BUNDLE_SIGNERS
+    if not key.exists():
+        key.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+        _run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "edgewasm-testbed-bundles", "-f", str(key)])
+    if not signers.exists():
+        signers.write_text(f"testbed-bundles {key.with_suffix('.pub').read_text().strip()}\n")
+    return key
 
 
 def state_file() -> Path:
@@ -453,6 +468,7 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             # Artifacts come from the offline bundle built from the fixture mirror
             # (python -m tests.fixtures.testbed_bundle): the hosts have no internet.
             "edgewasm_bundle": bundle,
+            "edgewasm_bundle_signers": BUNDLE_SIGNERS,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
             **(real_node_data(h) if real_node(h) else {}),

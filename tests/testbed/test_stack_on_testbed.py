@@ -20,6 +20,7 @@ import pytest
 
 from edgewasm import settings
 from edgewasm import testbed as tb
+from edgewasm.bundle_trust import sign
 from tests.fixtures.mirror import UPGRADE_VERSIONS
 from tests.testbed.helpers import (
     REPORTS,
@@ -166,6 +167,7 @@ def _bundle_copy(tmp_path, keep=lambda entry: True, manifest_edit=None):
         (copy / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
         os.link(source / entry["file"], copy / entry["file"])
     (copy / "manifest.json").write_text(json.dumps(manifest))
+    sign(copy, tb.bundle_signing_key(ROOT))  # as the operator signs a bundle they built
     return copy
 
 
@@ -339,7 +341,8 @@ def test_the_installed_package_deploys_from_any_directory(testbed, tmp_path):
     inventory = write_inventory(
         elsewhere / "site.py", {pi.name: {"preflight_swap": "disable"} for pi in pis(testbed)},
         common={"edgewasm_bundle": str(ROOT / "bundles" / "testbed"),
-                "k3s_token_file": str(ROOT / "secrets" / "k3s.token")})
+                "k3s_token_file": str(ROOT / "secrets" / "k3s.token"),
+                "edgewasm_bundle_signers": str(ROOT / tb.BUNDLE_SIGNERS)})
     result = subprocess.run([venv / "bin/edgewasm-deploy", inventory.name, "-y", "--json"], cwd=elsewhere,
                             capture_output=True, text=True, timeout=900, env={**os.environ, "PYINFRA_PROGRESS": "off"})
     assert result.returncode == 0, result.stderr[-5000:]
@@ -371,6 +374,7 @@ def test_a_bundle_without_the_pis_arch_refuses_the_pi_and_nothing_else_changes(t
         (amd64_only / entry["file"]).parent.mkdir(parents=True, exist_ok=True)
         os.link(source / entry["file"], amd64_only / entry["file"])
     (amd64_only / "manifest.json").write_text(json.dumps(manifest))
+    sign(amd64_only, tb.bundle_signing_key(ROOT))
     pi = pis(testbed)[0]
     before = main_pids(testbed)
     inventory = write_inventory(tmp_path / "amd64_bundle.py", common={"edgewasm_bundle": str(amd64_only)})
