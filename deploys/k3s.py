@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import io
 import os
+import shlex
 from contextlib import nullcontext
 from pathlib import Path
 
@@ -92,8 +93,9 @@ def _fail(host, reason: str, details: list[str] = (), stop: bool = True) -> bool
 
 
 def _kubectl(first, *args: str) -> tuple[bool, list[str]]:
-    """``k3s kubectl ARGS`` on the first server (which holds the admin kubeconfig)."""
-    ok, output = first.run_shell_command(StringCommand("k3s", "kubectl", *args))
+    """``k3s kubectl ARGS`` on the first server (which holds the admin kubeconfig), each
+    argument quoted: a node's name is inventory data, and this runs as root."""
+    ok, output = first.run_shell_command(StringCommand("k3s", "kubectl", *(QuoteString(a) for a in args)))
     return ok, output.stderr_lines
 
 
@@ -139,12 +141,14 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
     """
     service = f"{unit}.service"
     running = fact_cache.fact_once(SystemdStatus, services=service).get(service)
+    # Every value below reaches a root shell: quoted, though only the host's name is data.
+    q = shlex.quote
     enabled = fact_cache.fact_once(UnitFileEnabled, unit=service) in ("enabled", "static")
     # --no-reload: the unit file's own change reloads systemd (and the restart script below
     # reloads when systemd says its copy is stale, as after a run cut before that reload); a
     # reload per enable, 47 agents at once on a small operator, was most of a first
     # install's start phase.
-    enable = f"systemctl enable --no-reload --quiet {service}"
+    enable = f"systemctl enable --no-reload --quiet {q(service)}"
     stale = running and fact_cache.fact_once(InputsDigest, paths=inputs) != fact_cache.fact_once(StartedInputs)
     if running and not restart and not stale:
         if enabled:
@@ -152,22 +156,22 @@ def service_running(unit: str, restart: bool, timeout: int, server: bool, inputs
         else:
             yield enable
         return
-    ready = f"systemctl is-active --quiet {service}"
+    ready = f"systemctl is-active --quiet {q(service)}"
     if server:
-        ready += f" && [ -s {SERVER_TOKEN} ] && [ -s {KUBECONFIG} ]"
+        ready += f" && [ -s {q(SERVER_TOKEN)} ] && [ -s {q(KUBECONFIG)} ]"
     # --no-block: a unit that never gets ready must fail here with its journal, not hang.
     # The old instance stays active for a moment after the restart is queued: wait for a
     # new InvocationID.
     script = (
         ("" if enabled else f"{enable} || exit 1; ") +
-        f'if [ "$(systemctl show -p NeedDaemonReload --value {service})" = yes ]; then systemctl daemon-reload; fi; '
-        f"old=$(systemctl show -p InvocationID --value {service}); "
-        f"systemctl restart --no-block {service}; t=0; "
-        f'until [ "$(systemctl show -p InvocationID --value {service})" != "$old" ] && {ready}; do '
-        f"t=$((t+1)); if [ $t -gt {timeout} ]; then "
-        f"echo '{host.name}: {service} not ready after {timeout}s; last journal lines:' >&2; "
-        f"journalctl -u {service} -n 15 --no-pager -o cat >&2; exit 1; fi; sleep 1; done; "
-        f"mkdir -p {STARTED_INPUTS.rsplit('/', 1)[0]}; ({inputs_digest_script(inputs)}) > {STARTED_INPUTS}"
+        f'if [ "$(systemctl show -p NeedDaemonReload --value {q(service)})" = yes ]; then systemctl daemon-reload; fi; '
+        f"old=$(systemctl show -p InvocationID --value {q(service)}); "
+        f"systemctl restart --no-block {q(service)}; t=0; "
+        f'until [ "$(systemctl show -p InvocationID --value {q(service)})" != "$old" ] && {ready}; do '
+        f"t=$((t+1)); if [ $t -gt {int(timeout)} ]; then "
+        f"echo {q(f'{host.name}: {service} not ready after {timeout}s; last journal lines:')} >&2; "
+        f"journalctl -u {q(service)} -n 15 --no-pager -o cat >&2; exit 1; fi; sleep 1; done; "
+        f"mkdir -p {q(STARTED_INPUTS.rsplit('/', 1)[0])}; ({inputs_digest_script(inputs)}) > {q(STARTED_INPUTS)}"
     )
     yield FunctionCommand(_restart, (script, rolling, slots, drain), {})
 
@@ -197,12 +201,21 @@ def _fetch_kubeconfig(local: str, server_url: str) -> None:
 def _read_secret(server, path: str) -> str:
     """A secret file on ``server``, read over SFTP into memory ("" when absent): never a
     fact, whose output pyinfra prints at -vvv."""
+    if not server.connected:
+        raise FirstServerUnreachable(f"{host.name}: the cluster's tokens are read from its first server "
+                                     f"{server.name}, which did not connect; fix: bring {server.name} back "
+                                     "(its own error is above), or give the tokens in k3s_token_file / "
+                                     "k3s_agent_token_file")
     buffer = io.BytesIO()
     try:
         server.get_file(path, buffer)
     except OSError:
         return ""
     return buffer.getvalue().decode().strip()
+
+
+class FirstServerUnreachable(Exception):
+    pass
 
 
 def _tokens(first, role: str) -> list:
@@ -265,7 +278,11 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
     binary = host_files.installed_copy(name="Install the K3s binary", src=k3s_binary.dest, dest=K3S_BIN,
                                      sha256=k3s_binary.sha256)
 
-    tokens = _tokens(first, role)
+    try:
+        tokens = _tokens(first, role)
+    except FirstServerUnreachable as exc:  # this host only: the others may have their tokens
+        host_ops.refuse(name="Refuse K3s without the cluster's tokens", reasons=[str(exc)])
+        return
     host_files.directory(name="K3s config directory", path=f"{CONFIG_DIR}/config.yaml.d", mode="755")
     values = config_values(host.name, host.data.dict(), role, is_first, server_url)
     # K3s merges node-label into the node's labels at every start, so these follow the runtimes.

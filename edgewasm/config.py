@@ -8,7 +8,10 @@ key, value (secrets redacted) and fix. ``deploys/full_stack.py`` checks the inve
 runs again (``check_running_inventory``), so one that forgot the call is refused before
 any change. What each setting may hold is declared in edgewasm/settings.py; this module
 adds what only the whole inventory shows (roles, addresses, HA, cluster-wide agreement,
-bundles).
+bundles), each host's name (a lowercase RFC 1123 name: it reaches commands on the first
+server), how its SSH host key is trusted (strict checking against a known_hosts entry
+that exists: the first contact with a new node is the run that uploads its token) and the
+operator's token files (0600).
 """
 
 from __future__ import annotations
@@ -16,6 +19,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import shlex
+import stat
 import subprocess
 import sys
 from collections.abc import Mapping
@@ -27,8 +33,10 @@ from pyinfra import logger, state
 from pyinfra.api.exceptions import PyinfraError
 
 from edgewasm import settings
-from edgewasm.manifest import Bundle, sha256_of
-from edgewasm.ssh import nodelay_for_pyinfra
+from edgewasm.bundle_trust import trust_problems
+from edgewasm.manifest import Bundle
+from edgewasm.k3s import READ_ONLY_ENV, TOKEN_SETTINGS, token_path
+from edgewasm.ssh import PYINFRA_DEFAULT_POLICY, STRICT, known_host_keys, nodelay_for_pyinfra, ssh_target
 
 
 class InventoryError(PyinfraError):
@@ -38,6 +46,117 @@ class InventoryError(PyinfraError):
 def check_host_data(name: str, data: Mapping[str, Any]) -> list[str]:
     """Problems with one host's data, each naming host, key, value and fix (None is unset)."""
     return [p for key, value in data.items() if value is not None and (p := settings.problem(name, key, value))]
+
+
+# ------------------------------------------------------------------ names and host keys
+
+# Lowercase RFC 1123 names, as Kubernetes takes node names: labels of a-z, 0-9 and '-',
+# not starting or ending with '-', at most 63 characters each and 253 in all.
+_NAME_LABEL = re.compile(r"[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?")
+
+
+def host_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be a host's name (it becomes the K3s node name, and goes into
+    kubectl commands on the first server), or None."""
+    if len(name) <= 253 and all(_NAME_LABEL.fullmatch(label) for label in name.split(".")):
+        return None
+    labels = (re.sub(r"[^a-z0-9-]+", "-", label.lower()).strip("-")[:63].strip("-") for label in name.split("."))
+    suggestion = ".".join(label for label in labels if label)[:253] or "edge-1"
+    return (f"{name}: host name {name!r} is not a lowercase RFC 1123 name (labels of a-z, 0-9 and '-', not "
+            "starting or ending with '-', at most 63 characters each and 253 in all): it becomes the K3s node "
+            f"name and goes into commands on the first server; fix: rename the host, e.g. {suggestion!r}, and "
+            "give its address as ssh_hostname")
+
+
+# Set in the pyinfra that only reads an inventory (``inventory_hosts``: debug-inventory,
+# for edgewasm-check and edgewasm-bundle). It contacts no host, and edgewasm-check
+# connects with its own client, which refuses a host whose key is not in known_hosts,
+# host by host, saying so in the report: host keys are not that read's to refuse.
+INVENTORY_READ_ENV = "EDGEWASM_INVENTORY_READ"
+
+# How much of the host keys validate() checks: "entries" (a deploy: strict checking
+# and a known_hosts entry for every host), "policy" (edgewasm-check's dry run, which
+# pyinfra connects for: strict checking, and a host without an entry is that host's
+# failure in the report, not every host's), "none" (an inventory read).
+HOST_KEY_CHECKS = ("entries", "policy", "none")
+
+
+def _host_key_mode(deploy_file: bool = False) -> str:
+    if os.environ.get(INVENTORY_READ_ENV) and not deploy_file:
+        return "none"
+    return "policy" if os.environ.get(READ_ONLY_ENV) else "entries"
+
+
+def host_key_problems(name: str, data: Mapping[str, Any], entries: bool = True) -> list[str]:
+    """Why pyinfra could trust a key it has never seen for host ``name``: a policy other
+    than strict checking (``ssh_strict_host_key_checking = "yes"``), or (``entries``) no
+    known_hosts entry for the address and port it will connect to (hashed entries
+    matched). The first contact with a new node is the run that uploads its join token."""
+    if name.startswith("@"):  # another connector (@local, @docker/...): its name is refused
+        return []
+    try:
+        target = ssh_target(name, data)
+    except (TypeError, ValueError):
+        return [f"{name}: ssh_port = {data.get('ssh_port')!r} is not a port number; fix: ssh_port = 22, or the "
+                "port the host's sshd listens on"]
+    policy = data.get("ssh_strict_host_key_checking")
+    problems = []
+    if policy != STRICT:
+        shown = (f"= {policy!r}" if policy is not None
+                 else f"is unset (pyinfra's default, {PYINFRA_DEFAULT_POLICY!r})")
+        risk = ("any host key is accepted, a changed one too" if policy in ("no", "off")
+                else "a host whose key is not in known_hosts is trusted on first contact, the run that "
+                     "uploads its join token")
+        problems.append(f"{name}: ssh_strict_host_key_checking {shown}: {risk}; fix: ssh_strict_host_key_checking "
+                        "= 'yes' for every host (the inventory's all group), with each host's key in its "
+                        "ssh_known_hosts_file")
+    if entries:
+        keys, unreadable = known_host_keys(target)
+        if not keys:
+            files = ", ".join(target.known_hosts)
+            why = "; ".join(unreadable) or "hashed entries included"
+            scan = f"ssh-keyscan {f'-p {target.port} ' if target.port != 22 else ''}{shlex.quote(target.address)}"
+            into = shlex.quote(os.path.expanduser(target.known_hosts[0]))
+            problems.append(
+                f"{name}: no host key for {target.key_name} in {files} ({why}), so pyinfra would not connect to it; "
+                f"fix: {scan} > new.keys && ssh-keygen -lf new.keys, compare those fingerprints with the host's "
+                "own read out of band (on its console: ssh-keygen -lf /etc/ssh/ssh_host_ed25519_key.pub), and "
+                f"only if they match: cat new.keys >> {into} (or set ssh_known_hosts_file to the file holding it)")
+    return problems
+
+
+def _names(names: list[str], shown: int = 5) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def token_file_problems(hosts: list) -> list[str]:
+    """The operator's token files (k3s_token_file, k3s_agent_token_file) the inventory's
+    nodes would read that are there but not the operator's alone (or not files): each
+    holds a join token. Missing ones are fine: the deploy makes them 0600."""
+    used: dict[tuple[str, str, str], list[str]] = {}
+    for h in hosts:
+        data = settings.merged(h.data)
+        if h.role is None or settings.problem(h.name, "k3s_cluster_name", data["k3s_cluster_name"]):
+            continue  # not a node, or its cluster name is refused on its own
+        for kind in ("server", "agent") if h.role == "server" else ("agent",):
+            token_key, file_key = TOKEN_SETTINGS[kind]
+            if data.get(token_key) or settings.problem(h.name, file_key, data.get(file_key)):
+                continue  # the token is in data (the file is never read), or the setting is refused
+            used.setdefault((kind, file_key, str(token_path(data, kind))), []).append(h.name)
+    problems = []
+    for (kind, file_key, path), names in sorted(used.items()):
+        try:
+            info = os.stat(path)  # followed, as the deploy reads it
+        except FileNotFoundError:
+            continue
+        mode = stat.S_IMODE(info.st_mode)
+        if not stat.S_ISREG(info.st_mode):
+            problems.append(f"{_names(names)}: {file_key} {path} is not a file; fix: remove it (the deploy writes "
+                            "the token there, 0600) or point the setting at the token file")
+        elif mode & 0o077:
+            problems.append(f"{_names(names)}: {file_key} {path} holds the cluster's {kind} join token but is open "
+                            f"to group or others (mode {mode:o}); fix: chmod 600 {shlex.quote(path)}")
+    return problems
 
 
 def _digest(value: Any) -> str:
@@ -102,17 +221,23 @@ def topology_problems(hosts: list, source: str) -> tuple[list[str], list[str]]:
     return problems, warnings
 
 
-def validate(hosts: list, source: str, outcome: str = "no host was contacted") -> None:
-    """Check every host's data and the inventory as one cluster, and every bundle it names;
-    raise InventoryError listing all problems (secrets redacted)."""
+def validate(hosts: list, source: str, outcome: str = "no host was contacted", host_keys: str = "entries") -> None:
+    """Check every host's name, host-key trust (``host_keys``, one of HOST_KEY_CHECKS) and
+    data, the inventory as one cluster, the operator's token files and every bundle it
+    names; raise InventoryError listing all problems (secrets redacted)."""
+    assert host_keys in HOST_KEY_CHECKS, host_keys
     problems: list[str] = []
     for h in hosts:
+        problems.extend(p for p in [host_name_problem(h.name)] if p)
+        if host_keys != "none":
+            problems.extend(host_key_problems(h.name, h.data, entries=host_keys == "entries"))
         problems.extend(check_host_data(h.name, h.data))
     topology, warnings = topology_problems(hosts, source)
     problems += topology
+    problems += token_file_problems(hosts)
     for warning in warnings:
         logger.warning(f"inventory {source}: {warning}")
-    problems.extend(_bundle_problems(hosts))
+    problems.extend(bundle_problems(hosts))
     if problems:
         raise InventoryError(
             f"inventory {source} is invalid, {outcome}:\n  " + "\n  ".join(problems)
@@ -141,7 +266,7 @@ def _fingerprint(hosts: list) -> str:
 
 
 _checking: set[str] = set()
-_validated: set[str] = set()  # fingerprints of inventories check_inventory passed in this process
+_validated: set[tuple[str, str]] = set()  # (fingerprint, host-key checks) check_inventory passed in this process
 _running_checked: set[int] = set()  # pyinfra inventories check_running_inventory already looked at
 
 
@@ -170,8 +295,9 @@ def check_inventory(inventory_file: str, empty_fix: str = "add hosts to k3s_serv
         raise InventoryError(
             f"inventory {inventory_file} has no hosts; fix: {empty_fix}"
         )
-    validate(hosts, inventory_file)
-    _validated.add(_fingerprint(hosts))
+    host_keys = _host_key_mode()
+    validate(hosts, inventory_file, host_keys=host_keys)
+    _validated.add((_fingerprint(hosts), host_keys))
 
 
 def check_running_inventory() -> None:
@@ -183,29 +309,60 @@ def check_running_inventory() -> None:
     _running_checked.add(id(state.inventory))
     hosts = _hosts_of(state.inventory)
     fingerprint = _fingerprint(hosts)
-    if fingerprint not in _validated:
-        validate(hosts, "given to pyinfra", outcome="no host was changed")
-        _validated.add(fingerprint)
+    # A deploy checks host keys whatever the environment says: INVENTORY_READ_ENV is for reads.
+    checked = (fingerprint, _host_key_mode(deploy_file=True))
+    if checked not in _validated:
+        validate(hosts, "given to pyinfra", outcome="no host was changed", host_keys=checked[1])
+        _validated.add(checked)
 
 
-def _bundle_problems(hosts) -> list[str]:
-    """Every configured bundle checked file by file against its manifest, and the manifest
-    against what lives outside the bundle: its pinned digest (edgewasm_bundle_sha256) and
-    the catalogue's own pins."""
+_keys_checked: set[int] = set()  # pyinfra inventories check_running_host_keys already looked at
+
+
+def check_running_host_keys() -> None:
+    """Host names and host-key trust alone, of the inventory pyinfra runs: the guard for a
+    deploy whose hosts are not K3s nodes (check_running_inventory would refuse them as a
+    cluster), such as edgewasm.compliance.nightly's management hosts, which get the
+    fleet's SSH key. Refused as check_running_inventory refuses them."""
+    if id(state.inventory) in _keys_checked:
+        return
+    _keys_checked.add(id(state.inventory))
+    entries = _host_key_mode(deploy_file=True) == "entries"
+    problems = [p for h in _hosts_of(state.inventory)
+                for p in [host_name_problem(h.name), *host_key_problems(h.name, h.data, entries=entries)] if p]
+    if problems:
+        raise InventoryError("inventory given to pyinfra is invalid, no host was changed:\n  " + "\n  ".join(problems))
+
+
+def bundle_problems(hosts) -> list[str]:
+    """Every configured bundle: its manifest anchored outside the bundle (a signature by a
+    key in edgewasm_bundle_signers, or edgewasm_bundle_sha256; edgewasm/bundle_trust.py),
+    its paths confined, every file checked against it, and the catalogue's own pins."""
     problems = []
     for path in sorted({h.data.get("edgewasm_bundle") for h in hosts} - {None}):
-        users = sorted(h.name for h in hosts if h.data.get("edgewasm_bundle") == path)
+        users = [h for h in hosts if h.data.get("edgewasm_bundle") == path]
         bundle = Bundle.open(path)
-        found = list(bundle.verify())
-        pins = {h.data.get("edgewasm_bundle_sha256") for h in hosts if h.data.get("edgewasm_bundle") == path} - {None}
-        manifest = Path(path) / "manifest.json"
-        if pins and manifest.exists() and sha256_of(manifest) not in pins:
-            found.append(f"{manifest}: sha256 {sha256_of(manifest)} is not the pinned edgewasm_bundle_sha256 "
-                         f"{', '.join(sorted(pins))}")
-        found += bundle.catalogue_mismatches()
-        problems += [f"bundle {path} (for {', '.join(users)}): {problem}; "
-                     "fix: rebuild it (edgewasm-bundle build) or copy it again" for problem in found]
+        pins = {h.data.get("edgewasm_bundle_sha256") for h in users} - {None}
+        signers = {h.data.get("edgewasm_bundle_signers") for h in users} - {None}
+        unverified = all(h.data.get("edgewasm_bundle_unverified") for h in users)
+        found = [problem for s in (sorted(signers) or [None])
+                 for problem in trust_problems(bundle, s, pins, unverified)]
+        if unverified and not pins and not signers:
+            logger.warning(f"bundle {path}: edgewasm_bundle_unverified is set: NOTHING outside the bundle vouches "
+                           "for it; whoever can write it controls every host it is deployed to")
+        found += bundle.confinement_problems() + bundle.verify() + bundle.catalogue_mismatches()
+        names = ", ".join(sorted(h.name for h in users))
+        problems += [f"bundle {path} (for {names}): {problem}; fix: {_bundle_fix(problem)}" for problem in found]
     return problems
+
+
+def _bundle_fix(problem: str) -> str:
+    if "vouches" in problem or "not signed" in problem:
+        return ("sign it (edgewasm-bundle sign NAME --key ~/.ssh/id_ed25519) and set edgewasm_bundle_signers to an "
+                "allowed_signers file with that key, or set edgewasm_bundle_sha256")
+    if "signature" in problem or "signers" in problem or "edgewasm_bundle_sha256" in problem:
+        return "rebuild and sign it on a trusted machine and copy it again; do not deploy this copy"
+    return "rebuild it (edgewasm-bundle build) or copy it again"
 
 
 @dataclass
@@ -230,7 +387,8 @@ def inventory_hosts(inventory: str, cwd: str | None = None) -> list[InventoryHos
     contacted), so the data is exactly what pyinfra merges."""
     result = subprocess.run(
         [sys.executable, "-m", "pyinfra", inventory, "debug-inventory", "--json"],
-        capture_output=True, text=True, cwd=cwd, env={**os.environ, "PYINFRA_PROGRESS": "off"},
+        capture_output=True, text=True, cwd=cwd,
+        env={**os.environ, "PYINFRA_PROGRESS": "off", INVENTORY_READ_ENV: "1"},
     )
     if result.returncode != 0:
         raise RuntimeError(f"cannot read inventory {inventory}:\n{result.stderr.strip()}")

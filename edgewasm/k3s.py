@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shlex
+
 import hashlib
 import os
 import secrets
@@ -36,7 +38,7 @@ def rollout_batch(value: int | str, agents: int) -> int:
 def inputs_digest_script(paths: list[str]) -> str:
     """A sh script printing one sha256 over ``paths``: each file's content, each link's
     target, each absence, so a removed file or a moved link changes it too."""
-    quoted = " ".join(f"'{p}'" for p in paths)
+    quoted = " ".join(shlex.quote(p) for p in paths)
     return (f"for f in {quoted}; do if [ -L \"$f\" ]; then echo \"link $f $(readlink \"$f\")\"; "
             "elif [ -f \"$f\" ]; then sha256sum \"$f\"; else echo \"absent $f\"; fi; done "
             "| sha256sum | cut -d' ' -f1")

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import ipaddress
 import pprint
 import re
 import sys
@@ -113,7 +114,7 @@ def _sysctls(value: Any) -> str | None:
     if not isinstance(value, Mapping):
         return "must be a dict of sysctl key -> value"
     for key, val in value.items():
-        if not isinstance(key, str) or not _SYSCTL_KEY.match(key):
+        if not isinstance(key, str) or not _SYSCTL_KEY.fullmatch(key):
             return f"has a malformed sysctl key {key!r}"
         if isinstance(val, bool) or not isinstance(val, (int, str)):
             return f"has a non-scalar value for {key!r}"
@@ -170,6 +171,12 @@ def _versions(value: Any) -> str | None:
     return f"names unknown components {unknown}" if unknown else None
 
 
+def _file(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be the path of a file"
+    return None if Path(value).expanduser().is_file() else "is not a file on this machine"
+
+
 def _sha256(value: Any) -> str | None:
     return None if isinstance(value, str) and re.fullmatch(r"[0-9a-f]{64}", value) else "must be 64 hex digits"
 
@@ -191,7 +198,7 @@ def _taints(value: Any) -> str | None:
     error = _str_list(value)
     if error:
         return error
-    bad = [t for t in value if not _TAINT.match(t)]
+    bad = [t for t in value if not _TAINT.fullmatch(t)]
     return f"has malformed taints {bad} (key=value:NoSchedule|PreferNoSchedule|NoExecute)" if bad else None
 
 
@@ -213,7 +220,7 @@ def _k3s_env(value: Any) -> str | None:
         return error
     if {"K3S_TOKEN", "K3S_AGENT_TOKEN"} & set(value):
         return "must not hold the token"
-    bad = [k for k in value if not _ENV_NAME.match(k)]
+    bad = [k for k in value if not _ENV_NAME.fullmatch(k)]
     if bad:
         return f"has names that are not environment variable names {bad} (letters, digits, '_')"
     # A line break would start a new line (a new variable) in the systemd environment file.
@@ -229,7 +236,7 @@ def parse_env_file(text: str) -> dict[str, str]:
         if not line.strip() or line.lstrip().startswith("#"):
             continue
         key, sep, value = line.partition("=")
-        if not sep or not _ENV_NAME.match(key.strip()):
+        if not sep or not _ENV_NAME.fullmatch(key.strip()):
             raise ValueError(f"line {number} is not KEY=VALUE")
         found[key.strip()] = value
     return found
@@ -261,7 +268,7 @@ def _containerd_runtimes(value: Any) -> str | None:
     if not isinstance(value, Mapping):
         return "must be a dict of runtime name -> {'runtime_type': ..., 'binary': ..., 'pod_annotations': [...]}"
     for name, spec in value.items():
-        if not isinstance(name, str) or not _RUNTIME_NAME.match(name):
+        if not isinstance(name, str) or not _RUNTIME_NAME.fullmatch(name):
             return f"has a bad runtime name {name!r} (lower-case letters, digits, '.', '-')"
         if name in K3S_RUNTIMES:
             return f"redefines {name!r}, which K3s writes into containerd's config itself (containerd would refuse both)"
@@ -280,13 +287,15 @@ _TAG = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$")
 
 
 def _namespaces(value: Any) -> str | None:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _DNS_LABEL.match(v) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _DNS_LABEL.fullmatch(v) for v in value):
         return "must be a list of namespace names (lower-case DNS labels)"
     return None
 
 
 def _quantity(value: Any) -> str | None:
-    return None if isinstance(value, str) and _QUANTITY.match(value) else "must be a Kubernetes quantity such as '128Mi' or '50m'"
+    if isinstance(value, str) and _QUANTITY.fullmatch(value):
+        return None
+    return "must be a Kubernetes quantity such as '128Mi' or '50m'"
 
 
 def _repos(value: Any) -> str | None:
@@ -297,8 +306,147 @@ def _repos(value: Any) -> str | None:
 
 
 def _tags(value: Any) -> str | None:
-    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _TAG.match(v) for v in value):
+    if not isinstance(value, (list, tuple)) or not all(isinstance(v, str) and _TAG.fullmatch(v) for v in value):
         return "must be a list of image tags such as 'latest'"
+    return None
+
+
+# Debian package names (policy 5.6.1), with apt's optional :arch and =version: they reach
+# apt-get's command line on the host.
+_PACKAGE = re.compile(r"[a-z0-9][a-z0-9+.-]+(:[a-z0-9-]+)?(=[A-Za-z0-9.+~:_-]+)?")
+
+
+def _packages(value: Any) -> str | None:
+    error = _str_list(value)
+    if error:
+        return error
+    bad = [v for v in value if not _PACKAGE.fullmatch(v)]
+    return (f"has entries that are not Debian package names {bad} (a-z, 0-9, '+', '-', '.'; "
+            "optionally :arch or =version)" if bad else None)
+
+
+def _int_between(low: int, high: int, unit: str, why: str) -> Check:
+    def check(value: Any) -> str | None:
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            return f"must be a whole number of {unit} from {low} to {high} ({why})"
+        return None
+
+    return check
+
+
+def _cluster_name(value: Any) -> str | None:
+    if isinstance(value, str) and _DNS_LABEL.fullmatch(value):
+        return None
+    return ("must be a lowercase name of a-z, 0-9 and '-', not starting or ending with '-', at most 63 "
+            "characters: it is part of the operator's token file paths (secrets/<name>.token)")
+
+
+def _user_name(value: Any) -> str | None:
+    if isinstance(value, str) and re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
+        return None
+    return "must be a system user name (a-z, 0-9, '_', '-', starting with a letter or '_', at most 32 characters)"
+
+
+def _node_ip(value: Any) -> str | None:
+    form = ("must be the node's IP address, IPv4 or IPv6, or one of each joined by ',' for dual-stack "
+            "(no spaces, no zone)")
+    if not isinstance(value, str) or "%" in value:
+        return form
+    try:
+        addresses = [ipaddress.ip_address(part) for part in value.split(",")]
+    except ValueError:
+        return form
+    if len(addresses) > 2 or (len(addresses) == 2 and addresses[0].version == addresses[1].version):
+        return form
+    unreachable = [str(a) for a in addresses if a.is_unspecified or a.is_loopback or a.is_multicast]
+    return (f"has {unreachable}, an address other nodes cannot reach it at (unspecified, loopback or multicast)"
+            if unreachable else None)
+
+
+# Node labels in Kubernetes' syntax: an optional DNS-subdomain prefix and '/', then a name
+# of at most 63 characters; a value of at most 63, or empty.
+_LABEL_NAME = re.compile(r"[A-Za-z0-9]([-A-Za-z0-9_.]{0,61}[A-Za-z0-9])?")
+_LABEL_PREFIX = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+# The kubernetes.io and k8s.io labels a kubelet may set on its own Node: these, and any
+# under [*.]kubelet.kubernetes.io/ or [*.]node.kubernetes.io/ (Kubernetes'
+# kubelet refuses to start with any other there, and its NodeRestriction admission plugin
+# refuses them too; node-role.kubernetes.io/ is an admin's, set with kubectl label).
+KUBELET_LABELS = frozenset({
+    "kubernetes.io/hostname", "kubernetes.io/arch", "kubernetes.io/os",
+    "beta.kubernetes.io/arch", "beta.kubernetes.io/os", "beta.kubernetes.io/instance-type",
+    "node.kubernetes.io/instance-type", "topology.kubernetes.io/region", "topology.kubernetes.io/zone",
+    "failure-domain.beta.kubernetes.io/region", "failure-domain.beta.kubernetes.io/zone",
+})
+KUBELET_LABEL_NAMESPACES = ("kubelet.kubernetes.io", "node.kubernetes.io")
+# edgewasm's own: runtime.edgewasm.io/<handler>, from the runtimes a host really has
+# (edgewasm.wasm.LABEL_PREFIX; tests/unit/test_settings.py keeps the two equal).
+EDGEWASM_LABEL_NAMESPACE = "runtime.edgewasm.io"
+
+
+def _in_namespace(namespace: str, *parents: str) -> bool:
+    return any(namespace == p or namespace.endswith("." + p) for p in parents)
+
+
+def _label_key_ok(key: str) -> bool:
+    prefix, _, name = key.rpartition("/")
+    return bool(_LABEL_NAME.fullmatch(name)) and (
+        not prefix and "/" not in key or len(prefix) <= 253 and bool(_LABEL_PREFIX.fullmatch(prefix)))
+
+
+def _node_labels(value: Any) -> str | None:
+    error = _str_dict(value)
+    if error:
+        return error
+    malformed = [f"{k}={v}" for k, v in value.items() if not _label_key_ok(k) or v and not _LABEL_NAME.fullmatch(v)]
+    if malformed:
+        return (f"has malformed labels {malformed} (key: an optional DNS-subdomain prefix and '/', then at most "
+                "63 letters, digits, '-', '_' or '.'; value: at most 63 of those, or empty)")
+    namespace = {k: k.rpartition("/")[0] for k in value}
+    reserved = [k for k, ns in namespace.items() if _in_namespace(ns, "kubernetes.io", "k8s.io")
+                and k not in KUBELET_LABELS and not _in_namespace(ns, *KUBELET_LABEL_NAMESPACES)]
+    if reserved:
+        return (f"has labels in Kubernetes' reserved namespaces that a node may not set on itself {reserved}: the "
+                "kubelet refuses to start with them (and NodeRestriction refuses them); kubernetes.io/ and k8s.io/ "
+                "labels are a kubelet's only under [*.]kubelet.kubernetes.io/, [*.]node.kubernetes.io/ and the "
+                "well-known ones (topology.kubernetes.io/zone, topology.kubernetes.io/region, "
+                "node.kubernetes.io/instance-type, kubernetes.io/hostname, kubernetes.io/arch, kubernetes.io/os)")
+    ours = [k for k, ns in namespace.items() if _in_namespace(ns, EDGEWASM_LABEL_NAMESPACE)]
+    if ours:
+        return (f"has labels edgewasm sets itself {ours}: runtime.edgewasm.io/<handler> says the host really "
+                "runs that runtime, and edgewasm sets it from what it installed")
+    return None
+
+
+# kubelet flags edgewasm sets itself (through K3s) from its own settings. K3s lets a
+# kubelet-arg replace its own value for a flag, so one given here would undo that setting
+# (node-labels=... drops every k3s_node_labels and runtime label, past their checks).
+MANAGED_KUBELET_FLAGS = {
+    "node-labels": "k3s_node_labels",
+    "register-with-taints": "k3s_node_taints",
+    "node-ip": "k3s_node_ip",
+    "hostname-override": "the host's inventory name, which is its K3s node name",
+    "pod-infra-container-image": "k3s_pause_image",
+    "container-runtime-endpoint": "K3s's containerd, which carries the Wasm runtimes (k3s_default_runtime, "
+                                  "edgewasm_containerd_runtimes)",
+    "fail-swap-on": "preflight_swap",
+}
+# K3s's form: an optional '--', the flag, '+' (append to K3s's value) or '-' (prepend), '=', the value.
+_KUBELET_ARG = re.compile(r"(?:--)?([a-z0-9]+(?:-[a-z0-9]+)*)([+-]?)=([^\x00-\x1f\x7f]*)")
+
+
+def _kubelet_args(value: Any) -> str | None:
+    error = _str_list(value)
+    if error:
+        return error
+    shapes = [(arg, _KUBELET_ARG.fullmatch(arg)) for arg in value]
+    malformed = [arg for arg, shape in shapes if not shape]
+    if malformed:
+        return (f"has arguments not of the form flag=value {malformed} (no spaces around '=', no leading '-' "
+                "but K3s's optional '--', no line breaks)")
+    managed = sorted({shape.group(1) for _, shape in shapes} & set(MANAGED_KUBELET_FLAGS))
+    if managed:
+        return ("sets kubelet flags edgewasm sets itself: "
+                + "; ".join(f"{flag} (edgewasm sets it from {MANAGED_KUBELET_FLAGS[flag]})" for flag in managed))
     return None
 
 
@@ -339,6 +487,16 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "sha256sum bundles/NAME/manifest.json on the machine that built it, and set that",
          "The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was "
          "rewritten is refused."),
+        ("edgewasm_bundle_signers", "str", None, _file,
+         "write an OpenSSH allowed_signers file: one line 'NAME KEYTYPE KEY' per trusted public key "
+         "(e.g. echo \"ops $(cat ~/.ssh/id_ed25519.pub)\" > bundle_signers)",
+         "OpenSSH allowed_signers file of the keys trusted to sign bundles (edgewasm-bundle build --sign-key, "
+         "edgewasm-bundle sign); a bundle whose manifest.json.sig is not by one of them is refused. A bundle "
+         "needs this or edgewasm_bundle_sha256 (docs/offline.md, \"Trusting a bundle\")."),
+        ("edgewasm_bundle_unverified", "bool", False, _bool,
+         "set edgewasm_bundle_signers or edgewasm_bundle_sha256 instead",
+         "True deploys a bundle that neither a signature nor a pinned digest vouches for, with a warning every "
+         "run: whoever can write the bundle then controls every host. Never on a real fleet."),
         ("edgewasm_os_releases", "list[str]", ["debian-bookworm", "debian-trixie"], _os_releases,
          "list the ID-VERSION_CODENAME of the hosts' /etc/os-release, e.g. ['debian-trixie', "
          "'ubuntu-noble']; releases: edgewasm/os_releases.toml",
@@ -382,7 +540,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("edgewasm_crun_binary", "str", "/usr/bin/crun", _abs_path,
          "the wasm-enabled crun, e.g. '/usr/local/sbin/crun'",
          "The wasm-enabled crun the crun-wasm runtime runs."),
-        ("edgewasm_crun_packages", "list[str]", [], _str_list,
+        ("edgewasm_crun_packages", "list[str]", [], _packages,
          "packages from your own apt repository that bring a wasm-enabled crun",
          "Packages that bring that crun (judged right after their install)."),
         ("edgewasm_wasm_pod_annotations", "list[str]", ["module.wasm.image/variant", "run.oci.handler"], _str_list,
@@ -397,9 +555,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("k3s_ha", "bool", False, _bool,
          "True for HA servers with embedded etcd (use an odd number of servers)",
          "HA servers with embedded etcd: the first server initialises the cluster."),
-        ("k3s_cluster_name", "str", "k3s", _str,
+        ("k3s_cluster_name", "str", "k3s", _cluster_name,
          "e.g. k3s_cluster_name = 'site-a'",
-         "Names the operator's token file (k3s_token_file)."),
+         "Names the operator's token files (k3s_token_file, k3s_agent_token_file): a-z, 0-9 and '-'."),
         ("k3s_token", "str", None, _str,
          "prefer k3s_token_file (a 0600 file on the operator's machine)",
          "The server token in data (prefer k3s_token_file: data is printed by debug-inventory)."),
@@ -413,9 +571,9 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("k3s_agent_token_file", "str", "secrets/{k3s_cluster_name}.agent-token", _str,
          "a path such as 'secrets/site-a.agent-token'",
          "The operator's 0600 agent-token file: agents join with it and never hold the server token."),
-        ("k3s_node_ip", "str", None, _str,
-         "the node's address, e.g. '10.20.0.11'",
-         "The node's address (K3s node-ip)."),
+        ("k3s_node_ip", "str", None, _node_ip,
+         "the node's address, e.g. '10.20.0.11', or '10.20.0.11,fd00:20::11' for dual-stack",
+         "The node's IP address, or an IPv4 and an IPv6 one joined by ',' for dual-stack (K3s node-ip)."),
         ("k3s_api_address", "str", None, _str,
          "the address agents use to reach the first server",
          "What agents dial. Unset: the first server's k3s_node_ip, then its ssh_hostname."),
@@ -425,18 +583,25 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("k3s_disable", "list[str]", [], _str_list,
          "e.g. k3s_disable = ['traefik', 'servicelb']",
          "K3s packaged components not to deploy."),
-        ("k3s_node_labels", "dict[str, str]", {}, _str_dict,
-         "e.g. k3s_node_labels = {'edge.example/site': 'a'}",
-         "Node labels (edgewasm adds runtime.edgewasm.io/<handler> labels itself)."),
+        ("k3s_node_labels", "dict[str, str]", {}, _node_labels,
+         "use a prefix of your own, e.g. k3s_node_labels = {'edge.example/site': 'a'}, or a kubelet's own "
+         "(topology.kubernetes.io/zone, node.kubernetes.io/...); give node-role.kubernetes.io/ labels with "
+         "kubectl label node NODE node-role.kubernetes.io/worker= on the first server",
+         "Node labels. kubernetes.io/ and k8s.io/ ones only where a kubelet may set them on its own node "
+         "(so no node-role.kubernetes.io/); none under runtime.edgewasm.io/, which edgewasm sets from the "
+         "runtimes the host has."),
         ("k3s_node_taints", "list[str]", [], _taints,
          "e.g. k3s_node_taints = ['dedicated=edge:NoSchedule']",
          "Node taints, key=value:Effect."),
         ("k3s_default_runtime", "str", None, _str,
          "a containerd runtime name, e.g. 'crun'",
          "containerd runtime for pods without a RuntimeClass. Unset: K3s's (runc)."),
-        ("k3s_kubelet_args", "list[str]", [], _str_list,
-         "e.g. k3s_kubelet_args = ['max-pods=50']",
-         "Extra kubelet arguments."),
+        ("k3s_kubelet_args", "list[str]", [], _kubelet_args,
+         "give each as flag=value, e.g. k3s_kubelet_args = ['max-pods=50', 'rotate-certificates=true']; "
+         "for a flag edgewasm sets, change what it sets it from instead",
+         "Extra kubelet arguments, flag=value; not the flags edgewasm sets from its own settings (node-labels, "
+         "register-with-taints, node-ip, hostname-override, pod-infra-container-image, "
+         "container-runtime-endpoint, fail-swap-on)."),
         ("k3s_snapshotter", "str", None, _one_of("overlayfs", "fuse-overlayfs", "native", "stargz"),
          "one of overlayfs, fuse-overlayfs, native, stargz",
          "containerd snapshotter (K3s snapshotter). Unset: K3s's (overlayfs), which K3s refuses where "
@@ -504,8 +669,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "'Fail' (closed: nothing unchecked gets in) or 'Ignore' (open)",
          "Fail: while Gatekeeper is down nothing outside the exempt namespaces is admitted; "
          "Ignore (upstream's): admitted unchecked."),
-        ("gatekeeper_webhook_timeout", "int", 3, _positive_int, "seconds, 1-30, e.g. 3",
-         "Seconds the API server waits for the webhook."),
+        ("gatekeeper_webhook_timeout", "int", 3,
+         _int_between(1, 30, "seconds", "Kubernetes refuses a webhook timeoutSeconds outside 1-30"),
+         "seconds, 1-30, e.g. 3",
+         "Seconds the API server waits for the webhook (Kubernetes allows 1-30)."),
         ("gatekeeper_audit_interval", "int", 300, _positive_int, "seconds between audits, e.g. 300",
          "Seconds between audits of existing objects."),
         ("gatekeeper_exempt_namespaces", "list[str]", ["kube-system", "kube-public", "kube-node-lease"], _namespaces,
@@ -532,7 +699,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          _os_versions, "e.g. preflight_supported_os = {'debian': '11'}",
          "os-release ID -> oldest VERSION_ID."),
         ("preflight_packages", "list[str]", ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils"],
-         _str_list, "e.g. preflight_packages = ['ca-certificates', 'iptables']",
+         _packages, "e.g. preflight_packages = ['ca-certificates', 'iptables']",
          "What K3s needs from the distribution beside its own binary (xz-utils: Wasmtime is a .tar.xz)."),
         ("preflight_apt_cache_time", "int", 86400, _non_negative_int,
          "seconds, e.g. 86400; 0 never refreshes apt lists",
@@ -579,11 +746,11 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "set a directory of wheels for the management host's Python and arch, or leave it unset",
          "Wheels of edgewasm-check's dependencies. Unset: downloaded once on the operator's machine "
          "(pip, at the versions it runs) into ~/.cache/edgewasm/check/wheelhouse."),
-        ("check_packages", "list[str]", ["python3", "python3-venv"], _str_list,
+        ("check_packages", "list[str]", ["python3", "python3-venv"], _packages,
          "e.g. check_packages = ['python3', 'python3-venv']",
          "Distribution packages edgewasm-check needs; from the management host's edgewasm_bundle when "
          "set, else from its apt sources."),
-        ("check_user", "str", "edgewasm-check", _str, "e.g. check_user = 'edgewasm-check'",
+        ("check_user", "str", "edgewasm-check", _user_name, "e.g. check_user = 'edgewasm-check'",
          "The unprivileged system user the check runs as; it holds only the key and known_hosts."),
         ("check_schedule", "str", "*-*-* 03:00:00", _str,
          "a systemd OnCalendar expression, e.g. '*-*-* 03:00:00' or 'daily'",

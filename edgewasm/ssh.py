@@ -1,4 +1,4 @@
-"""SSH connections that send each command at once.
+"""SSH connections that send each command at once, and the host keys they will trust.
 
 paramiko sets no socket options, so Nagle's algorithm is on: a small SSH packet (a
 channel open, an exec request) waits until the previous one is acknowledged, and the
@@ -6,6 +6,10 @@ host delays that acknowledgement by up to 40 ms (Linux's delayed ACK). Every com
 deploy or a check runs paid it: 100 ``true`` commands over one connection took 4.7 s on
 the test bed, 0.2 s with TCP_NODELAY. SSH writes whole packets, so nothing is gained by
 coalescing them (OpenSSH's own client sets TCP_NODELAY for the same reason).
+
+Host keys: ``ssh_target`` and ``known_host_keys`` tell, without contacting the host,
+where pyinfra's connector will connect and whether known_hosts holds a key for it
+(edgewasm.config refuses a deploy that would trust a key on first contact).
 """
 
 from __future__ import annotations
@@ -13,6 +17,9 @@ from __future__ import annotations
 import functools
 import os
 import socket
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import paramiko
 
@@ -82,3 +89,71 @@ def nodelay_for_pyinfra() -> None:
 
     connect_nodelay._edgewasm_nodelay = True  # type: ignore[attr-defined]
     SSHClient.connect = connect_nodelay  # type: ignore[method-assign]
+
+
+# ------------------------------------------------------------------------------ host keys
+#
+# What pyinfra's SSH connector will trust, decided before it connects (edgewasm.config):
+# the policy is the host's ssh_strict_host_key_checking, pyinfra's "accept-new" when
+# unset (~/.ssh/config's StrictHostKeyChecking is then never read); the key is looked up
+# as paramiko does, under "host" on port 22 and "[host]:port" on any other, in
+# ssh_known_hosts_file, else ~/.ssh/config's UserKnownHostsFile, else ~/.ssh/known_hosts,
+# address and port as ~/.ssh/config's HostName and Port give them.
+
+STRICT = "yes"
+PYINFRA_DEFAULT_POLICY = "accept-new"
+DEFAULT_KNOWN_HOSTS = "~/.ssh/known_hosts"
+
+
+@dataclass(frozen=True)
+class SshTarget:
+    address: str  # what the client dials, and the name its host key is kept under
+    port: int
+    known_hosts: tuple[str, ...]  # as written (~ unexpanded): for messages
+
+    @property
+    def key_name(self) -> str:
+        """The name a known_hosts line gives this host (OpenSSH's and paramiko's form)."""
+        return host_key_name(self.address, self.port)
+
+
+def host_key_name(address: str, port: int) -> str:
+    return address if port == 22 else f"[{address}]:{port}"
+
+
+def ssh_target(name: str, data: Mapping[str, Any]) -> SshTarget:
+    """Where pyinfra's SSH connector will connect for host ``name`` with ``data``, and
+    which known_hosts files it will trust (no host is contacted)."""
+    # Late, as in nodelay_for_pyinfra: pyinfra's SSH client module, for the ssh_config
+    # parser (Include and all) its connector reads; memoised there.
+    from pyinfra.connectors.sshuserclient.client import get_ssh_config
+
+    address = data.get("ssh_hostname") or name
+    config = get_ssh_config(data.get("ssh_config_file"))
+    host_config = config.lookup(address) if config else {}
+    port = int(data.get("ssh_port") or host_config.get("port") or 22)
+    if data.get("ssh_known_hosts_file"):
+        files: tuple[str, ...] = (data["ssh_known_hosts_file"],)
+    elif "userknownhostsfile" in host_config:
+        files = tuple(host_config["userknownhostsfile"].split())
+    else:
+        files = (DEFAULT_KNOWN_HOSTS,)
+    return SshTarget(host_config.get("hostname", address), port, files)
+
+
+def known_host_keys(target: SshTarget) -> tuple[list[str], list[str]]:
+    """(key types known_hosts holds for ``target``, hashed entries included, as paramiko
+    matches them; the files that could not be read, each with why)."""
+    keys = paramiko.HostKeys()
+    unreadable = []
+    for path in target.known_hosts:
+        full = os.path.expanduser(path)
+        if not os.path.isfile(full):
+            unreadable.append(f"{path} does not exist")
+            continue
+        try:
+            keys.load(full)
+        except Exception as exc:  # paramiko raises several kinds for a bad line; pyinfra warns and goes on
+            unreadable.append(f"{path} cannot be read ({exc})")
+    found = keys.lookup(target.key_name)
+    return sorted(found.keys()) if found else [], unreadable

@@ -19,6 +19,7 @@ def extract_script(tarball: str, dest: str, sha256: str) -> str:
     """
     q = shlex.quote
     new, tar, stamp = q(f"{dest}.edgewasm-new"), q(tarball), q(f"{dest}/.edgewasm-source-sha256")
+    sha256 = q(sha256)
     return (
         f"set -e; mkdir -p {q(dest.rsplit('/', 1)[0] or '/')}; exec 9>{q(f'{dest}.edgewasm-lock')}; flock 9; "
         f'if [ "$(cat {stamp} 2>/dev/null)" = {sha256} ]; then exit 0; fi; '

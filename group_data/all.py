@@ -13,6 +13,15 @@
 # The bundle's manifest digest, kept apart from the bundle: a bundle whose manifest was
 # rewritten is refused.
 # edgewasm_bundle_sha256 = None
+# OpenSSH allowed_signers file of the keys trusted to sign bundles (edgewasm-bundle
+# build --sign-key, edgewasm-bundle sign); a bundle whose manifest.json.sig is not by
+# one of them is refused. A bundle needs this or edgewasm_bundle_sha256
+# (docs/offline.md, "Trusting a bundle").
+# edgewasm_bundle_signers = None
+# True deploys a bundle that neither a signature nor a pinned digest vouches for, with a
+# warning every run: whoever can write the bundle then controls every host. Never on a
+# real fleet.
+# edgewasm_bundle_unverified = False
 # OS releases whose preflight_packages an offline bundle carries (.deb closure, apt-
 # resolved). Raspberry Pi OS 64-bit is debian-bookworm or debian-trixie, after the
 # Debian release it is built on.
@@ -58,7 +67,8 @@
 # --- K3s (docs/k3s.md) ---
 # HA servers with embedded etcd: the first server initialises the cluster.
 # k3s_ha = False
-# Names the operator's token file (k3s_token_file).
+# Names the operator's token files (k3s_token_file, k3s_agent_token_file): a-z, 0-9 and
+# '-'.
 # k3s_cluster_name = 'k3s'
 # The server token in data (prefer k3s_token_file: data is printed by debug-inventory).
 # k3s_token = None
@@ -70,7 +80,8 @@
 # The operator's 0600 agent-token file: agents join with it and never hold the server
 # token.
 # k3s_agent_token_file = 'secrets/{k3s_cluster_name}.agent-token'
-# The node's address (K3s node-ip).
+# The node's IP address, or an IPv4 and an IPv6 one joined by ',' for dual-stack (K3s
+# node-ip).
 # k3s_node_ip = None
 # What agents dial. Unset: the first server's k3s_node_ip, then its ssh_hostname.
 # k3s_api_address = None
@@ -78,13 +89,17 @@
 # k3s_tls_san = []
 # K3s packaged components not to deploy.
 # k3s_disable = []
-# Node labels (edgewasm adds runtime.edgewasm.io/<handler> labels itself).
+# Node labels. kubernetes.io/ and k8s.io/ ones only where a kubelet may set them on its
+# own node (so no node-role.kubernetes.io/); none under runtime.edgewasm.io/, which
+# edgewasm sets from the runtimes the host has.
 # k3s_node_labels = {}
 # Node taints, key=value:Effect.
 # k3s_node_taints = []
 # containerd runtime for pods without a RuntimeClass. Unset: K3s's (runc).
 # k3s_default_runtime = None
-# Extra kubelet arguments.
+# Extra kubelet arguments, flag=value; not the flags edgewasm sets from its own settings
+# (node-labels, register-with-taints, node-ip, hostname-override, pod-infra-container-
+# image, container-runtime-endpoint, fail-swap-on).
 # k3s_kubelet_args = []
 # containerd snapshotter (K3s snapshotter). Unset: K3s's (overlayfs), which K3s refuses
 # where the data directory is itself on overlayfs (containers, some images): use native
@@ -137,7 +152,7 @@
 # Fail: while Gatekeeper is down nothing outside the exempt namespaces is admitted;
 # Ignore (upstream's): admitted unchecked.
 # gatekeeper_failure_policy = 'Fail'
-# Seconds the API server waits for the webhook.
+# Seconds the API server waits for the webhook (Kubernetes allows 1-30).
 # gatekeeper_webhook_timeout = 3
 # Seconds between audits of existing objects.
 # gatekeeper_audit_interval = 300

@@ -70,9 +70,9 @@ def mode_kept(dest: str, mode: str, current: str, user: str | None = None, group
     info = fact_once(File, path=dest) or {}
     fixes = []
     if info and str(info["mode"]) != mode.lstrip("0"):  # the fact gives 644 for 0o644
-        fixes.append(StringCommand("chmod", mode, QuoteString(dest)))
+        fixes.append(StringCommand("chmod", QuoteString(mode), QuoteString(dest)))
     if info and ((user and info.get("user") != user) or (group and info.get("group") != group)):
-        fixes.append(StringCommand("chown", _owner(user, group), QuoteString(dest)))
+        fixes.append(StringCommand("chown", QuoteString(_owner(user, group)), QuoteString(dest)))
     if not fixes:
         host.noop(f"{dest} {current} and mode {mode}")
     yield from fixes
@@ -112,8 +112,8 @@ def _content(data: bytes, dest: str, mode: str, diff: bool = True, user: str | N
     yield FileUploadCommand(io.BytesIO(data), partial, remote_temp_filename=partial)
     owner = _owner(user, group)
     if owner:
-        yield StringCommand("chown", owner, QuoteString(partial))
-    yield StringCommand("chmod", mode, QuoteString(partial), "&&", _verified_rename(
+        yield StringCommand("chown", QuoteString(owner), QuoteString(partial))
+    yield StringCommand("chmod", QuoteString(mode), QuoteString(partial), "&&", _verified_rename(
         partial, dest, sha256, f"{dest}: upload does not match what was sent"))
 
 
@@ -190,8 +190,9 @@ def directory(path: str, mode: str | None = None, user: str | None = None, group
         host.noop(f"directory {path} exists")
         return
     owner = _owner(user, group)
-    yield StringCommand("mkdir", "-p", QuoteString(path), *(("&&", "chown", owner, QuoteString(path)) if owner else ()),
-                        *(("&&", "chmod", mode, QuoteString(path)) if mode else ()))
+    yield StringCommand("mkdir", "-p", QuoteString(path),
+                        *(("&&", "chown", QuoteString(owner), QuoteString(path)) if owner else ()),
+                        *(("&&", "chmod", QuoteString(mode), QuoteString(path)) if mode else ()))
 
 
 @operation()
@@ -319,7 +320,7 @@ def verified_file(src: str, dest: str, sha256: str, mode: str = "644"):
     yield from mkdir_once(directory)
     # With sudo, pyinfra stages uploads elsewhere first: keep that on disk too.
     yield FileUploadCommand(src, partial, remote_temp_filename=f"/var/tmp/edgewasm-upload-{sha256[:16]}")
-    yield StringCommand("chmod", mode, QuoteString(partial), "&&",
+    yield StringCommand("chmod", QuoteString(mode), QuoteString(partial), "&&",
                         _verified_rename(partial, dest, sha256, f"{dest}: upload does not match sha256 {sha256}"))
 
 
@@ -339,7 +340,7 @@ def installed_copy(src: str, dest: str, sha256: str, mode: str = "755"):
         yield from mode_kept(dest, mode, f"has sha256 {sha256[:12]}")
         return
     partial = f"{dest}.edgewasm-new"
-    yield StringCommand("install", "-m", mode, QuoteString(src), QuoteString(partial))
+    yield StringCommand("install", "-m", QuoteString(mode), QuoteString(src), QuoteString(partial))
     yield _verified_rename(partial, dest, sha256, f"{src} does not match sha256 {sha256}")
 
 

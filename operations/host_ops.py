@@ -77,7 +77,7 @@ def kernel_modules_loaded(modules: list[str]):
     states = fact_once(KernelModuleStates, modules=modules)
     loadable = [m for m in modules if states.get(m) == "loadable"]
     if loadable:
-        yield StringCommand("modprobe", "-a", *loadable)
+        yield StringCommand("modprobe", "-a", *(QuoteString(m) for m in loadable))
     else:
         host.noop(f"kernel modules {', '.join(modules)} are active")
 

@@ -54,6 +54,7 @@ def secret_file(content: IO[bytes], dest: str, user: str | None = None, group: s
                         "rm", "-f", QuoteString(partial), "&&", ":", ">", QuoteString(partial), ")")
     yield FileUploadCommand(content, partial, remote_temp_filename=partial)
     if user or group:
-        yield StringCommand("chown", f"{user or ''}:{group or ''}", QuoteString(partial))
-    yield StringCommand("sh", "-c", QuoteString(_SECRET_RENAME), "secret", SECRET_SALT, QuoteString(partial),
+        yield StringCommand("chown", QuoteString(f"{user or ''}:{group or ''}"), QuoteString(partial))
+    yield StringCommand("sh", "-c", QuoteString(_SECRET_RENAME), "secret", QuoteString(SECRET_SALT),
+                        QuoteString(partial),
                         QuoteString(dest), _stdin=salted_sha256(data) + "\n")

@@ -6,6 +6,7 @@ textfile collector. All are rendered from the JSON report (edgewasm.compliance.r
 from __future__ import annotations
 
 import json
+import re
 import xml.etree.ElementTree as ET
 from collections.abc import Mapping
 
@@ -110,9 +111,29 @@ def to_prometheus(report: Mapping) -> str:
             drift.labels(inv, h["name"]).set(h["drift_count"])
         duration.labels(inv, h["name"]).set(h["duration_s"])
     gauge("run_compliant", "1 if every host of the inventory is compliant").labels(inv).set(report["compliant"])
+    run_success(registry, inv, True)
     gauge("run_timestamp_seconds", "when the run started (Unix time)").labels(inv).set(report["started_unix"])
     gauge("run_duration_seconds", "wall time of the whole run").labels(inv).set(report["duration_s"])
     return generate_latest(registry).decode()
+
+
+RUN_SUCCESS = "edgewasm_compliance_run_success"
+
+
+def run_success(registry: CollectorRegistry, inventory: str, success: bool) -> None:
+    Gauge(RUN_SUCCESS, "1 if the last run of edgewasm-check ran to its report (compliant or not), 0 if it "
+          "crashed or was stopped", ["inventory"], registry=registry).labels(inventory).set(success)
+
+
+def with_run_failed(previous: str, inventory: str) -> str:
+    """A textfile's metrics after a run that did not finish: the last finished run's
+    metrics (``previous``, as they were), with run_success 0 (node_exporter then shows
+    both the last known state and that it is stale)."""
+    family = re.compile(rf"^(# (HELP|TYPE) )?{RUN_SUCCESS}[ {{]")
+    kept = [line for line in previous.splitlines() if not family.match(line)]
+    registry = CollectorRegistry()
+    run_success(registry, inventory, False)
+    return "".join(f"{line}\n" for line in kept) + generate_latest(registry).decode()
 
 
 WRITERS = {"json": to_json, "junit": to_junit, "html": to_html, "markdown": to_markdown,

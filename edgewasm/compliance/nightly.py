@@ -31,7 +31,9 @@ from pyinfra.operations import apt, server, systemd
 from deploys import edgewasm_deploy
 from deploys.preflight import package_problems, packages_from_bundle
 from edgewasm import local_cache, os_releases
+from edgewasm.bundle_trust import SIGNATURE
 from edgewasm.compliance import install as check_install
+from edgewasm.config import bundle_problems, check_running_host_keys, inventory_hosts
 from edgewasm.manifest import Bundle, sha256_of
 from facts.runtimes import ExtractedFrom
 from operations import fact_cache, host_files, host_ops, secret_files
@@ -59,6 +61,8 @@ def _problems() -> list[str]:
     if data.check_bundle and not (Path(data.check_bundle) / "manifest.json").is_file():
         problems.append(f"{host.name}: check_bundle {data.check_bundle!r} holds no manifest.json; fix: give the "
                         "fleet's bundle directory (edgewasm-bundle build)")
+    elif data.check_bundle and data.get("check_inventory") and Path(data.check_inventory).is_file():
+        problems += [f"{host.name}: check_bundle: {p}" for p in _fleet_bundle()[0]]
     if data.check_wheelhouse and not check_install.wheels(Path(data.check_wheelhouse)):
         problems.append(f"{host.name}: check_wheelhouse {data.check_wheelhouse!r} holds no wheels; fix: leave it "
                         "unset, or fill it with pip download")
@@ -201,15 +205,46 @@ def configure_check() -> bool:
     return service.will_change or timer.will_change
 
 
+_FLEET_BUNDLES: dict[str, tuple[list[str], list[str]]] = {}
+
+
+def _fleet_bundle() -> tuple[list[str], list[str]]:
+    """(why the fleet inventory would not trust check_bundle, the allowed_signers files it
+    trusts it by): the management host gets only a bundle the fleet's own deploy would take,
+    verified here as the deploy verifies it (signature or pin, paths, every file)."""
+    data = host.data
+    if host.name not in _FLEET_BUNDLES:
+        fleet = [h for h in inventory_hosts(data.check_inventory) if h.data.get("edgewasm_bundle") == data.check_bundle]
+        problems = bundle_problems(fleet) if fleet else [
+            f"{data.check_bundle!r} is the edgewasm_bundle of no host in {data.check_inventory}; fix: set "
+            "check_bundle to the fleet's edgewasm_bundle"]
+        signers = sorted({h.data["edgewasm_bundle_signers"] for h in fleet if h.data.get("edgewasm_bundle_signers")})
+        _FLEET_BUNDLES[host.name] = (problems, signers)
+    return _FLEET_BUNDLES[host.name]
+
+
+def _beside_inventory(path: Path) -> Path:
+    """Where a path the fleet inventory names lies on the management host (relative paths
+    are read from the check user's home, as the inventory is)."""
+    return path if path.is_absolute() else Path(home()) / path
+
+
 def _bundle(bundle: Path, user: str) -> None:
-    """The bundle's files under the same relative path as the fleet inventory names it."""
-    dest = bundle if bundle.is_absolute() else Path(home()) / bundle
-    manifest = Bundle.open(str(bundle)).manifest
-    for entry in manifest["artifacts"]:
+    """The bundle's files under the same relative path as the fleet inventory names it,
+    with its signature and the signers the fleet trusts it by (_problems verified them)."""
+    dest = _beside_inventory(bundle)
+    opened = Bundle.open(str(bundle))
+    for entry in opened.manifest["artifacts"]:
         host_files.verified_file(name=f"Bundle {entry['file']}", src=str(bundle / entry["file"]),
-                               dest=str(dest / entry["file"]), sha256=entry["sha256"])
+                                 dest=str(dest / entry["file"]), sha256=entry["sha256"])
     host_files.verified_file(name="Bundle manifest", src=str(bundle / "manifest.json"),
-                           dest=str(dest / "manifest.json"), sha256=sha256_of(bundle / "manifest.json"))
+                             dest=str(dest / "manifest.json"), sha256=opened.sha256)
+    if (bundle / SIGNATURE).is_file():
+        host_files.verified_file(name="Bundle signature", src=str(bundle / SIGNATURE), dest=str(dest / SIGNATURE),
+                                 sha256=sha256_of(bundle / SIGNATURE))
+    for signers in _fleet_bundle()[1]:
+        host_files.put(name=f"Bundle signers {signers}", src=signers, dest=str(_beside_inventory(Path(signers))),
+                       user="root", group=user, mode="640")
 
 
 @edgewasm_deploy("Nightly check: activate")
@@ -223,5 +258,7 @@ def activate_check(units_changed: bool) -> None:
 @edgewasm_deploy("Nightly check")
 def nightly_check() -> None:
     """Install, configure and activate edgewasm-check under its timer (the module's docstring)."""
+    # A management host gets the fleet's SSH key: its own host key is checked first.
+    check_running_host_keys()
     if install_check():
         activate_check(configure_check())

@@ -5,6 +5,11 @@ A result names the host, the component (the check module: ``test_k3s.py`` -> ``k
 the check, its outcome (passed, failed, error, skipped), a one-line message, the fix the
 check's docstring states (a ``Fix:`` paragraph), the duration, and the versions the check
 read on the host against their pins (``pinned_version`` in the checks' conftest.py).
+
+No secret is stored or printed: a failed check's message, traceback and captured output
+pass through edgewasm.compliance.redact (K3s tokens, values of keys naming a secret,
+credentials in URLs) before this plugin records them and before pytest writes them to
+the host's log. The checks themselves never put a secret in a message; this is the net.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ import re
 from pathlib import Path
 
 import pytest
+
+from edgewasm.compliance import redact
 
 MESSAGE_LIMIT = 400
 _RANK = {"passed": 0, "skipped": 1, "failed": 2, "error": 3}
@@ -38,8 +45,22 @@ def short_message(report) -> str:
     else:
         crash = getattr(report.longrepr, "reprcrash", None)
         message = crash.message if crash else str(report.longrepr or "")
-    message = " ".join(message.split())
+    message = " ".join(redact.text(message).split())
     return message if len(message) <= MESSAGE_LIMIT else message[:MESSAGE_LIMIT - 1] + "…"
+
+
+def redact_report(report) -> None:
+    """A check's report as pytest will print it (the host's log, --junit-xml) and this
+    plugin record it, with anything secret-looking redacted: its one-line message (kept
+    as ``edgewasm_message``), its traceback and the output it captured. Called by the
+    checks' conftest.py for every report, whoever runs the checks."""
+    report.edgewasm_message = short_message(report) if report.failed or report.skipped else ""
+    if report.failed and report.longrepr is not None:
+        shown = str(report.longrepr)
+        clean = redact.text(shown)
+        if clean != shown:
+            report.longrepr = clean
+    report.sections = [(title, redact.text(content)) for title, content in report.sections]
 
 
 class Recorder:
@@ -87,7 +108,8 @@ class Recorder:
                                and value not in result["versions"]]
         result["duration_s"] = round(result["duration_s"] + report.duration, 3)
         if _RANK[outcome] > _RANK[result["outcome"]]:
-            result["outcome"], result["message"] = outcome, short_message(report)
+            message = getattr(report, "edgewasm_message", None)
+            result["outcome"], result["message"] = outcome, short_message(report) if message is None else message
 
     def pytest_sessionfinish(self, session):
         fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)

@@ -11,6 +11,8 @@ simply sent on its own, never answered wrongly. Commands here are read-only.
 
 from __future__ import annotations
 
+import secrets
+
 from pyinfra.facts.server import LinuxDistribution
 
 from edgewasm import settings
@@ -19,6 +21,8 @@ from edgewasm.compliance import files
 from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, unit_name
 from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR, SHIM_DIR
 from facts.host import PI_CMDLINE_PATHS, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
+
+K3S_CONFIG = f"{CONFIG_DIR}/config.yaml"
 
 # Testinfra's own spellings (testinfra/modules/file.py, GNUFile; systeminfo.py; service.py).
 FILE_ATTRS = {
@@ -45,12 +49,45 @@ def sysctl_path(key: str) -> str:
     return "/proc/sys/" + key.replace(".", "/")
 
 
-# The digest of every line of every small file K3s or edgewasm configures (an agent must
-# hold no line that is the server's secret: edgewasm/compliance/checks/test_k3s.py).
+# Secrets are compared by digests computed on the host, salted afresh by every check
+# process: no secret leaves its host, and a digest a log or report might show says nothing
+# outside the run (an unsalted sha256 of a short secret can be looked up).
+SALT = secrets.token_hex(16)
+MISSING = "missing"
+
+
+def salted_digest(path: str) -> str:
+    """sha256 of SALT and the file's bytes, computed on the host; ``missing`` when it is not a file."""
+    return f"if [ -f {path} ]; then {{ printf %s {SALT}; cat {path}; }} | sha256sum; else echo {MISSING}; fi"
+
+
+def secret_digest(path: str) -> str:
+    """sha256 of SALT and the secret part of a token file (after the last ':' of
+    K10...::user:secret), computed on the host (edgewasm/compliance/checks/test_k3s.py);
+    ``missing`` when it is not a file."""
+    return (f"if [ -f {path} ]; then {{ printf %s {SALT}; awk '{{sub(/.*:/, \"\"); print}}' {path}; }} | sha256sum; "
+            f"else echo {MISSING}; fi")
+
+
+def holds_k3s_token(path: str) -> str:
+    """Whether a file is a K3s token (K10<CA hash>::user:secret), asked on the host: ``yes`` or ``no``."""
+    return f"if grep -qE '^K10[0-9a-f]*::[^:]+:.' {path}; then echo yes; else echo no; fi"
+
+
+def env_token_lines(path: str) -> str:
+    """How many lines of an environment file set a K3s token, counted on the host."""
+    return f"grep -c -e K3S_TOKEN -e K3S_AGENT_TOKEN {path}"
+
+
+# Every line of every small file K3s or edgewasm configures, as "<salted digest of what
+# follows its last ':' or '='> <file>" (an agent must hold no line that is the server's
+# secret: edgewasm/compliance/checks/test_k3s.py).
 SMALL_FILE_LINE_DIGESTS = (
     "find /etc/rancher /etc/systemd/system /var/lib/rancher/k3s/agent/etc -maxdepth 3 -type f -size -64k "
-    "-exec cat {} + 2>/dev/null | sed 's/.*[:=]//' | while IFS= read -r l; do printf '%s\\n' \"$l\" "
-    "| sha256sum; done")
+    "2>/dev/null | while IFS= read -r f; do awk '{sub(/.*[:=]/, \"\"); print}' \"$f\" 2>/dev/null | "
+    "while IFS= read -r l || [ -n \"$l\" ]; do "
+    f"printf '%s %s\\n' \"$({{ printf %s {SALT}; printf '%s\\n' \"$l\"; }} | sha256sum | cut -d ' ' -f 1)\" \"$f\"; "
+    "done; done")
 
 
 def artifact_paths(plan) -> tuple[list, list[str]]:
@@ -85,14 +122,9 @@ def plan_reads(plan, manifest: dict | None) -> list[tuple[str, ...]]:
     return reads
 
 
-def secret_digest(path: str) -> str:
-    """sha256 of the secret part of a token file, computed on the host (edgewasm/compliance/checks/test_k3s.py)."""
-    return f"sed 's/.*://' {path} | sha256sum"
-
-
 def first_server_reads() -> list[tuple[str, ...]]:
-    """What every host's checks ask the first server (tokens compared by digest)."""
-    return [*SYSTEM_INFO, *file_reads(AGENT_TOKEN_FILE, "sha256sum"), *file_reads(TOKEN_FILE, "sha256sum"),
+    """What every host's checks ask the first server (tokens compared by salted digest)."""
+    return [*SYSTEM_INFO, (salted_digest(AGENT_TOKEN_FILE),), (salted_digest(TOKEN_FILE),),
             (secret_digest(TOKEN_FILE),)]
 
 
@@ -116,10 +148,12 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
     unit = unit_name(role)
     reads += [(f"{K3S_BIN} --version",), *file_reads(K3S_BIN, "mode", "user", "sha256sum"),
               *file_reads(f"/etc/systemd/system/{unit}.service", "content"),
-              *file_reads(f"/etc/systemd/system/{unit}.service.env", "mode", "content"),
+              *file_reads(f"/etc/systemd/system/{unit}.service.env", "mode"),
+              (env_token_lines(f"/etc/systemd/system/{unit}.service.env"),),
               ("systemctl is-enabled %s", unit), ("systemctl is-active %s", unit),
-              *file_reads(f"{CONFIG_DIR}/config.yaml", "mode", "user", "content"),
-              *file_reads(AGENT_TOKEN_FILE, "mode", "user", "sha256sum"), (secret_digest(AGENT_TOKEN_FILE),),
+              *file_reads(K3S_CONFIG, "mode", "user", "content"),
+              *file_reads(AGENT_TOKEN_FILE, "mode", "user"), (salted_digest(AGENT_TOKEN_FILE),),
+              (secret_digest(AGENT_TOKEN_FILE),),
               *file_reads(TOKEN_FILE, "exists"),
               *(read for name in ("config.toml.tmpl", "config-v3.toml.tmpl")
                 for read in file_reads(f"{CONTAINERD_DIR}/{name}", "exists", "content")),
@@ -127,9 +161,9 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
     if role == "agent":
         reads.append((SMALL_FILE_LINE_DIGESTS,))
     if role == "server":
-        reads += [*file_reads(TOKEN_FILE, "mode", "user", "sha256sum"), *file_reads(KUBECONFIG, "mode", "user"),
-                  *file_reads(SERVER_TOKEN, "mode", "user"), (secret_digest(SERVER_TOKEN),),
-                  (secret_digest(TOKEN_FILE),)]
+        reads += [*file_reads(TOKEN_FILE, "mode", "user"), (salted_digest(TOKEN_FILE),),
+                  *file_reads(KUBECONFIG, "mode", "user"), *file_reads(SERVER_TOKEN, "mode", "user"),
+                  (secret_digest(SERVER_TOKEN),), (secret_digest(TOKEN_FILE),), (holds_k3s_token(SERVER_TOKEN),)]
         for name in ("edgewasm-runtimeclasses.yaml", "edgewasm-gatekeeper.yaml", "edgewasm-policy-constraints.yaml",
                      "edgewasm-policy-k8sallowedrepos.yaml", "edgewasm-policy-k8sdisallowedtags.yaml"):
             reads += file_reads(f"{MANIFESTS_DIR}/{name}", "exists", "mode", "user", "content")

@@ -76,8 +76,28 @@ def changes(hosts: Iterable[Mapping], previous: Mapping | None) -> dict:
     return {"previous": previous.get("run"), "new": new, "fixed": fixed}
 
 
+def baseline_problem(previous: object) -> str | None:
+    """Why an earlier run's report cannot be compared with (None: it can): not this
+    schema, or a host entry ``items`` cannot read."""
+    if not isinstance(previous, Mapping):
+        return f"a JSON {type(previous).__name__}, not a report"
+    if previous.get("schema") != SCHEMA:
+        return f"schema {str(previous.get('schema'))[:40]!r}, not {SCHEMA}"
+    hosts = previous.get("hosts")
+    if not isinstance(hosts, list):
+        return "no list of hosts"
+    for number, h in enumerate(hosts, 1):
+        try:
+            if not isinstance(h["name"], str):
+                return f"host {number}: its name is not a string"
+            items(h)
+        except (KeyError, TypeError, AttributeError, IndexError) as exc:
+            return f"host {number}: {type(exc).__name__} {str(exc)[:60]}"
+    return None
+
+
 def build(inventory: str, inventory_name: str, run: str, started: datetime, duration_s: float, hosts: list[dict],
-          previous: Mapping | None) -> dict:
+          previous: Mapping | None, warnings: Iterable[str] = ()) -> dict:
     checks = [c for h in hosts for c in h["checks"]]
     totals = {
         "hosts": len(hosts),
@@ -101,6 +121,8 @@ def build(inventory: str, inventory_name: str, run: str, started: datetime, dura
         "totals": totals,
         "hosts": hosts,
         "changes": changes(hosts, previous),
+        # What the run could not do as usual, and did instead (a baseline passed over).
+        "warnings": list(warnings),
     }
 
 

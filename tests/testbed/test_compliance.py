@@ -240,7 +240,7 @@ def _management_inventories(tmp_path, management):
         "ssh_hostname": management.address, "ssh_user": "root", "ssh_key": str(tb.ssh_key()),
         "ssh_known_hosts_file": str(tb.known_hosts()), "ssh_strict_host_key_checking": "yes",
         # Python for the check comes from the bundle: the site network has no route out.
-        "edgewasm_bundle": "bundles/testbed",
+        "edgewasm_bundle": "bundles/testbed", "edgewasm_bundle_signers": tb.BUNDLE_SIGNERS,
         "check_inventory": str(fleet), "check_ssh_key": str(tb.ssh_key()), "check_known_hosts": str(tb.known_hosts()),
         "check_bundle": "bundles/testbed", "check_schedule": "*-*-* 03:00:00", "check_randomized_delay": "30min",
     }

@@ -5,11 +5,16 @@ states its fix."""
 import ast
 import json
 import os
+import signal
+import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from edgewasm import templates
 from edgewasm.compliance import applies, cli, crd_schemas, history, runner, schema
 from edgewasm.compliance.plugin import describe
 from edgewasm.config import InventoryHost
@@ -62,9 +67,9 @@ def test_run_directories_history_and_pruning(tmp_path):
     second = history.new_run_dir(root, t)
     assert (first.name, second.name) == ("20261201T031500Z", "20261201T031500Z-2")
     assert first.stat().st_mode & 0o777 == 0o700
-    assert history.previous_report(root, second) is None, "a run without report.json is no baseline"
+    assert history.previous_report(root, second) == (None, []), "a run without report.json is no baseline"
     (first / "report.json").write_text(json.dumps({"run": first.name}))
-    assert history.previous_report(root, second) == {"run": first.name}
+    assert history.previous_report(root, second) == ({"run": first.name}, [])
     third = history.new_run_dir(root, datetime(2026, 12, 2, tzinfo=timezone.utc))
     (root / "notes").mkdir()
     assert history.prune(root, 2) == [first]
@@ -221,3 +226,168 @@ def test_the_cli_leaves_the_callers_umask_as_it_was(tmp_path):
         assert os.umask(0o022) == 0o022
     finally:
         os.umask(old)
+
+
+# ------------------------------------------------------------- a run, its hosts faked
+
+class FakeRun:
+    """edgewasm-check on a fake inventory: its hosts' checks answered by ``checks``
+    (called with the inventory file the check processes would read)."""
+
+    def __init__(self, tmp_path, monkeypatch):
+        self.inventory = tmp_path / "site.py"
+        self.inventory.write_text("# hosts come from the test\n")
+        self.reports, self.textfile = tmp_path / "reports", tmp_path / "textfile"
+        self.hosts = [InventoryHost("srv-1", ["k3s_servers"], {"k3s_token": "K10ab::server:INVENTORYSECRET1"}),
+                      InventoryHost("agent-1", ["k3s_agents"], {})]
+        self.seen: list[tuple[Path, str]] = []
+        self.checks = lambda inventory_json: [runner.HostRun(h.name, h.role, checks=[]) for h in self.hosts]
+        self.ended_by: list[int] = []
+        monkeypatch.setattr(cli, "inventory_hosts", lambda inventory: self.hosts)
+        monkeypatch.setattr(cli, "_end_by_signal", self.ended_by.append)
+
+        def check_all(hosts, inventory_json, workdir, parallel, timeout, done=None, known=frozenset()):
+            self.seen.append((inventory_json, inventory_json.read_text()))
+            self.private_mode = inventory_json.parent.stat().st_mode & 0o777
+            return self.checks(inventory_json)
+
+        monkeypatch.setattr(runner, "check_all", check_all)
+
+    def main(self, *extra):
+        return cli.main([str(self.inventory), "--reports", str(self.reports), "--textfile-dir", str(self.textfile),
+                         "--no-drift", *extra])
+
+    @property
+    def metrics(self) -> str:
+        return (self.textfile / "edgewasm_compliance_site.prom").read_text()
+
+    def run_dirs(self):
+        return history.runs(self.reports / "site")
+
+
+@pytest.fixture
+def fake_run(tmp_path, monkeypatch):
+    return FakeRun(tmp_path, monkeypatch)
+
+
+def test_the_check_processes_read_a_private_inventory_without_secrets_gone_after_the_run(fake_run):
+    assert fake_run.main() == 1  # drift unknown (--no-drift): not compliant
+    ((path, text),) = fake_run.seen
+    assert "INVENTORYSECRET1" not in text and "k3s_token" not in text
+    assert fake_run.private_mode == 0o700 and fake_run.reports not in path.parents
+    assert not path.parent.exists(), "the private directory is removed with the run"
+    assert not list(fake_run.reports.rglob("*inventory*"))
+    assert "edgewasm_compliance_run_success{inventory=\"site\"} 1.0" in fake_run.metrics
+
+
+def _interrupt_with(what):
+    def checks(inventory_json):
+        if what == "sigterm":
+            os.kill(os.getpid(), signal.SIGTERM)
+            time.sleep(5)  # the handler interrupts this
+        raise what
+    return checks
+
+
+@pytest.mark.parametrize("what", ["sigterm", KeyboardInterrupt(), RuntimeError("a bug")])
+def test_an_interrupted_or_crashed_run_leaves_no_inventory_and_says_so_in_the_metrics(fake_run, what, capsys):
+    fake_run.textfile.mkdir(mode=0o755)
+    (fake_run.textfile / "edgewasm_compliance_site.prom").write_text(
+        "# HELP edgewasm_compliance_host_compliant x\n# TYPE edgewasm_compliance_host_compliant gauge\n"
+        'edgewasm_compliance_host_compliant{host="srv-1",inventory="site"} 1.0\n'
+        "# HELP edgewasm_compliance_run_success x\n# TYPE edgewasm_compliance_run_success gauge\n"
+        'edgewasm_compliance_run_success{inventory="site"} 1.0\n')
+    fake_run.checks = _interrupt_with(what)
+    started = time.monotonic()
+    if isinstance(what, KeyboardInterrupt):
+        with pytest.raises(KeyboardInterrupt):
+            fake_run.main()
+    elif what == "sigterm":
+        assert fake_run.main() == 128 + signal.SIGTERM
+        assert fake_run.ended_by == [signal.SIGTERM], "it ends by the signal, once cleaned up"
+        assert time.monotonic() - started < 4
+        assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+    else:
+        assert fake_run.main() == 2, "a crash is no verdict: 1 would read as 'not compliant'"
+        err = capsys.readouterr().err
+        assert "CRASHED" in err and "RuntimeError: a bug" in err
+    ((path, _),) = fake_run.seen
+    assert not path.parent.exists()
+    families = {f.name: f for f in text_string_to_metric_families(fake_run.metrics)}
+    assert families["edgewasm_compliance_run_success"].samples[0].value == 0
+    assert families["edgewasm_compliance_host_compliant"].samples[0].value == 1, "the last finished run's, kept"
+    history.unlock(history.lock(fake_run.reports / "site"))  # released
+
+
+def test_a_crash_in_the_dry_run_exits_2(fake_run, monkeypatch):
+    def broken(inventory, names, timeout):
+        raise ValueError("unexpected output")
+
+    monkeypatch.setattr(cli.drift, "dry_run", broken)
+    assert cli.main([str(fake_run.inventory), "--reports", str(fake_run.reports)]) == 2
+
+
+def test_the_nightly_unit_counts_not_compliant_a_result_and_anything_else_a_failure():
+    unit = templates.render("check/edgewasm-check.service.j2", check_user="c", home="/h", venv="/v", inventory="i.py",
+                            textfile_dir="/t", keep=1, parallel=1)
+    assert [line for line in unit.splitlines() if line.startswith("SuccessExitStatus")] == ["SuccessExitStatus=1"]
+    (start,) = [line for line in unit.splitlines() if line.startswith("ExecStart=")]
+    assert start.startswith("ExecStart=/v/bin/python -m edgewasm.compliance i.py ")
+
+
+def test_a_broken_install_exits_2_not_1(monkeypatch, capsys):
+    import edgewasm.compliance
+    from edgewasm.compliance import __main__ as entry
+
+    monkeypatch.delattr(edgewasm.compliance, "cli")
+    monkeypatch.setitem(sys.modules, "edgewasm.compliance.cli", None)  # its import fails
+    assert entry.main(["x.py"]) == 2
+    assert "CRASHED while starting" in capsys.readouterr().err
+
+
+def test_a_second_run_of_the_inventory_exits_2_naming_the_lock_and_its_pid(fake_run, capsys):
+    held = history.lock(fake_run.reports / "site")
+    try:
+        assert fake_run.main() == 2
+    finally:
+        history.unlock(held)
+    err = capsys.readouterr().err
+    lock = fake_run.reports / "site" / ".lock"
+    assert f"another run of this inventory is in progress: PID {os.getpid()} holds the lock {lock}" in err
+    assert fake_run.seen == [] and fake_run.run_dirs() == [], "no host contacted, no run directory"
+    assert not (fake_run.textfile / "edgewasm_compliance_site.prom").exists(), "the run in progress writes the metrics"
+    assert fake_run.main() == 1, "the lock is free again"
+
+
+def test_the_lock_goes_with_its_process(tmp_path):
+    import subprocess
+
+    code = f"from edgewasm.compliance import history; history.lock(__import__('pathlib').Path({str(tmp_path)!r}))"
+    subprocess.run([sys.executable, "-c", code], check=True)  # exits holding it
+    history.unlock(history.lock(tmp_path))
+
+
+MALFORMED = {
+    "truncated by a full disk": '{"schema": "edgewasm.compliance/v1", "hosts": [{"na',
+    "not an object": "[]",
+    "a host without its checks": json.dumps({"schema": "edgewasm.compliance/v1", "run": "x", "hosts": [{"name": "a"}]}),
+    "another schema": json.dumps({"schema": "other", "hosts": []}),
+    "not UTF-8": b"\xff\xfe".decode("latin-1"),
+}
+
+
+@pytest.mark.parametrize("kind", MALFORMED)
+def test_a_malformed_last_report_is_passed_over_with_a_warning(fake_run, kind):
+    assert fake_run.main() == 1
+    (good,) = fake_run.run_dirs()
+    good.rename(good.with_name("20200101T000000Z"))  # its report still names its run as it was
+    bad = history.new_run_dir(fake_run.reports / "site", datetime(2021, 1, 1, tzinfo=timezone.utc))
+    (bad / "report.json").write_bytes(MALFORMED[kind].encode("latin-1"))
+    assert fake_run.main() == 1, "not a crash"
+    latest = json.loads((fake_run.run_dirs()[-1] / "report.json").read_text())
+    assert latest["changes"]["previous"] == good.name, "compared with the newest readable run"
+    (warning,) = latest["warnings"]
+    assert warning.startswith(f"the report of run {bad.name} is unreadable (") and warning.endswith(
+        "passed over as the baseline")
+    assert f"Warning: {warning}" in (fake_run.run_dirs()[-1] / "summary.md").read_text()
+    assert "Warning: " in (fake_run.run_dirs()[-1] / "report.html").read_text()

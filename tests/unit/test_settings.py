@@ -88,3 +88,151 @@ def test_roles_are_groups():
     assert settings.role(["k3s_servers", "all"]) == "server"
     assert settings.role(["raspberry_pi", "k3s_agents"]) == "agent"
     assert settings.role(["raspberry_pi"]) is None
+
+
+# ---------------------------------------------------------------- what values may hold
+
+def _problem(key, value):
+    return settings.problem("edge-1", key, value)
+
+
+@pytest.mark.parametrize("labels,words", [
+    ({"node-role.kubernetes.io/worker": ""}, ["reserved namespaces", "node-role.kubernetes.io/worker"]),
+    ({"node-role.kubernetes.io/control-plane": "true"}, ["reserved namespaces"]),
+    ({"kubernetes.io/role": "edge"}, ["reserved namespaces"]),
+    ({"k8s.io/site": "a"}, ["reserved namespaces"]),
+    ({"edge.k8s.io/site": "a"}, ["reserved namespaces"]),
+    ({"node-restriction.kubernetes.io/pci": "true"}, ["reserved namespaces"]),
+    ({"kubernetes.io/hostnamex": "a"}, ["reserved namespaces"]),
+    ({"runtime.edgewasm.io/wasmtime": "true"}, ["edgewasm sets itself"]),
+    ({"edge.example/site": "a b"}, ["malformed labels"]),
+    ({"Edge.Example/site": "a"}, ["malformed labels"]),
+    ({"edge.example/": "a"}, ["malformed labels"]),
+    ({"a/b/c": "a"}, ["malformed labels"]),
+    ({"site": "x" * 64}, ["malformed labels"]),
+    ({"site": "-a"}, ["malformed labels"]),
+])
+def test_node_labels_a_node_may_not_set_on_itself_are_refused(labels, words):
+    problem = _problem("k3s_node_labels", labels)
+    assert problem.startswith(f"edge-1: k3s_node_labels = {labels!r} ") and "fix:" in problem
+    for word in words:
+        assert word in problem
+
+
+@pytest.mark.parametrize("labels", [
+    {"edge.example/site": "a", "site": "", "tier": "x" * 63},
+    {"topology.kubernetes.io/zone": "r1", "topology.kubernetes.io/region": "eu"},
+    {"node.kubernetes.io/instance-type": "pi4", "kubernetes.io/arch": "arm64", "kubernetes.io/hostname": "edge-1"},
+    {"node.kubernetes.io/exclude-from-external-load-balancers": "true", "pool.node.kubernetes.io/x": "y"},
+    {"kubelet.kubernetes.io/x": "y", "edge.kubelet.kubernetes.io/x": "y",
+     "failure-domain.beta.kubernetes.io/zone": "a"},
+    {"example.com/kubernetes.io": "a"},  # not in the namespace: only the prefix counts
+])
+def test_node_labels_a_kubelet_may_set_pass(labels):
+    assert _problem("k3s_node_labels", labels) is None
+
+
+def test_edgewasms_own_label_namespace_is_the_one_it_sets():
+    from edgewasm import wasm
+
+    assert wasm.LABEL_PREFIX == settings.EDGEWASM_LABEL_NAMESPACE + "/"
+
+
+@pytest.mark.parametrize("args,words", [
+    (["max-pods"], ["not of the form flag=value"]),
+    (["--max-pods 50"], ["not of the form flag=value"]),
+    (["max-pods = 50"], ["not of the form flag=value"]),
+    (["-v=2"], ["not of the form flag=value"]),
+    (["max-pods=50\n--node-ip=10.0.0.9"], ["not of the form flag=value"]),
+    (["node-labels=node-role.kubernetes.io/master=true"], ["node-labels (edgewasm sets it from k3s_node_labels)"]),
+    (["--node-ip=10.0.0.9"], ["node-ip (edgewasm sets it from k3s_node_ip)"]),
+    (["register-with-taints+=x=y:NoSchedule"], ["register-with-taints (edgewasm sets it from k3s_node_taints)"]),
+    (["hostname-override=other"], ["hostname-override (edgewasm sets it from the host's inventory name"]),
+    (["container-runtime-endpoint=unix:///x.sock"], ["container-runtime-endpoint"]),
+    (["fail-swap-on=true", "pod-infra-container-image=x"], ["fail-swap-on", "preflight_swap", "k3s_pause_image"]),
+])
+def test_kubelet_args_are_flag_value_and_never_what_edgewasm_sets(args, words):
+    problem = _problem("k3s_kubelet_args", args)
+    assert problem.startswith(f"edge-1: k3s_kubelet_args = {args!r} ") and "fix: give each as flag=value" in problem
+    for word in words:
+        assert word in problem
+
+
+def test_kubelet_args_in_k3s_form_pass():
+    assert _problem("k3s_kubelet_args", ["max-pods=50", "--max-pods=60", "feature-gates=A=true,B=false",
+                                         "eviction-hard=memory.available<100Mi", "system-reserved=",
+                                         "fail-cgroupv1=false", "cgroup-root=/edgewasm/edge-1",
+                                         "allowed-unsafe-sysctls+=net.ipv4.*"]) is None
+
+
+@pytest.mark.parametrize("value", ["10.0.0.9", "fd00:20::11", "10.0.0.9,fd00:20::11", "fd00:20::11,10.0.0.9"])
+def test_node_ip_takes_an_address_or_a_dual_stack_pair(value):
+    assert _problem("k3s_node_ip", value) is None
+
+
+@pytest.mark.parametrize("value,word", [
+    ("10.0.0.9; reboot", "must be the node's IP address"),
+    ("10.0.0.9, fd00:20::11", "must be the node's IP address"),
+    ("10.0.0.9,10.0.0.10", "must be the node's IP address"),
+    ("10.0.0.9,fd00::1,fd00::2", "must be the node's IP address"),
+    ("fe80::1%eth0", "must be the node's IP address"),
+    ("edge-1.site-a.example", "must be the node's IP address"),
+    ("010.0.0.9", "must be the node's IP address"),
+    ("", "must be the node's IP address"),
+    (10, "must be the node's IP address"),
+    ("0.0.0.0", "other nodes cannot reach"),
+    ("127.0.0.1", "other nodes cannot reach"),
+    ("10.0.0.9,::1", "other nodes cannot reach"),
+])
+def test_node_ip_that_is_not_a_reachable_address_is_refused(value, word):
+    problem = _problem("k3s_node_ip", value)
+    assert problem.startswith(f"edge-1: k3s_node_ip = {value!r} ") and word in problem and "fix:" in problem
+
+
+@pytest.mark.parametrize("value,ok", [(1, True), (3, True), (30, True), (0, False), (31, False), (600, False),
+                                      (True, False), ("3", False), (2.5, False)])
+def test_the_webhook_timeout_is_what_kubernetes_allows(value, ok):
+    problem = _problem("gatekeeper_webhook_timeout", value)
+    assert (problem is None) == ok
+    if not ok:
+        assert "from 1 to 30" in problem and "timeoutSeconds" in problem and "fix:" in problem
+
+
+@pytest.mark.parametrize("value", ["../../etc/x", "..", "site/a", "", "Site-A", "site_a", "-site", "site-",
+                                   "x" * 64, "site\n", None, 3])
+def test_a_cluster_name_that_is_not_a_plain_name_is_refused(value):
+    problem = _problem("k3s_cluster_name", value)
+    assert problem and "must be a lowercase name of a-z, 0-9 and '-'" in problem and "fix:" in problem
+
+
+@pytest.mark.parametrize("value", ["k3s", "site-a", "x" * 63, "2024"])
+def test_plain_cluster_names_pass(value):
+    assert _problem("k3s_cluster_name", value) is None
+
+
+@pytest.mark.parametrize("key", ["preflight_packages", "check_packages", "edgewasm_crun_packages"])
+def test_package_lists_hold_package_names_only(key):
+    # They reach apt-get's command line on the host.
+    problem = _problem(key, ["iptables", "iptables; rm -rf /"])
+    assert "not Debian package names ['iptables; rm -rf /']" in problem
+    assert _problem(key, ["g++", "libc6:arm64", "crun=1.21-1", "xz-utils"]) is None
+
+
+@pytest.mark.parametrize("value", ["edgewasm check", "x;reboot", "Root", "1user", "x" * 33])
+def test_the_check_user_is_a_system_user_name(value):
+    assert "must be a system user name" in _problem("check_user", value)
+
+
+@pytest.mark.parametrize("key,value", [
+    ("k3s_env", {"NO_PROXY\n": "x"}),
+    ("policy_namespaces", ["apps\n"]),
+    ("gatekeeper_exempt_namespaces", ["kube-system\n"]),
+    ("policy_disallowed_tags", ["latest\n"]),
+    ("k3s_node_taints", ["a=b:NoSchedule\n"]),
+    ("gatekeeper_cpu_request", "50m\n"),
+    ("preflight_sysctls", {"net.ipv4.ip_forward\n": 1}),
+    ("edgewasm_containerd_runtimes", {"gpu\n": {"runtime_type": "io.containerd.runc.v2", "binary": "/x"}}),
+])
+def test_a_trailing_line_break_is_no_part_of_a_name(key, value):
+    # re's $ matches before a final "\n": the checks match whole strings.
+    assert _problem(key, value)

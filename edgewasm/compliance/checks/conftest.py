@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 
 import pytest
+import yaml
 
 from edgewasm import upstream
 from edgewasm.arch import k3s_arch
@@ -19,6 +20,8 @@ from edgewasm.compliance import reads
 from edgewasm.compliance.applies import Target, accepts
 from edgewasm.compliance.checks.standin import LIGHT_STANDIN
 from edgewasm.compliance.hosts import testinfra_host
+from edgewasm.compliance.plugin import redact_report
+from edgewasm.compliance.reads import K3S_CONFIG
 from edgewasm.compliance.versions import reported_version
 from edgewasm.config import InventoryHost, inventory_hosts
 from edgewasm.k3s import K3S_BIN
@@ -43,6 +46,14 @@ def pytest_addoption(parser):
     parser.addoption("--inventory-json", default=None,
                      help="the inventory's hosts as edgewasm-check read them (skips reading it again)")
     parser.addoption("--check-host", default=None, help="check this inventory host only")
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """What a failed check prints (its message, traceback, captured output) never holds a
+    secret-looking value, however the checks are run (edgewasm.compliance.plugin.redact_report)."""
+    outcome = yield
+    redact_report(outcome.get_result())
 
 
 def _hosts(config):
@@ -160,6 +171,29 @@ def first_server_host(first_server, request):
 def fleet(request):
     """Every host of the inventory (InventoryHost), for checks that span hosts."""
     return _hosts(request.config)
+
+
+class K3sConfig(dict):
+    """config.yaml's keys and values, shown by their keys only: pytest prints a failed
+    check's arguments (its fixtures) in the host's log."""
+
+    def __repr__(self) -> str:
+        return f"<{K3S_CONFIG}, keys {sorted(map(str, self))}>"
+
+
+@pytest.fixture
+def k3s_config(host) -> K3sConfig:
+    """The keys of the host's K3s config.yaml. It may hold secrets (an inlined token, an
+    etcd-s3-secret-key): a check compares keys and values and names the key, and a file
+    that does not parse fails naming the line only (YAML's own error quotes the text)."""
+    try:
+        keys = yaml.safe_load(host.file(K3S_CONFIG).content_string)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        pytest.fail(f"{K3S_CONFIG} is not YAML" + (f" (line {mark.line + 1})" if mark else ""), pytrace=False)
+    if not isinstance(keys, dict):
+        pytest.fail(f"{K3S_CONFIG} is not a mapping of K3s options", pytrace=False)
+    return K3sConfig(keys)
 
 
 @pytest.fixture

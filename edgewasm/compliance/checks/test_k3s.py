@@ -1,10 +1,18 @@
-"""K3s on each host: binary, unit, config, secrets' modes, service, join token and URL."""
+"""K3s on each host: binary, unit, config, secrets' modes, service, join token and URL.
+
+PYTEST_DONT_REWRITE: these checks read token files, the unit's environment file and
+config.yaml, which hold secrets. pytest's rewritten assertions print both sides of a
+failed comparison, and the report would carry them. Here an assertion prints only its
+message, and every message names the file and what is wrong, never what it holds;
+secrets are compared by salted digests computed on the host (edgewasm/compliance/reads.py).
+tests/unit/test_compliance_secrets.py keeps it so.
+"""
 
 import pytest
-import yaml
 
 from edgewasm.compliance import applies, reads
 from edgewasm.compliance.checks.standin import LIGHT_STANDIN, light_standin
+from edgewasm.compliance.reads import K3S_CONFIG
 from edgewasm.k3s import AGENT_TOKEN_FILE, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, join_url, unit_name
 
 pytestmark = applies.only(applies.k3s_node)
@@ -15,11 +23,13 @@ def test_binary_is_the_pinned_release(host, host_data, plan, pinned_version):
 
     Fix: run the deploy: it places the pinned K3s binary (a hand-replaced binary is drift)."""
     binary = host.file(K3S_BIN)
-    assert binary.mode == 0o755 and binary.user == "root"
+    assert binary.mode == 0o755 and binary.user == "root", \
+        f"{K3S_BIN}: mode {binary.mode:o} owner {binary.user}, not 755 root"
     if host_data.get("edgewasm_bundle"):
-        assert binary.sha256sum == plan.placement("k3s", "binary").sha256
+        assert binary.sha256sum == plan.placement("k3s", "binary").sha256, f"{K3S_BIN} is not the bundle's file"
     version, output = pinned_version("k3s", f"{K3S_BIN} --version")
-    assert output.splitlines()[0].startswith(f"k3s version {version} ")
+    first_line = (output.splitlines() or [""])[0]
+    assert first_line.startswith(f"k3s version {version} "), f"{K3S_BIN} reports {first_line!r}, pinned {version}"
 
 
 def test_node_runs_a_kubelet(host, host_data):
@@ -39,53 +49,71 @@ def test_unit_and_env_file(host, role):
 
     Fix: run the deploy; if K3s still does not run, read journalctl -u k3s (servers) or -u k3s-agent."""
     unit = unit_name(role)
-    unit_file = host.file(f"/etc/systemd/system/{unit}.service")
-    assert "Type=notify" in unit_file.content_string
-    assert f"ExecStart={K3S_BIN} {'server' if unit == 'k3s' else 'agent'}" in unit_file.content_string
-    env = host.file(f"/etc/systemd/system/{unit}.service.env")
-    assert env.mode == 0o600 and "K3S_TOKEN" not in env.content_string
+    unit_path, env_path = f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env"
+    unit_text = host.file(unit_path).content_string
+    command = "server" if unit == "k3s" else "agent"
+    assert "Type=notify" in unit_text, f"{unit_path}: not edgewasm's unit (no Type=notify)"
+    assert f"ExecStart={K3S_BIN} {command}" in unit_text, f"{unit_path}: does not run {K3S_BIN} {command}"
+    # The environment file holds proxy credentials: only its mode and a count leave the host.
+    env_mode = host.file(env_path).mode
+    assert env_mode == 0o600, f"{env_path}: mode {env_mode:o}, not 600"
+    setting_lines = host.run(reads.env_token_lines(env_path)).stdout.strip()
+    assert setting_lines == "0", (f"{env_path}: {setting_lines} line(s) set K3S_TOKEN or K3S_AGENT_TOKEN (K3s reads "
+                                "it from token-file; rotate it, as the file may have been read)")
     service = host.service(unit)
-    assert service.is_enabled and service.is_running
+    assert service.is_enabled, f"{unit}.service is not enabled"
+    assert service.is_running, f"{unit}.service is not running"
 
 
 def test_secrets_are_root_only(host, role):
     """Token files, config and kubeconfig are root's, mode 0600.
 
     Fix: run the deploy (it resets owner and mode); find who changed the mode, and rotate the token if others could read it."""
-    paths = [AGENT_TOKEN_FILE, "/etc/rancher/k3s/config.yaml"]
+    paths = [AGENT_TOKEN_FILE, K3S_CONFIG]
     if role == "server":
         paths += [TOKEN_FILE, KUBECONFIG, SERVER_TOKEN]
+    wrong = []
     for path in paths:
         f = host.file(path)
-        assert f.mode == 0o600 and f.user == "root", path
+        if f.mode != 0o600 or f.user != "root":
+            wrong.append(f"{path} ({f.mode:o} {f.user})")
+    assert not wrong, f"not mode 600 and root's: {', '.join(wrong)}"
 
 
-def test_config_names_the_right_server_and_token_files(host, host_data, role, inventory_host, first_server):
+def test_config_names_the_right_server_and_token_files(k3s_config, host_data, role, inventory_host, first_server):
     """config.yaml joins the first server and names token files, never tokens.
 
     Fix: run the deploy; check the order of k3s_servers and k3s_node_ip in the inventory."""
-    config = host.file("/etc/rancher/k3s/config.yaml").content_string
-    keys = yaml.safe_load(config)
-    # Paths of the token files (config.yaml never holds a token itself).
+    # Keys and the values the inventory decides are compared; a message names keys only,
+    # never the value found (a hand edit may have put a secret anywhere in the file).
     expected = {"token-file": TOKEN_FILE, "agent-token-file": AGENT_TOKEN_FILE} if role == "server" \
         else {"token-file": AGENT_TOKEN_FILE}
-    # Key names first: were a token inlined, a failing comparison of values would print it.
-    assert sorted(k for k in keys if "token" in k) == sorted(expected)
-    assert {k: keys[k] for k in expected} == expected
-    assert "token" not in keys and "agent-token" not in keys
+    key_names = sorted(k for k in k3s_config if "token" in str(k))
+    assert key_names == sorted(expected), \
+        f"{K3S_CONFIG}: its token keys are {key_names}, not {sorted(expected)} (a token is never inlined)"
+    wrong = [k for k, path in expected.items() if k3s_config[k] != path]
+    assert not wrong, f"{K3S_CONFIG}: {', '.join(wrong)} should name {', '.join(expected[k] for k in wrong)}"
     if inventory_host.name == first_server.name:
-        assert "server:" not in config
-        assert ("cluster-init: true" in config) == bool(host_data.get("k3s_ha"))
+        assert "server" not in k3s_config, f"{K3S_CONFIG}: the first server joins no server, but has server:"
+        ha = bool(host_data.get("k3s_ha"))
+        assert (k3s_config.get("cluster-init") is True) == ha, \
+            f"{K3S_CONFIG}: cluster-init should be {'true' if ha else 'absent'} (k3s_ha is {ha})"
     else:
-        assert f'server: "{join_url(first_server.name, first_server.data)}"' in config
+        url = join_url(first_server.name, first_server.data)
+        assert k3s_config.get("server") == url, f"{K3S_CONFIG}: server: is not the first server's {url}"
     if host_data.get("k3s_node_ip"):
-        assert f'node-ip: "{host_data["k3s_node_ip"]}"' in config
+        assert k3s_config.get("node-ip") == host_data["k3s_node_ip"], \
+            f"{K3S_CONFIG}: node-ip is not k3s_node_ip {host_data['k3s_node_ip']}"
+
+
+def _digest(host, command: str) -> str:
+    return host.check_output(command).split()[0]
 
 
 def secret_digest(host, path: str) -> str:
-    """sha256 of the secret part of a token file (after the last ':' of K10...::user:secret),
-    computed on the host: checks compare digests, never token values."""
-    return host.check_output(reads.secret_digest(path)).split()[0]
+    """Salted sha256 of the secret part of a token file (after the last ':' of
+    K10...::user:secret), computed on the host: checks compare digests, never token values."""
+    return _digest(host, reads.secret_digest(path))
 
 
 def test_tokens_match_the_cluster(host, role, first_server_host):
@@ -93,11 +121,17 @@ def test_tokens_match_the_cluster(host, role, first_server_host):
     K3s's own token file on a server carries that secret.
 
     Fix: run the deploy from the operator whose secrets/ directory holds this cluster's tokens."""
-    assert host.file(AGENT_TOKEN_FILE).sha256sum == first_server_host.file(AGENT_TOKEN_FILE).sha256sum
+    compared = [AGENT_TOKEN_FILE, TOKEN_FILE] if role == "server" else [AGENT_TOKEN_FILE]
+    for path in compared:
+        mine = _digest(host, reads.salted_digest(path))
+        assert mine != reads.MISSING, f"{path} is missing"
+        assert mine == _digest(first_server_host, reads.salted_digest(path)), \
+            f"{path} is not the first server's (compared by salted digest)"
     if role == "server":
-        assert host.file(TOKEN_FILE).sha256sum == first_server_host.file(TOKEN_FILE).sha256sum
-        assert host.file(SERVER_TOKEN).content_string.startswith("K10")
-        assert secret_digest(host, SERVER_TOKEN) == secret_digest(host, TOKEN_FILE)
+        assert host.check_output(reads.holds_k3s_token(SERVER_TOKEN)) == "yes", \
+            f"{SERVER_TOKEN} is not a K3s token (K10<CA hash>::server:<secret>)"
+        assert secret_digest(host, SERVER_TOKEN) == secret_digest(host, TOKEN_FILE), \
+            f"{SERVER_TOKEN} carries another secret than {TOKEN_FILE} (compared by salted digest)"
 
 
 @applies.only(applies.agent)
@@ -106,8 +140,10 @@ def test_no_agent_holds_the_server_token(host, role, first_server_host):
     line of every small file K3s or edgewasm configures is compared by digest.
 
     Fix: remove the server token from the agent, rotate it (k3s token rotate on a server), run the deploy."""
-    assert not host.file(TOKEN_FILE).exists
-    server_secret = secret_digest(first_server_host, TOKEN_FILE)
-    assert secret_digest(host, AGENT_TOKEN_FILE) != server_secret
-    lines = host.check_output(reads.SMALL_FILE_LINE_DIGESTS).split()
-    assert server_secret not in lines
+    assert not host.file(TOKEN_FILE).exists, f"{TOKEN_FILE} (the server token) is on this agent"
+    server_digest = secret_digest(first_server_host, TOKEN_FILE)
+    assert server_digest != reads.MISSING, f"the first server has no {TOKEN_FILE} to compare with"
+    assert secret_digest(host, AGENT_TOKEN_FILE) != server_digest, f"{AGENT_TOKEN_FILE} holds the server token"
+    holding = sorted({line.split(" ", 1)[1] for line in host.check_output(reads.SMALL_FILE_LINE_DIGESTS).splitlines()
+                      if line.split(" ", 1)[0] == server_digest and " " in line})
+    assert not holding, f"the server token's secret is in {', '.join(holding)}"
