@@ -84,7 +84,7 @@ def host_packages() -> list[str]:
 def bundle_packages(packages: list[str]) -> tuple[list[str], os_releases.ReleasePackages | None, str, str, dict]:
     """(the ``packages`` the host lacks, what its bundle carries for its release, the
     release, its dpkg arch, the bundle's manifest) for a host deployed from a bundle."""
-    release = os_releases.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
+    release = fact_cache.os_release()
     dpkg_arch = os_releases.DPKG_ARCH.get(fact_cache.arch() or "", "?")
     # Read once: check() and prepare() both ask, and nothing installs in between.
     lacking = os_releases.missing(packages, fact_cache.fact_once(DebPackages))

@@ -22,6 +22,11 @@ NAMESPACE = "edgewasm-bundle"  # ssh-keygen -n: a signature made for anything el
 SIGNATURE = f"{MANIFEST}.sig"
 
 
+SIGN_FIX = ("sign it (edgewasm-bundle sign NAME --key ~/.ssh/id_ed25519) and set edgewasm_bundle_signers to an "
+            "allowed_signers file with that key, or set edgewasm_bundle_sha256")
+NOT_THIS_COPY = "rebuild and sign it on a trusted machine and copy it again; do not deploy this copy"
+
+
 class SigningError(Exception):
     pass
 
@@ -40,39 +45,42 @@ def sign(bundle: Path, key: Path) -> Path:
 
 def signature_problem(bundle: Bundle, signers: Path) -> str | None:
     """None when the manifest's bytes carry a signature by a key in the ``allowed_signers``
-    file ``signers``; else what is wrong."""
+    file ``signers``; else what is wrong, and its fix."""
     signature = bundle.path / SIGNATURE
     if bundle.raw is None:
-        return f"no {MANIFEST}"
+        return f"no {MANIFEST}; fix: build the bundle with edgewasm-bundle build"
     if not signature.is_file():
-        return f"it is not signed (no {SIGNATURE})"
+        return f"it is not signed (no {SIGNATURE}); fix: {SIGN_FIX}"
     if not signers.is_file():
-        return f"edgewasm_bundle_signers {str(signers)!r} is not a file"
+        return (f"edgewasm_bundle_signers {str(signers)!r} is not a file; fix: give the path of the "
+                "allowed_signers file of the keys you trust")
     found = subprocess.run(["ssh-keygen", "-Y", "find-principals", "-s", str(signature), "-f", str(signers)],
                            capture_output=True, text=True)
     principals = found.stdout.split()
     if found.returncode != 0 or not principals:
-        return f"its signature is by no key in {signers}"
+        return f"its signature is by no key in {signers}; fix: {NOT_THIS_COPY}"
     for principal in principals:
         verified = subprocess.run(["ssh-keygen", "-Y", "verify", "-f", str(signers), "-I", principal, "-n", NAMESPACE,
                                    "-s", str(signature)], input=bundle.raw, capture_output=True)
         if verified.returncode == 0:
             return None
-    return f"its signature does not verify against {signers} (the manifest changed after it was signed)"
+    return (f"its signature does not verify against {signers} (the manifest changed after it was signed); "
+            f"fix: {NOT_THIS_COPY}")
 
 
 def trust_problems(bundle: Bundle, signers: str | None, pins: set[str], unverified: bool) -> list[str]:
-    """Why the inventory may not trust ``bundle``: a pin the manifest does not match, a
-    signature that does not verify, or no anchor at all (unless ``unverified``)."""
+    """Why the inventory may not trust ``bundle``, each with its fix: a pin the manifest
+    does not match, a signature that does not verify, or no anchor at all (unless
+    ``unverified``)."""
     problems = []
     if pins and bundle.sha256 not in pins:
         problems.append(f"{MANIFEST} has sha256 {bundle.sha256}, not the pinned edgewasm_bundle_sha256 "
-                        f"{', '.join(sorted(pins))}")
+                        f"{', '.join(sorted(pins))}; fix: {NOT_THIS_COPY}")
     if signers:
         problem = signature_problem(bundle, Path(signers).expanduser())
         if problem:
             problems.append(problem)
     if not pins and not signers and not unverified:
         problems.append("nothing outside the bundle vouches for it: neither edgewasm_bundle_signers nor "
-                        "edgewasm_bundle_sha256 is set")
+                        f"edgewasm_bundle_sha256 is set; fix: {SIGN_FIX}")
     return problems

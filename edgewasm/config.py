@@ -350,19 +350,11 @@ def bundle_problems(hosts) -> list[str]:
         if unverified and not pins and not signers:
             logger.warning(f"bundle {path}: edgewasm_bundle_unverified is set: NOTHING outside the bundle vouches "
                            "for it; whoever can write it controls every host it is deployed to")
-        found += bundle.confinement_problems() + bundle.verify() + bundle.catalogue_mismatches()
+        found += [f"{problem}; fix: rebuild it (edgewasm-bundle build) or copy it again" for problem in
+                  bundle.confinement_problems() + bundle.verify() + bundle.catalogue_mismatches()]
         names = ", ".join(sorted(h.name for h in users))
-        problems += [f"bundle {path} (for {names}): {problem}; fix: {_bundle_fix(problem)}" for problem in found]
+        problems += [f"bundle {path} (for {names}): {problem}" for problem in found]
     return problems
-
-
-def _bundle_fix(problem: str) -> str:
-    if "vouches" in problem or "not signed" in problem:
-        return ("sign it (edgewasm-bundle sign NAME --key ~/.ssh/id_ed25519) and set edgewasm_bundle_signers to an "
-                "allowed_signers file with that key, or set edgewasm_bundle_sha256")
-    if "signature" in problem or "signers" in problem or "edgewasm_bundle_sha256" in problem:
-        return "rebuild and sign it on a trusted machine and copy it again; do not deploy this copy"
-    return "rebuild it (edgewasm-bundle build) or copy it again"
 
 
 @dataclass

@@ -52,7 +52,7 @@ class Bundle:
         """Read ``path``'s manifest afresh at the next open (the builder, having written it)."""
         _OPENED.pop(Path(path).absolute(), None)
 
-    @property
+    @functools.cached_property
     def sha256(self) -> str | None:
         return hashlib.sha256(self.raw).hexdigest() if self.raw is not None else None
 

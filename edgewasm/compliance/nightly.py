@@ -25,7 +25,6 @@ from pathlib import Path
 from pyinfra import host
 from pyinfra.api import QuoteString, StringCommand, operation
 from pyinfra.facts.files import Directory, FindFiles
-from pyinfra.facts.server import LinuxDistribution
 from pyinfra.operations import apt, server, systemd
 
 from deploys import edgewasm_deploy
@@ -70,18 +69,14 @@ def _problems() -> list[str]:
         problems.append(f"{host.name}: arch {fact_cache.arch()!r}: edgewasm-check's wheels exist for "
                         f"{', '.join(check_install.PLATFORMS)}; fix: pick a management host of one of them")
     if not data.check_wheelhouse and not _python():
-        problems.append(f"{host.name}: release {_release()} has no python version in edgewasm/os_releases.toml; "
-                        "fix: pick a listed release, or set check_wheelhouse")
+        problems.append(f"{host.name}: release {fact_cache.os_release()} has no python version in "
+                        "edgewasm/os_releases.toml; fix: pick a listed release, or set check_wheelhouse")
     return problems + package_problems(data.check_packages)
-
-
-def _release() -> str:
-    return os_releases.release_of(fact_cache.fact_once(LinuxDistribution)["release_meta"])
 
 
 def _python() -> str | None:
     """The host's python3 (X.Y), from its release's entry in edgewasm/os_releases.toml."""
-    return os_releases.releases().get(_release(), {}).get("python")
+    return os_releases.releases().get(fact_cache.os_release(), {}).get("python")
 
 
 @operation()
