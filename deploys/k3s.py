@@ -39,9 +39,13 @@ from deploys import edgewasm_deploy
 from edgewasm import templates
 from edgewasm.k3s import (
     AGENT_TOKEN_FILE,
+    AUDIT_LOG_DIR,
+    AUDIT_POLICY,
     CONFIG_DIR,
     K3S_BIN,
     KUBECONFIG,
+    PSA_CONFIG,
+    SERVER_DIR,
     SERVER_TOKEN,
     STARTED_INPUTS,
     TOKEN_FILE,
@@ -51,6 +55,7 @@ from edgewasm.k3s import (
     drain_args,
     inputs_digest_script,
     join_url,
+    pod_security_values,
     rewrite_kubeconfig,
     rollout_batch,
     service_env,
@@ -242,9 +247,37 @@ def _tokens(first, role: str) -> list:
 
 
 def _inputs(unit: str, runtime_inputs: tuple[str, ...]) -> list[str]:
-    """What K3s reads at start, whose digest decides a restart."""
+    """What K3s reads at start, whose digest decides a restart (a server's API server reads
+    the Pod Security configuration and the audit policy)."""
+    hardening = [PSA_CONFIG, AUDIT_POLICY] if unit == unit_name("server") else []
     return [K3S_BIN, f"{CONFIG_DIR}/config.yaml", f"{CONFIG_DIR}/registries.yaml", AGENT_TOKEN_FILE, TOKEN_FILE,
-            f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env", *runtime_inputs]
+            f"/etc/systemd/system/{unit}.service", f"/etc/systemd/system/{unit}.service.env", *hardening,
+            *runtime_inputs]
+
+
+def _hardening(role: str) -> list:
+    """The API server's hardening files on a server (k3s_pod_security, k3s_audit_log; 0600,
+    root's, under /etc/rancher/k3s) and the audit log's directory (0700); none on an agent,
+    none for a setting turned off. Returns the operations on the files K3s reads."""
+    data = host.data.dict()
+    server = role == "server"
+    if server:
+        psa = host_files.template(name="Write the Pod Security admission configuration", src="k3s/psa.yaml.j2",
+                                  dest=PSA_CONFIG, mode="600", **pod_security_values(data))
+    else:
+        psa = host_files.absent(name="No Pod Security admission configuration on an agent", path=PSA_CONFIG)
+    if server and host.data.k3s_audit_log:
+        # kube-apiserver makes a missing one 0700 (and the log 0600); held to 0700 here, as
+        # one made by hand may be looser (the log names every request's user and object).
+        # Its parent as K3s makes it (0700), not as mkdir -p would before K3s first starts.
+        host_files.directory(name="K3s server directory", path=SERVER_DIR, mode="700")
+        host_files.directory(name="K3s audit log directory", path=AUDIT_LOG_DIR, mode="700")
+        audit = host_files.template(name="Write the K3s audit policy", src="k3s/audit-policy.yaml.j2",
+                                    dest=AUDIT_POLICY, mode="600")
+    else:
+        # Written logs stay: they are the record of what happened while it was on.
+        audit = host_files.absent(name="No K3s audit policy", path=AUDIT_POLICY)
+    return [psa, audit]
 
 
 def wants(runtime_inputs: tuple[str, ...] = ()) -> list:
@@ -253,6 +286,8 @@ def wants(runtime_inputs: tuple[str, ...] = ()) -> list:
     salted = [(SaltedSha256File, {"path": p, "salt": secret_files.SECRET_SALT})
               for p in (AGENT_TOKEN_FILE, TOKEN_FILE, f"/etc/systemd/system/{unit}.service.env")]
     return [*salted, *(spec for p in _inputs(unit, ()) for spec in host_files.wants_file(p)),
+            *host_files.wants_file(PSA_CONFIG), *host_files.wants_file(AUDIT_POLICY),
+            *host_files.wants_directory(SERVER_DIR), *host_files.wants_directory(AUDIT_LOG_DIR),
             *host_files.wants_directory(f"{CONFIG_DIR}/config.yaml.d"), (SystemdStatus, {"services": f"{unit}.service"}),
             (UnitFileEnabled, {"unit": f"{unit}.service"}), (InputsDigest, {"paths": _inputs(unit, runtime_inputs)}),
             (StartedInputs, {}), (Sha256File, {"path": KUBECONFIG})]
@@ -294,6 +329,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
         mode="600",
         **values,
     )
+    hardening = _hardening(role)
     mirrors = host.data.get("k3s_registry_mirrors")
     if mirrors:
         registries = host_files.template(name="Write K3s registry mirrors", src="k3s/registries.yaml.j2",
@@ -313,7 +349,7 @@ def k3s(plan: Plan, runtime_labels: dict[str, str] | None = None, runtimes_chang
     service = {
         "unit": unit,
         "restart": runtimes_changed
-        or any(op.will_change for op in (binary, *tokens, config, registries, env, unit_file)),
+        or any(op.will_change for op in (binary, *tokens, config, *hardening, registries, env, unit_file)),
         "timeout": host.data.k3s_ready_timeout,
         "server": role == "server",
         "inputs": inputs,

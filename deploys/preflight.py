@@ -16,6 +16,7 @@ from pyinfra.operations import apt, server, systemd
 
 from deploys import edgewasm_deploy
 from edgewasm import os_releases, packaged_runtimes
+from edgewasm.k3s import kernel_sysctls
 from edgewasm.manifest import Bundle
 from edgewasm.preflight import (
     FSTAB_SWAP_COMMENTED,
@@ -41,7 +42,7 @@ def wants() -> list:
               (FreeDisk, {"path": RANCHER_DIR}), (KernelModuleStates, {"modules": data.preflight_kernel_modules}),
               (Cgroups, {}), (PiBootCmdline, {}),
               *host_files.wants_file(MODULES_FILE), *host_files.wants_file(SYSCTL_FILE),
-              *host_files.wants_sysctls(data.preflight_sysctls)]
+              *host_files.wants_sysctls(kernel_sysctls(data.dict()))]
     if data.edgewasm_bundle:
         wanted.append((DebPackages, {}))
     if data.preflight_swap == "disable":
@@ -162,7 +163,9 @@ def prepare() -> None:
     )
     host_ops.kernel_modules_loaded(name="Load kernel modules for K3s", modules=modules)
 
-    sysctls = host.data.preflight_sysctls
+    # preflight_sysctls, and the kubelet's own values when it must not change them itself
+    # (k3s_protect_kernel_defaults: it refuses to start while one differs).
+    sysctls = kernel_sysctls(host.data.dict())
     host_files.template(
         name="Persist sysctls for K3s",
         src="preflight/sysctl-k3s.conf.j2",

@@ -8,7 +8,8 @@ key, value (secrets redacted) and fix. ``deploys/full_stack.py`` checks the inve
 runs again (``check_running_inventory``), so one that forgot the call is refused before
 any change. What each setting may hold is declared in edgewasm/settings.py; this module
 adds what only the whole inventory shows (roles, addresses, HA, cluster-wide agreement,
-bundles), each host's name (a lowercase RFC 1123 name: it reaches commands on the first
+bundles, preflight_sysctls that k3s_protect_kernel_defaults would make the kubelet refuse),
+each host's name (a lowercase RFC 1123 name: it reaches commands on the first
 server), how its SSH host key is trusted (strict checking against a known_hosts entry
 that exists: the first contact with a new node is the run that uploads its token) and the
 operator's token files (0600).
@@ -35,7 +36,7 @@ from pyinfra.api.exceptions import PyinfraError
 from edgewasm import settings
 from edgewasm.bundle_trust import trust_problems
 from edgewasm.manifest import Bundle
-from edgewasm.k3s import READ_ONLY_ENV, TOKEN_SETTINGS, token_path
+from edgewasm.k3s import READ_ONLY_ENV, TOKEN_SETTINGS, kernel_defaults_problems, token_path
 from edgewasm.ssh import PYINFRA_DEFAULT_POLICY, STRICT, known_host_keys, nodelay_for_pyinfra, ssh_target
 
 
@@ -232,6 +233,8 @@ def validate(hosts: list, source: str, outcome: str = "no host was contacted", h
         if host_keys != "none":
             problems.extend(host_key_problems(h.name, h.data, entries=host_keys == "entries"))
         problems.extend(check_host_data(h.name, h.data))
+        if h.role:
+            problems.extend(kernel_defaults_problems(h.name, h.data))
     topology, warnings = topology_problems(hosts, source)
     problems += topology
     problems += token_file_problems(hosts)

@@ -20,6 +20,26 @@ SERVER_TOKEN = "/var/lib/rancher/k3s/server/token"
 KUBECONFIG = f"{CONFIG_DIR}/k3s.yaml"
 API_PORT = 6443
 
+# Hardening (docs/k3s.md, "Hardening"). Servers read both files at start; 0600 root.
+PSA_CONFIG = f"{CONFIG_DIR}/psa.yaml"  # k3s_pod_security: an AdmissionConfiguration for kube-apiserver
+AUDIT_POLICY = f"{CONFIG_DIR}/audit-policy.yaml"  # k3s_audit_log
+SERVER_DIR = "/var/lib/rancher/k3s/server"  # K3s makes it 0700
+AUDIT_LOG_DIR = f"{SERVER_DIR}/logs"  # 0700: the log names every request's user and object
+AUDIT_LOG = f"{AUDIT_LOG_DIR}/audit.log"
+# What the kubelet holds the kernel to (Kubernetes' setupKernelTunables, in the kubelet K3s
+# embeds): by default it writes these itself; with protect-kernel-defaults it refuses to
+# start while any differs. K3s's hardening guide lists the first four; the kubelet checks
+# the keyrings' limits too (the kernel's own defaults, set here so a changed one is found
+# by preflight, not by a kubelet that will not start).
+PROTECTED_KERNEL_DEFAULTS = {
+    "vm.overcommit_memory": 1,
+    "vm.panic_on_oom": 0,
+    "kernel.panic": 10,
+    "kernel.panic_on_oops": 1,
+    "kernel.keys.root_maxkeys": 1000000,
+    "kernel.keys.root_maxbytes": 25000000,
+}
+
 
 # The digest of everything K3s reads at start, as it was when K3s last got ready here:
 # a run that wrote an input but never restarted (interrupted, or its rollout stopped)
@@ -83,7 +103,67 @@ def config_values(name: str, data: Mapping, role: str, is_first_server: bool, se
         # Cluster-wide choices K3s takes from servers only.
         "flannel_backend": data.get("k3s_flannel_backend") if role == "server" else None,
         "helm_job_image": data.get("k3s_helm_job_image") if role == "server" else None,
+        # Hardening: protect-kernel-defaults is every node's kubelet's; the rest are the
+        # API server's and controller manager's, which run on servers only (an agent given
+        # one of those keys would refuse to start).
+        "protect_kernel_defaults": bool(settings.value(data, "k3s_protect_kernel_defaults")),
+        "secrets_encryption": role == "server" and bool(settings.value(data, "k3s_secrets_encryption")),
+        "kube_apiserver_args": apiserver_args(data) if role == "server" else [],
+        "kube_controller_manager_args":
+            list(settings.value(data, "k3s_kube_controller_manager_args")) if role == "server" else [],
     }
+
+
+def apiserver_args(data: Mapping) -> list[str]:
+    """kube-apiserver-arg for a server: the hardening files and the audit log's rotation
+    (from the settings), then the operator's k3s_kube_apiserver_args (validation refuses
+    any that would replace these)."""
+    # Whatever the level: at 'privileged' nothing is refused, and audit and warn still apply.
+    args = [f"admission-control-config-file={PSA_CONFIG}"]
+    if settings.value(data, "k3s_audit_log"):
+        args += [f"audit-policy-file={AUDIT_POLICY}", f"audit-log-path={AUDIT_LOG}",
+                 f"audit-log-maxage={settings.value(data, 'k3s_audit_log_maxage')}",
+                 f"audit-log-maxbackup={settings.value(data, 'k3s_audit_log_maxbackup')}",
+                 f"audit-log-maxsize={settings.value(data, 'k3s_audit_log_maxsize')}"]
+    return args + list(settings.value(data, "k3s_kube_apiserver_args"))
+
+
+def pod_security_exempt(data: Mapping) -> list[str]:
+    """Namespaces Pod Security leaves alone: k3s_pod_security_exempt_namespaces, and
+    Gatekeeper's while it is on (its namespace is edgewasm's to fill)."""
+    exempt = list(settings.value(data, "k3s_pod_security_exempt_namespaces"))
+    if settings.value(data, "gatekeeper_enabled"):
+        exempt.append(settings.value(data, "gatekeeper_namespace"))
+    return list(dict.fromkeys(exempt))
+
+
+def pod_security_values(data: Mapping) -> dict:
+    """What templates/k3s/psa.yaml.j2 renders for a server."""
+    return {"enforce": settings.value(data, "k3s_pod_security"),
+            "audit": settings.value(data, "k3s_pod_security_audit"),
+            "exempt": pod_security_exempt(data)}
+
+
+def kernel_sysctls(data: Mapping) -> dict:
+    """The sysctls preflight sets and persists: preflight_sysctls, and with
+    k3s_protect_kernel_defaults the kubelet's own values (PROTECTED_KERNEL_DEFAULTS)."""
+    wanted = dict(settings.value(data, "preflight_sysctls"))
+    if settings.value(data, "k3s_protect_kernel_defaults"):
+        wanted.update(PROTECTED_KERNEL_DEFAULTS)
+    return wanted
+
+
+def kernel_defaults_problems(name: str, data: Mapping) -> list[str]:
+    """preflight_sysctls that k3s_protect_kernel_defaults would make the kubelet refuse,
+    each naming host, key, value and fix."""
+    if not settings.value(data, "k3s_protect_kernel_defaults"):
+        return []
+    sysctls = settings.value(data, "preflight_sysctls")
+    return [f"{name}: preflight_sysctls sets {key} = {sysctls[key]!r}, but with k3s_protect_kernel_defaults the "
+            f"kubelet refuses to start unless it is {wanted}; fix: remove {key} from preflight_sysctls (preflight "
+            "sets it), or set k3s_protect_kernel_defaults = False"
+            for key, wanted in PROTECTED_KERNEL_DEFAULTS.items()
+            if isinstance(sysctls, Mapping) and key in sysctls and str(sysctls[key]) != str(wanted)]
 
 
 # kind -> (the token in data, the operator's token file)

@@ -429,25 +429,70 @@ MANAGED_KUBELET_FLAGS = {
     "container-runtime-endpoint": "K3s's containerd, which carries the Wasm runtimes (k3s_default_runtime, "
                                   "edgewasm_containerd_runtimes)",
     "fail-swap-on": "preflight_swap",
+    # A kubelet flag wins over the kubelet config K3s writes from its own protect-kernel-defaults.
+    "protect-kernel-defaults": "k3s_protect_kernel_defaults",
 }
+# kube-apiserver flags edgewasm (or K3s, for a setting of edgewasm's) sets: one given in
+# k3s_kube_apiserver_args would replace it (K3s's rule for a flag without '+'), and with
+# it the hardening the setting promises.
+MANAGED_APISERVER_FLAGS = {
+    "admission-control-config-file": "k3s_pod_security (the Pod Security admission configuration it writes)",
+    "audit-policy-file": "k3s_audit_log (the audit policy it writes)",
+    "audit-log-path": "k3s_audit_log",
+    "audit-log-maxage": "k3s_audit_log_maxage",
+    "audit-log-maxbackup": "k3s_audit_log_maxbackup",
+    "audit-log-maxsize": "k3s_audit_log_maxsize",
+    "encryption-provider-config": "k3s_secrets_encryption (K3s writes that file and rotates its keys: "
+                                  "k3s secrets-encrypt)",
+    "encryption-provider-config-automatic-reload": "k3s_secrets_encryption",
+}
+# The controller manager's flags are K3s's own; none is set from an edgewasm setting.
+MANAGED_CONTROLLER_MANAGER_FLAGS: dict[str, str] = {}
 # K3s's form: an optional '--', the flag, '+' (append to K3s's value) or '-' (prepend), '=', the value.
-_KUBELET_ARG = re.compile(r"(?:--)?([a-z0-9]+(?:-[a-z0-9]+)*)([+-]?)=([^\x00-\x1f\x7f]*)")
+_COMPONENT_ARG = re.compile(r"(?:--)?([a-z0-9]+(?:-[a-z0-9]+)*)([+-]?)=([^\x00-\x1f\x7f]*)")
 
 
-def _kubelet_args(value: Any) -> str | None:
-    error = _str_list(value)
-    if error:
-        return error
-    shapes = [(arg, _KUBELET_ARG.fullmatch(arg)) for arg in value]
-    malformed = [arg for arg, shape in shapes if not shape]
-    if malformed:
-        return (f"has arguments not of the form flag=value {malformed} (no spaces around '=', no leading '-' "
-                "but K3s's optional '--', no line breaks)")
-    managed = sorted({shape.group(1) for _, shape in shapes} & set(MANAGED_KUBELET_FLAGS))
-    if managed:
-        return ("sets kubelet flags edgewasm sets itself: "
-                + "; ".join(f"{flag} (edgewasm sets it from {MANAGED_KUBELET_FLAGS[flag]})" for flag in managed))
+def _component_args(component: str, managed: Mapping[str, str],
+                    extra: Callable[[list], "str | None"] | None = None) -> Check:
+    """Extra flags of one K3s component (kubelet, kube-apiserver, ...) in K3s's form, none
+    of the ``managed`` ones edgewasm sets from its settings."""
+    def check(value: Any) -> str | None:
+        error = _str_list(value)
+        if error:
+            return error
+        shapes = [(arg, _COMPONENT_ARG.fullmatch(arg)) for arg in value]
+        malformed = [arg for arg, shape in shapes if not shape]
+        if malformed:
+            return (f"has arguments not of the form flag=value {malformed} (no spaces around '=', no leading '-' "
+                    "but K3s's optional '--', no line breaks)")
+        found = sorted({shape.group(1) for _, shape in shapes} & set(managed))
+        if found:
+            return (f"sets {component} flags edgewasm sets itself: "
+                    + "; ".join(f"{flag} (edgewasm sets it from {managed[flag]})" for flag in found))
+        return extra([shape for _, shape in shapes]) if extra else None
+
+    return check
+
+
+def _admission_plugins(shapes: list) -> str | None:
+    """What an admission-plugin flag would take away: PodSecurity (k3s_pod_security's
+    enforcement) or, replacing K3s's enable-admission-plugins=NodeRestriction, the rule that
+    a node may change only its own Node and pods."""
+    for shape in shapes:
+        flag, how, plugins = shape.group(1), shape.group(2), shape.group(3).split(",")
+        if flag == "disable-admission-plugins" and "PodSecurity" in plugins:
+            return ("disables the PodSecurity admission plugin, which enforces k3s_pod_security; "
+                    "set k3s_pod_security = 'privileged' to enforce nothing")
+        if flag == "enable-admission-plugins" and not how and "NodeRestriction" not in plugins:
+            return ("replaces K3s's enable-admission-plugins=NodeRestriction without NodeRestriction (a node could "
+                    "then change other nodes); add to it with enable-admission-plugins+=PLUGIN")
     return None
+
+
+_kubelet_args = _component_args("kubelet", MANAGED_KUBELET_FLAGS)
+_apiserver_args = _component_args("kube-apiserver", MANAGED_APISERVER_FLAGS, _admission_plugins)
+_controller_manager_args = _component_args("kube-controller-manager", MANAGED_CONTROLLER_MANAGER_FLAGS)
+_pod_security_level = _one_of("privileged", "baseline", "restricted")
 
 
 # ------------------------------------------------------------------------- declaration
@@ -601,7 +646,7 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "for a flag edgewasm sets, change what it sets it from instead",
          "Extra kubelet arguments, flag=value; not the flags edgewasm sets from its own settings (node-labels, "
          "register-with-taints, node-ip, hostname-override, pod-infra-container-image, "
-         "container-runtime-endpoint, fail-swap-on)."),
+         "container-runtime-endpoint, fail-swap-on, protect-kernel-defaults)."),
         ("k3s_snapshotter", "str", None, _one_of("overlayfs", "fuse-overlayfs", "native", "stargz"),
          "one of overlayfs, fuse-overlayfs, native, stargz",
          "containerd snapshotter (K3s snapshotter). Unset: K3s's (overlayfs), which K3s refuses where "
@@ -647,6 +692,53 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("k3s_kubeconfig_fetch", "str", None, _str,
          "a local path, e.g. 'kubeconfig/site-a.yaml'",
          "Copy the first server's kubeconfig here (0600), naming the server."),
+    ),
+    *_section(
+        "Hardening (docs/k3s.md, \"Hardening\"); on by default",
+        ("k3s_secrets_encryption", "bool", True, _bool,
+         "True; turning it off on a running cluster first needs k3s secrets-encrypt disable and reencrypt "
+         "(docs/k3s.md, \"Hardening\")",
+         "Secrets encrypted at rest in the datastore (servers; K3s secrets-encryption, an AES-CBC key K3s makes "
+         "and keeps). CIS 1.2.27, 1.2.28."),
+        ("k3s_pod_security", "str", "baseline", _pod_security_level,
+         "one of 'baseline' (no privileged pods, host namespaces or hostPath), 'restricted', or 'privileged' "
+         "(enforce nothing)",
+         "Pod Security level enforced in every namespace but the exempt ones (servers; an AdmissionConfiguration "
+         "passed to kube-apiserver). baseline refuses privileged pods, hostPath volumes (the containerd socket) "
+         "and host namespaces. CIS 5.2.1, 5.2.2."),
+        ("k3s_pod_security_audit", "str", "restricted", _pod_security_level,
+         "one of 'restricted', 'baseline', 'privileged'",
+         "Pod Security level whose violations are recorded in the audit log and returned to the client as "
+         "warnings, without refusing the pod (servers)."),
+        ("k3s_pod_security_exempt_namespaces", "list[str]", ["kube-system"], _namespaces,
+         "e.g. ['kube-system']; gatekeeper_namespace is added while Gatekeeper is on",
+         "Namespaces Pod Security leaves alone (servers): K3s's own pods. gatekeeper_namespace is exempt too "
+         "while gatekeeper_enabled."),
+        ("k3s_audit_log", "bool", True, _bool,
+         "True; False leaves the API server without an audit log",
+         "API server audit log (servers): who did what to which object, never a request or response body, in "
+         "/var/lib/rancher/k3s/server/logs/audit.log (directory 0700). CIS 1.2.16."),
+        ("k3s_audit_log_maxage", "int", 30, _positive_int, "days, e.g. k3s_audit_log_maxage = 30",
+         "Days a rotated audit log is kept (servers; audit-log-maxage). CIS 1.2.17."),
+        ("k3s_audit_log_maxbackup", "int", 10, _positive_int, "a count, e.g. k3s_audit_log_maxbackup = 10",
+         "Rotated audit logs kept (servers; audit-log-maxbackup). CIS 1.2.18."),
+        ("k3s_audit_log_maxsize", "int", 100, _positive_int, "MB, e.g. k3s_audit_log_maxsize = 100",
+         "MB an audit log grows to before it is rotated (servers; audit-log-maxsize). CIS 1.2.19."),
+        ("k3s_protect_kernel_defaults", "bool", True, _bool,
+         "True (preflight sets the kernel values the kubelet needs); False only where they cannot be set",
+         "The kubelet refuses to start when the kernel's vm.overcommit_memory, vm.panic_on_oom, kernel.panic, "
+         "kernel.panic_on_oops, kernel.keys.root_maxkeys or kernel.keys.root_maxbytes differ from its values, "
+         "instead of changing them (every node; K3s protect-kernel-defaults); preflight sets them. CIS 4.2.6 "
+         "(benchmark v1.24)."),
+        ("k3s_kube_apiserver_args", "list[str]", [], _apiserver_args,
+         "give each as flag=value, e.g. ['request-timeout=300s', 'enable-admission-plugins+=EventRateLimit']; "
+         "for a flag edgewasm sets, change what it sets it from instead",
+         "Extra kube-apiserver arguments (servers; K3s kube-apiserver-arg), flag=value; not the ones the "
+         "hardening settings set (admission-control-config-file, audit-policy-file, audit-log-*, "
+         "encryption-provider-config*), not disabling PodSecurity, not dropping NodeRestriction."),
+        ("k3s_kube_controller_manager_args", "list[str]", [], _controller_manager_args,
+         "give each as flag=value, e.g. ['terminated-pod-gc-threshold=10']",
+         "Extra kube-controller-manager arguments (servers; K3s kube-controller-manager-arg), flag=value."),
     ),
     *_section(
         "Gatekeeper and image policies (docs/policies.md); one value per cluster",
@@ -768,9 +860,15 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
 SECRET = ("k3s_token", "k3s_agent_token", "k3s_env")  # k3s_env holds proxy credentials
 CLUSTER_WIDE = ("edgewasm_parallel_hosts", "k3s_ha", "k3s_cluster_name", "k3s_drain", "k3s_rollout_batch",
                 "k3s_token", "k3s_token_file", "k3s_agent_token", "k3s_agent_token_file")
+# One value for every server: the cluster's API server behaves the same whichever server
+# answers (and K3s keeps one encryption configuration for the cluster).
+SERVERS_WIDE = ("k3s_secrets_encryption", "k3s_pod_security", "k3s_pod_security_audit",
+                "k3s_pod_security_exempt_namespaces", "k3s_audit_log", "k3s_audit_log_maxage",
+                "k3s_audit_log_maxbackup", "k3s_audit_log_maxsize")
 SETTINGS = {name: replace(s, secret=name in SECRET,
                           scope="cluster" if name in CLUSTER_WIDE
-                          else "servers" if name.startswith(("gatekeeper_", "policy_")) else "host")
+                          else "servers" if name.startswith(("gatekeeper_", "policy_")) or name in SERVERS_WIDE
+                          else "host")
             for name, s in SETTINGS.items()}
 
 

@@ -99,7 +99,7 @@
 # k3s_default_runtime = None
 # Extra kubelet arguments, flag=value; not the flags edgewasm sets from its own settings
 # (node-labels, register-with-taints, node-ip, hostname-override, pod-infra-container-
-# image, container-runtime-endpoint, fail-swap-on).
+# image, container-runtime-endpoint, fail-swap-on, protect-kernel-defaults).
 # k3s_kubelet_args = []
 # containerd snapshotter (K3s snapshotter). Unset: K3s's (overlayfs), which K3s refuses
 # where the data directory is itself on overlayfs (containers, some images): use native
@@ -135,6 +135,45 @@
 # k3s_ready_timeout = 300
 # Copy the first server's kubeconfig here (0600), naming the server.
 # k3s_kubeconfig_fetch = None
+
+# --- Hardening (docs/k3s.md, "Hardening"); on by default ---
+# Secrets encrypted at rest in the datastore (servers; K3s secrets-encryption, an AES-
+# CBC key K3s makes and keeps). CIS 1.2.27, 1.2.28.
+# k3s_secrets_encryption = True
+# Pod Security level enforced in every namespace but the exempt ones (servers; an
+# AdmissionConfiguration passed to kube-apiserver). baseline refuses privileged pods,
+# hostPath volumes (the containerd socket) and host namespaces. CIS 5.2.1, 5.2.2.
+# k3s_pod_security = 'baseline'
+# Pod Security level whose violations are recorded in the audit log and returned to the
+# client as warnings, without refusing the pod (servers).
+# k3s_pod_security_audit = 'restricted'
+# Namespaces Pod Security leaves alone (servers): K3s's own pods. gatekeeper_namespace
+# is exempt too while gatekeeper_enabled.
+# k3s_pod_security_exempt_namespaces = ['kube-system']
+# API server audit log (servers): who did what to which object, never a request or
+# response body, in /var/lib/rancher/k3s/server/logs/audit.log (directory 0700). CIS
+# 1.2.16.
+# k3s_audit_log = True
+# Days a rotated audit log is kept (servers; audit-log-maxage). CIS 1.2.17.
+# k3s_audit_log_maxage = 30
+# Rotated audit logs kept (servers; audit-log-maxbackup). CIS 1.2.18.
+# k3s_audit_log_maxbackup = 10
+# MB an audit log grows to before it is rotated (servers; audit-log-maxsize). CIS
+# 1.2.19.
+# k3s_audit_log_maxsize = 100
+# The kubelet refuses to start when the kernel's vm.overcommit_memory, vm.panic_on_oom,
+# kernel.panic, kernel.panic_on_oops, kernel.keys.root_maxkeys or
+# kernel.keys.root_maxbytes differ from its values, instead of changing them (every
+# node; K3s protect-kernel-defaults); preflight sets them. CIS 4.2.6 (benchmark v1.24).
+# k3s_protect_kernel_defaults = True
+# Extra kube-apiserver arguments (servers; K3s kube-apiserver-arg), flag=value; not the
+# ones the hardening settings set (admission-control-config-file, audit-policy-file,
+# audit-log-*, encryption-provider-config*), not disabling PodSecurity, not dropping
+# NodeRestriction.
+# k3s_kube_apiserver_args = []
+# Extra kube-controller-manager arguments (servers; K3s kube-controller-manager-arg),
+# flag=value.
+# k3s_kube_controller_manager_args = []
 
 # --- Gatekeeper and image policies (docs/policies.md); one value per cluster ---
 # Gatekeeper and the image policies on the cluster's servers.

@@ -1,5 +1,6 @@
-"""The Gatekeeper smoke test's decisions, apart from the cluster: is a constraint
-enforced by every webhook pod, and what did a server-side dry run say."""
+"""The admission smoke tests' decisions, apart from the cluster: is a Gatekeeper constraint
+enforced by every webhook pod, and what did a server-side dry run say (Gatekeeper's, and
+Pod Security's for a privileged pod)."""
 
 from __future__ import annotations
 
@@ -116,3 +117,31 @@ def smoke_problems(verdicts: Mapping[str, tuple[str, str]]) -> list[str]:
     if verdict != "admitted":
         problems.append(f"a trusted image was not admitted ({verdict}): {detail}")
     return problems
+
+
+# The node's containerd socket (K3s's containerRuntimeEndpoint): a pod that mounts it can
+# run, pull and retag any image on the node, under any trusted name.
+CONTAINERD_SOCKET = "/run/k3s/containerd/containerd.sock"
+POD_SECURITY_DENIAL = "violates PodSecurity"
+
+
+def privileged_pod_manifest(name: str, namespace: str, image: str) -> str:
+    """A pod Pod Security's baseline level refuses twice over: a privileged container, and
+    a hostPath volume of the node's containerd socket."""
+    return json.dumps({
+        "apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "namespace": namespace},
+        "spec": {"containers": [{"name": "smoke", "image": image, "securityContext": {"privileged": True},
+                                 "volumeMounts": [{"name": "containerd", "mountPath": CONTAINERD_SOCKET}]}],
+                 "volumes": [{"name": "containerd", "hostPath": {"path": CONTAINERD_SOCKET, "type": "Socket"}}]}})
+
+
+def pod_security_verdict(returncode: int, stdout: str, stderr: str) -> tuple[str, str]:
+    """("denied" | "admitted" | "error", detail) for ``kubectl apply --dry-run=server`` of
+    privileged_pod_manifest: denied only when Pod Security refused it; a refusal by anything
+    else (a webhook, a missing namespace) is an error, not Pod Security at work."""
+    if returncode == 0:
+        return ("admitted", stdout.strip()) if "(server dry run)" in stdout else \
+            ("error", f"kubectl succeeded without a server dry run: {stdout.strip()}")
+    if POD_SECURITY_DENIAL in stderr:
+        return "denied", stderr.strip()
+    return "error", stderr.strip()

@@ -17,6 +17,7 @@ import pytest
 from edgewasm.arch import k3s_arch
 from edgewasm.artifacts import load_catalog
 from edgewasm.preflight import is_raspberry_pi
+from edgewasm.settings import value as setting
 from facts.host import BoardModel
 
 Predicate = Callable[["Target"], bool]
@@ -79,6 +80,31 @@ def crun_route(t: Target) -> bool:
 def swap_disabled(t: Target) -> bool:
     """preflight_swap is 'disable'"""
     return t.data.get("preflight_swap") == "disable"
+
+
+def secrets_encryption(t: Target) -> bool:
+    """a K3s server with k3s_secrets_encryption on"""
+    return server(t) and bool(setting(t.data, "k3s_secrets_encryption"))
+
+
+def pod_security(t: Target) -> bool:
+    """a K3s server (Pod Security is configured on every server, whatever k3s_pod_security's level)"""
+    return server(t)
+
+
+def pod_security_enforced(t: Target) -> bool:
+    """a cluster whose k3s_pod_security refuses privileged pods (baseline or restricted)"""
+    return setting(t.data, "k3s_pod_security") != "privileged"
+
+
+def audit_log(t: Target) -> bool:
+    """a K3s server with k3s_audit_log on"""
+    return server(t) and bool(setting(t.data, "k3s_audit_log"))
+
+
+def protect_kernel_defaults(t: Target) -> bool:
+    """a K3s node with k3s_protect_kernel_defaults on"""
+    return k3s_node(t) and bool(setting(t.data, "k3s_protect_kernel_defaults"))
 
 
 def raspberry_pi(t: Target) -> bool:

@@ -18,7 +18,8 @@ from pyinfra.facts.server import LinuxDistribution
 from edgewasm import settings
 from edgewasm.artifacts import load_catalog
 from edgewasm.compliance import files
-from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN, KUBECONFIG, SERVER_TOKEN, TOKEN_FILE, unit_name
+from edgewasm.k3s import (AGENT_TOKEN_FILE, AUDIT_LOG, AUDIT_LOG_DIR, AUDIT_POLICY, CONFIG_DIR, K3S_BIN, KUBECONFIG,
+                          PROTECTED_KERNEL_DEFAULTS, PSA_CONFIG, SERVER_TOKEN, TOKEN_FILE, unit_name)
 from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR, SHIM_DIR
 from facts.host import PI_CMDLINE_PATHS, BoardModel, Cgroups, FreeDisk, KernelModuleStates, PiBootCmdline
 
@@ -90,6 +91,12 @@ SMALL_FILE_LINE_DIGESTS = (
     "done; done")
 
 
+# The audit log's size and its last event's kind and stage (never the event: it names users
+# and objects), read on the host (edgewasm/compliance/checks/test_hardening.py).
+AUDIT_LOG_TAIL = (f"stat -c %s {AUDIT_LOG} 2>/dev/null || echo 0; tail -n 1 {AUDIT_LOG} 2>/dev/null | "
+                  "grep -o -e '\"kind\":\"Event\"' -e '\"stage\":\"[A-Za-z]*\"' | tr '\\n' ' '; echo")
+
+
 def artifact_paths(plan) -> tuple[list, list[str]]:
     """(the plan's placements with a destination on the host, the hidden names an upload
     on its way to each would have)."""
@@ -158,12 +165,18 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
               *(read for name in ("config.toml.tmpl", "config-v3.toml.tmpl")
                 for read in file_reads(f"{CONTAINERD_DIR}/{name}", "exists", "content")),
               *(read for path in shim_links() for read in file_reads(path, "is_symlink", "linked_to", "exists"))]
+    if settings.value(data, "k3s_protect_kernel_defaults"):
+        reads += [read for key in PROTECTED_KERNEL_DEFAULTS for read in file_reads(sysctl_path(key), "content")]
     if role == "agent":
         reads.append((SMALL_FILE_LINE_DIGESTS,))
     if role == "server":
         reads += [*file_reads(TOKEN_FILE, "mode", "user"), (salted_digest(TOKEN_FILE),),
                   *file_reads(KUBECONFIG, "mode", "user"), *file_reads(SERVER_TOKEN, "mode", "user"),
-                  (secret_digest(SERVER_TOKEN),), (secret_digest(TOKEN_FILE),), (holds_k3s_token(SERVER_TOKEN),)]
+                  (secret_digest(SERVER_TOKEN),), (secret_digest(TOKEN_FILE),), (holds_k3s_token(SERVER_TOKEN),),
+                  *file_reads(PSA_CONFIG, "exists", "mode", "user", "content"),
+                  *file_reads(AUDIT_POLICY, "exists", "mode", "user", "content"),
+                  *file_reads(AUDIT_LOG_DIR, "mode", "user"), *file_reads(AUDIT_LOG, "exists", "mode", "user"),
+                  (AUDIT_LOG_TAIL,)]
         for name in ("edgewasm-runtimeclasses.yaml", "edgewasm-gatekeeper.yaml", "edgewasm-policy-constraints.yaml",
                      "edgewasm-policy-k8sallowedrepos.yaml", "edgewasm-policy-k8sdisallowedtags.yaml"):
             reads += file_reads(f"{MANIFESTS_DIR}/{name}", "exists", "mode", "user", "content")

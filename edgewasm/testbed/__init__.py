@@ -471,6 +471,12 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "edgewasm_bundle_signers": BUNDLE_SIGNERS,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
+            # k3s_protect_kernel_defaults stays on (its default) on every machine: the values
+            # it needs are not namespaced, so preflight's sysctl -w sets them on this VM's
+            # kernel through each machine's writable /proc/sys (SYSTEMD_NSPAWN_API_VFS_WRITABLE,
+            # SUPERVISOR above). They are the very values a kubelet without the flag writes
+            # itself at every start (vm.overcommit_memory=1, kernel.panic=10, ...), so a bed
+            # with a real node has always set them here; a light bed now sets them too.
             **(real_node_data(h) if real_node(h) else {}),
             # The test bed's word to the checks: this machine's K3s stand-in is the light
             # one (no kubelet), so no node of this name will join; the host's own check

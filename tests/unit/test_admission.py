@@ -5,7 +5,8 @@ pod and reports itself as "no-pod")."""
 import json
 from pathlib import Path
 
-from edgewasm.compliance.admission import UNTRUSTED_IMAGE, dry_run_verdict, enforcement_problems, trusted_image
+from edgewasm.compliance.admission import (CONTAINERD_SOCKET, UNTRUSTED_IMAGE, dry_run_verdict, enforcement_problems,
+                                           pod_security_verdict, privileged_pod_manifest, trusted_image)
 
 FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "kubectl" / "gatekeeper"
 PODS = ["no-pod"]
@@ -74,3 +75,23 @@ def test_smoke_images():
     assert trusted_image("docker.io/edgewasm/") == "docker.io/edgewasm/edgewasm-smoke:1"
     assert trusted_image("registry.site-a.example") == "registry.site-a.example/edgewasm-smoke:1"
     assert not UNTRUSTED_IMAGE.startswith(("docker.io/edgewasm", "registry."))
+
+
+def test_the_privileged_pod_mounts_the_containerd_socket():
+    pod = json.loads(privileged_pod_manifest("p", "default", "registry.example/app:1"))
+    (container,) = pod["spec"]["containers"]
+    assert container["securityContext"] == {"privileged": True}
+    assert pod["spec"]["volumes"] == [{"name": "containerd", "hostPath": {"path": CONTAINERD_SOCKET, "type": "Socket"}}]
+    assert CONTAINERD_SOCKET == "/run/k3s/containerd/containerd.sock"
+
+
+def test_pod_security_verdicts():
+    # The API server's wording (k8s.io/pod-security-admission, admission.go).
+    refused = ('Error from server (Forbidden): error when creating "STDIN": pods "p" is forbidden: violates PodSecurity '
+               '"baseline:latest": privileged (container "smoke" must not set securityContext.privileged=true), '
+               'hostPath volumes (volume "containerd")')
+    assert pod_security_verdict(1, "", refused)[0] == "denied"
+    assert pod_security_verdict(0, "pod/p created (server dry run)\n", "")[0] == "admitted"
+    assert pod_security_verdict(0, "pod/p created\n", "")[0] == "error"
+    webhook = 'admission webhook "validation.gatekeeper.sh" denied the request: [edgewasm-trusted-repos] ...'
+    assert pod_security_verdict(1, "", webhook) == ("error", webhook)

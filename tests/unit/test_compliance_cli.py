@@ -134,6 +134,19 @@ def test_applicability_from_inventory_data():
     assert applies.crun_route(target(data={"edgewasm_crun": True}))
 
 
+def test_the_hardening_checks_apply_where_the_hardening_is_on():
+    """On by default (the inventory data the checks get is merged with the defaults; a bare
+    {} here stands for it), off where a setting turns its part off."""
+    assert applies.secrets_encryption(target("server")) and not applies.secrets_encryption(target("agent"))
+    assert not applies.secrets_encryption(target("server", data={"k3s_secrets_encryption": False}))
+    assert applies.audit_log(target("server")) and not applies.audit_log(target("server", data={"k3s_audit_log": False}))
+    assert applies.pod_security(target("server")) and not applies.pod_security(target("agent"))
+    assert applies.pod_security_enforced(target("server"))
+    assert not applies.pod_security_enforced(target("server", data={"k3s_pod_security": "privileged"}))
+    assert applies.protect_kernel_defaults(target("agent")) and not applies.protect_kernel_defaults(target(None))
+    assert not applies.protect_kernel_defaults(target("agent", data={"k3s_protect_kernel_defaults": False}))
+
+
 def test_applicability_from_the_host():
     assert applies.raspberry_pi(target(uname="aarch64", model="Raspberry Pi 4 Model B Rev 1.4"))
     assert not applies.raspberry_pi(target(model=""))

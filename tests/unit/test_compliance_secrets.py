@@ -27,9 +27,10 @@ from edgewasm.k3s import AGENT_TOKEN_FILE, CONFIG_DIR, SERVER_TOKEN, TOKEN_FILE
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parents[1]
 FAKE_ROOT = "EDGEWASM_TEST_FAKE_HOSTS"
-# Absolute paths the checks read, answered from <tree>/<host address>/<path>.
+# Absolute paths the checks read, answered from <tree>/<host address>/<path> (the kernel's
+# values and K3s's binary too: tests/unit/test_hardening_checks.py gives each host its own).
 K3S_CONFIG = f"{CONFIG_DIR}/config.yaml"
-PREFIXES = ("/etc/rancher", "/etc/systemd/system", "/var/lib/rancher")
+PREFIXES = ("/etc/rancher", "/etc/systemd/system", "/var/lib/rancher", "/etc/sysctl.d", "/proc/sys", "/usr/local/bin")
 
 
 def pytest_configure(config):

@@ -576,3 +576,24 @@ def test_a_deploy_to_hosts_that_are_not_nodes_can_require_host_keys_alone(tmp_pa
     assert "no host was changed" in text and "is in neither" not in text
     assert "mgmt-1: ssh_strict_host_key_checking = 'accept-new'" in text
     assert "Mgmt_2: host name 'Mgmt_2'" in text and "Mgmt_2: no host key for 10.0.0.6" in text
+
+
+def test_servers_that_disagree_on_the_hardening_are_refused():
+    problems, _ = _topology(("s1", S, {"ssh_hostname": "10.0.0.1", "k3s_ha": True, **REPOS}),
+                            ("s2", S, {"ssh_hostname": "10.0.0.2", "k3s_ha": True, **REPOS,
+                                       "k3s_secrets_encryption": False}),
+                            ("s3", S, {"ssh_hostname": "10.0.0.3", "k3s_ha": True, **REPOS}),
+                            ("a1", A, {"ssh_hostname": "10.0.0.4", "k3s_ha": True, "k3s_pod_security": "privileged"}))
+    (problem,) = problems
+    assert "every server must agree on k3s_secrets_encryption" in problem and "s2=False" in problem
+
+
+def test_a_preflight_sysctl_protect_kernel_defaults_would_refuse_stops_the_run(tmp_path, fleet_known_hosts):
+    inventory = write_inventory(tmp_path, """
+        k3s_servers = [("edge-1", {"ssh_hostname": "192.0.2.1", **_ssh, "policy_allowed_repos": ["r.example"],
+                                   "preflight_sysctls": {"kernel.panic": 0}})]
+    """, fleet_known_hosts)
+    result = run_pyinfra(inventory, "debug-inventory")
+    assert result.returncode != 0
+    assert "edge-1: preflight_sysctls sets kernel.panic = 0, but with k3s_protect_kernel_defaults" in result.stderr + \
+        result.stdout

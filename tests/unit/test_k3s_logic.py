@@ -111,3 +111,119 @@ def test_node_settings_on_every_role_cluster_settings_on_servers_only():
     assert {k: server[k] for k in node} == node == {k: agent[k] for k in node}
     assert server["flannel-backend"] == "host-gw" and server["helm-job-image"] == "registry.example/klipper-helm:v1"
     assert "flannel-backend" not in agent and "helm-job-image" not in agent
+
+
+# ------------------------------------------------------------------------------ hardening
+
+def _config(name="s1", data=None, role="server", first=True):
+    import yaml
+
+    return yaml.safe_load(render(**config_values(name, data or {}, role, first, "https://10.0.0.5:6443")))
+
+
+def test_hardening_is_on_by_default_servers_get_the_api_servers_and_every_node_the_kubelets():
+    server, agent = _config(), _config("a1", role="agent", first=False)
+    assert server["secrets-encryption"] is True
+    assert server["kube-apiserver-arg"] == [
+        "admission-control-config-file=/etc/rancher/k3s/psa.yaml",
+        "audit-policy-file=/etc/rancher/k3s/audit-policy.yaml",
+        "audit-log-path=/var/lib/rancher/k3s/server/logs/audit.log",
+        "audit-log-maxage=30", "audit-log-maxbackup=10", "audit-log-maxsize=100"]
+    assert server["protect-kernel-defaults"] is True and agent["protect-kernel-defaults"] is True
+    # An agent given a server's key refuses to start (docs/k3s.md): none reaches it.
+    assert not {"secrets-encryption", "kube-apiserver-arg", "kube-controller-manager-arg"} & set(agent)
+
+
+def test_each_hardening_setting_turns_its_own_part_off():
+    off = _config(data={"k3s_secrets_encryption": False, "k3s_audit_log": False, "k3s_protect_kernel_defaults": False,
+                        "k3s_pod_security": "privileged"})
+    assert not {"secrets-encryption", "protect-kernel-defaults"} & set(off)
+    # 'privileged' enforces nothing, but audit and warn still apply: the configuration stays.
+    assert off["kube-apiserver-arg"] == ["admission-control-config-file=/etc/rancher/k3s/psa.yaml"]
+
+
+def test_the_audit_logs_rotation_and_the_operators_args_follow_the_settings():
+    data = {"k3s_audit_log_maxage": 7, "k3s_audit_log_maxbackup": 3, "k3s_audit_log_maxsize": 20,
+            "k3s_kube_apiserver_args": ["request-timeout=300s", "enable-admission-plugins+=EventRateLimit"],
+            "k3s_kube_controller_manager_args": ["terminated-pod-gc-threshold=10"]}
+    server = _config(data=data)
+    assert server["kube-apiserver-arg"][3:] == ["audit-log-maxage=7", "audit-log-maxbackup=3", "audit-log-maxsize=20",
+                                                "request-timeout=300s", "enable-admission-plugins+=EventRateLimit"]
+    assert server["kube-controller-manager-arg"] == ["terminated-pod-gc-threshold=10"]
+    agent = _config("a1", data, "agent", False)
+    assert "kube-apiserver-arg" not in agent and "kube-controller-manager-arg" not in agent
+
+
+def test_pod_security_configuration_levels_and_exemptions():
+    import yaml
+
+    from edgewasm.k3s import pod_security_values
+
+    def psa(data):
+        (plugin,) = yaml.safe_load(templates.render("k3s/psa.yaml.j2", **pod_security_values(data)))["plugins"]
+        assert plugin["name"] == "PodSecurity"
+        config = plugin["configuration"]
+        assert (config["apiVersion"], config["kind"]) == ("pod-security.admission.config.k8s.io/v1",
+                                                          "PodSecurityConfiguration")
+        return config
+
+    default = psa({})
+    assert default["defaults"] == {"enforce": "baseline", "enforce-version": "latest", "audit": "restricted",
+                                   "audit-version": "latest", "warn": "restricted", "warn-version": "latest"}
+    assert default["exemptions"] == {"usernames": [], "runtimeClasses": [],
+                                     "namespaces": ["kube-system", "gatekeeper-system"]}
+    custom = psa({"k3s_pod_security": "restricted", "k3s_pod_security_exempt_namespaces": ["kube-system", "gk"],
+                  "gatekeeper_namespace": "gk"})
+    assert custom["defaults"]["enforce"] == "restricted" and custom["exemptions"]["namespaces"] == ["kube-system", "gk"]
+    # Gatekeeper off: its namespace is nobody's, and is not exempt.
+    assert psa({"gatekeeper_enabled": False})["exemptions"]["namespaces"] == ["kube-system"]
+
+
+def test_the_audit_policy_never_records_a_body():
+    import yaml
+
+    policy = yaml.safe_load(templates.render("k3s/audit-policy.yaml.j2"))
+    assert (policy["apiVersion"], policy["kind"]) == ("audit.k8s.io/v1", "Policy")
+    levels = [rule["level"] for rule in policy["rules"]]
+    assert set(levels) <= {"None", "Metadata"}, "Request and RequestResponse would record Secrets' data"
+    # Everything the earlier rules leave is recorded: the last rule matches any request.
+    assert policy["rules"][-1] == {"level": "Metadata"}
+    for rule in policy["rules"][:-1]:
+        assert rule["level"] == "None"
+        # Only probes, and only reads and renewals of leases by their own holders.
+        assert rule.get("nonResourceURLs") or (
+            rule["resources"] == [{"group": "coordination.k8s.io", "resources": ["leases"]}]
+            and set(rule["verbs"]) <= {"get", "update"} and (rule.get("users") or rule.get("userGroups"))), rule
+
+
+def test_preflight_sets_the_kernel_values_the_kubelet_protects_unless_turned_off():
+    from edgewasm.k3s import PROTECTED_KERNEL_DEFAULTS, kernel_sysctls
+
+    assert PROTECTED_KERNEL_DEFAULTS == {"vm.overcommit_memory": 1, "vm.panic_on_oom": 0, "kernel.panic": 10,
+                                         "kernel.panic_on_oops": 1, "kernel.keys.root_maxkeys": 1000000,
+                                         "kernel.keys.root_maxbytes": 25000000}
+    wanted = kernel_sysctls({})
+    assert wanted == {"net.ipv4.ip_forward": 1, "net.bridge.bridge-nf-call-iptables": 1,
+                      "net.bridge.bridge-nf-call-ip6tables": 1, **PROTECTED_KERNEL_DEFAULTS}
+    assert kernel_sysctls({"k3s_protect_kernel_defaults": False, "preflight_sysctls": {"vm.swappiness": 10}}) == \
+        {"vm.swappiness": 10}
+    text = templates.render("preflight/sysctl-k3s.conf.j2", sysctls=wanted)
+    assert "vm.overcommit_memory = 1" in text.splitlines() and "kernel.panic = 10" in text.splitlines()
+
+
+def test_a_preflight_sysctl_the_kubelet_would_refuse_is_refused_naming_host_key_value_and_fix():
+    from edgewasm.k3s import kernel_defaults_problems
+
+    data = {"preflight_sysctls": {"vm.overcommit_memory": 0, "kernel.panic": "10", "vm.swappiness": 1}}
+    (problem,) = kernel_defaults_problems("edge-1", data)
+    assert problem.startswith("edge-1: preflight_sysctls sets vm.overcommit_memory = 0,")
+    assert "refuses to start unless it is 1" in problem and "fix: remove vm.overcommit_memory" in problem
+    assert kernel_defaults_problems("edge-1", {**data, "k3s_protect_kernel_defaults": False}) == []
+
+
+def test_the_hardening_files_are_inputs_whose_change_restarts_a_server_only():
+    from deploys.k3s import _inputs
+
+    server, agent = _inputs("k3s", ()), _inputs("k3s-agent", ())
+    assert {"/etc/rancher/k3s/psa.yaml", "/etc/rancher/k3s/audit-policy.yaml"} <= set(server)
+    assert not {"/etc/rancher/k3s/psa.yaml", "/etc/rancher/k3s/audit-policy.yaml"} & set(agent)

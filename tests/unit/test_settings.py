@@ -236,3 +236,56 @@ def test_the_check_user_is_a_system_user_name(value):
 def test_a_trailing_line_break_is_no_part_of_a_name(key, value):
     # re's $ matches before a final "\n": the checks match whole strings.
     assert _problem(key, value)
+
+
+@pytest.mark.parametrize("args,words", [
+    (["audit-log-path=/tmp/audit.log"], ["audit-log-path (edgewasm sets it from k3s_audit_log)"]),
+    (["--audit-policy-file=/x.yaml"], ["audit-policy-file (edgewasm sets it from k3s_audit_log"]),
+    (["audit-log-maxage=1", "audit-log-maxsize=1"], ["audit-log-maxage (edgewasm sets it from k3s_audit_log_maxage)",
+                                                     "audit-log-maxsize (edgewasm sets it from k3s_audit_log_maxsize)"]),
+    (["admission-control-config-file=/etc/psa.yaml"], ["admission-control-config-file (edgewasm sets it from "
+                                                        "k3s_pod_security"]),
+    (["encryption-provider-config=/x.json"], ["encryption-provider-config (edgewasm sets it from "
+                                              "k3s_secrets_encryption"]),
+    (["disable-admission-plugins=PodSecurity"], ["disables the PodSecurity admission plugin",
+                                                 "k3s_pod_security = 'privileged'"]),
+    (["enable-admission-plugins=EventRateLimit"], ["without NodeRestriction", "enable-admission-plugins+="]),
+    (["request-timeout 300s"], ["not of the form flag=value"]),
+])
+def test_api_server_args_are_flag_value_and_never_undo_the_hardening(args, words):
+    problem = _problem("k3s_kube_apiserver_args", args)
+    assert problem.startswith(f"edge-1: k3s_kube_apiserver_args = {args!r} ") and "fix: give each as flag=value" in problem
+    for word in words:
+        assert word in problem
+
+
+def test_api_server_and_controller_manager_args_in_k3s_form_pass():
+    assert _problem("k3s_kube_apiserver_args", ["request-timeout=300s", "enable-admission-plugins+=EventRateLimit",
+                                                "enable-admission-plugins=NodeRestriction,EventRateLimit",
+                                                "disable-admission-plugins=DefaultStorageClass",
+                                                "service-account-extend-token-expiration=false"]) is None
+    assert _problem("k3s_kube_controller_manager_args", ["terminated-pod-gc-threshold=10"]) is None
+    assert "not of the form flag=value" in _problem("k3s_kube_controller_manager_args", ["--profiling"])
+
+
+def test_the_kubelet_may_not_be_told_to_change_the_kernel_after_all():
+    assert "protect-kernel-defaults (edgewasm sets it from k3s_protect_kernel_defaults)" in \
+        _problem("k3s_kubelet_args", ["protect-kernel-defaults=false"])
+
+
+@pytest.mark.parametrize("key,value", [("k3s_pod_security", "strict"), ("k3s_pod_security_audit", "Restricted"),
+                                       ("k3s_secrets_encryption", "yes"), ("k3s_audit_log_maxsize", 0),
+                                       ("k3s_pod_security_exempt_namespaces", ["Kube-System"])])
+def test_hardening_values_are_checked(key, value):
+    assert "fix:" in _problem(key, value)
+
+
+def test_the_api_servers_hardening_is_one_per_cluster_the_kubelets_per_node():
+    for key in ("k3s_secrets_encryption", "k3s_pod_security", "k3s_pod_security_audit",
+                "k3s_pod_security_exempt_namespaces", "k3s_audit_log", "k3s_audit_log_maxage"):
+        assert settings.SETTINGS[key].scope == "servers", key
+    assert settings.SETTINGS["k3s_protect_kernel_defaults"].scope == "host"
+    # Safe defaults: every part of the hardening is on unless turned off.
+    assert all(settings.SETTINGS[k].default is True for k in ("k3s_secrets_encryption", "k3s_audit_log",
+                                                            "k3s_protect_kernel_defaults"))
+    assert settings.SETTINGS["k3s_pod_security"].default == "baseline"
