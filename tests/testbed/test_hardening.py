@@ -24,7 +24,7 @@ from edgewasm.compliance.admission import (POD_SECURITY_DENIAL, pod_manifest, pr
                                            wait_enforced)
 from edgewasm.k3s import AUDIT_LOG, AUDIT_LOG_DIR, K3S_BIN, SERVER_DIR
 from edgewasm.policy import REPOS_CONSTRAINT
-from tests.testbed.helpers import deploy
+from tests.testbed.helpers import REPORTS, deploy
 
 pytestmark = pytest.mark.testbed
 
@@ -35,10 +35,19 @@ STATE_DB = f"{SERVER_DIR}/db/state.db"
 # K3s's default provider, and the one secrets-encryption-provider may choose instead.
 ENCRYPTED_PREFIXES = (b"k8s:enc:aescbc:v1:", b"k8s:enc:secretbox:v1:")
 ENFORCED_TIMEOUT = 300
+# What the bed showed, for the people reading CI's output (a record, not an assertion).
+EVIDENCE = REPORTS / "hardening-evidence.txt"
+
+
+def _record(title: str, text: str) -> None:
+    EVIDENCE.parent.mkdir(parents=True, exist_ok=True)
+    with EVIDENCE.open("a") as out:
+        out.write(f"== {title}\n{text.rstrip()}\n\n")
 
 
 @pytest.fixture(scope="module")
 def converged(testbed):
+    EVIDENCE.unlink(missing_ok=True)
     code, _, log = deploy()
     assert code == 0, log[-5000:]
     return testbed
@@ -85,6 +94,7 @@ def test_pod_security_refuses_a_privileged_pod_that_mounts_the_containerd_socket
                              privileged_pod_manifest("edgewasm-hardening-privileged", "default", image))
     assert code != 0 and POD_SECURITY_DENIAL in err, (code, out, err)
     assert '"baseline:latest"' in err and "privileged" in err and "hostPath" in err, err
+    _record("a privileged pod mounting the containerd socket, trusted image, namespace default", err)
     # The exemption is as configured: K3s's own namespace admits it (a dry run: nothing is made).
     code, out, err = kubectl(["apply", "--dry-run=server", "-f", "-"],
                              privileged_pod_manifest("edgewasm-hardening-privileged", "kube-system", image))
@@ -131,6 +141,7 @@ def test_a_secret_is_stored_encrypted_and_never_in_the_audit_log(server, kubectl
         assert value is not None, f"kine holds no /registry/secrets/default/{name}"
         assert value.startswith(ENCRYPTED_PREFIXES), f"stored unencrypted: {value[:40]!r}"
         assert not any(form in value for form in forms)
+        _record(f"kine's {STATE_DB}, /registry/secrets/default/{name}", f"first bytes: {value[:40]!r}")
         # Nowhere in the datastore's files (a page of an earlier, unencrypted write would
         # be), nor in the audit log, which names the Secret only.
         for path in (f"{STATE_DB}*", AUDIT_LOG):
@@ -195,6 +206,7 @@ def test_the_audit_log_records_the_policy_smoke_tests_refused_pod(server, kubect
     assert f"[{REPOS_CONSTRAINT}]" in status["message"], status
     assert "dryRun=All" in refused["requestURI"] and refused["level"] == "Metadata", refused
     assert "requestObject" not in refused and "responseObject" not in refused, "a body reached the audit log"
+    _record(f"{AUDIT_LOG}: the smoke test's refused pod", json.dumps(refused, indent=1))
     admitted = events["edgewasm-smoke-trusted"][-1]
     assert (admitted.get("responseStatus") or {}).get("code") == 201, admitted
     # Admitted, and recorded as what restricted would refuse (k3s_pod_security_audit).
