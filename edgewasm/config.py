@@ -44,9 +44,24 @@ class InventoryError(PyinfraError):
     pass
 
 
-def check_host_data(name: str, data: Mapping[str, Any]) -> list[str]:
-    """Problems with one host's data, each naming host, key, value and fix (None is unset)."""
-    return [p for key, value in data.items() if value is not None and (p := settings.problem(name, key, value))]
+def check_host_data(name: str, data: Mapping[str, Any], read_only: bool = False) -> list[str]:
+    """Problems with one host's data, each naming host, key, value and fix (None is unset).
+    ``read_only`` (edgewasm-check reading the inventory, its drift dry run): the host may
+    be reached as the nightly check's user (ssh_user = check_access_user), which a deploy
+    refuses (it needs root)."""
+    problems = []
+    for key, value in data.items():
+        if value is None:
+            continue
+        if read_only and key == "ssh_user" and value == settings.value(data, "check_access_user") != "root":
+            continue
+        found = settings.problem(name, key, value)
+        if found:
+            problems.append(found)
+    if data.get("check_access_key") and not data.get("check_access_from"):
+        problems.append(f"{name}: check_access_key is set but check_access_from is empty, so the check key would "
+                        "be accepted from anywhere; fix: " + settings.SETTINGS["check_access_from"].fix)
+    return problems
 
 
 # ------------------------------------------------------------------ names and host keys
@@ -232,7 +247,7 @@ def validate(hosts: list, source: str, outcome: str = "no host was contacted", h
         problems.extend(p for p in [host_name_problem(h.name)] if p)
         if host_keys != "none":
             problems.extend(host_key_problems(h.name, h.data, entries=host_keys == "entries"))
-        problems.extend(check_host_data(h.name, h.data))
+        problems.extend(check_host_data(h.name, h.data, read_only=host_keys != "entries"))
         if h.role:
             problems.extend(kernel_defaults_problems(h.name, h.data))
     topology, warnings = topology_problems(hosts, source)

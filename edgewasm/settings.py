@@ -26,6 +26,7 @@ from packaging.version import InvalidVersion, Version
 from edgewasm.arch import K3S_ARCHES
 from edgewasm.artifacts import load_catalog
 from edgewasm.k3s_runtimes import K3S_RUNTIMES
+from edgewasm.openssh import from_problem, parse_public_key
 from edgewasm.os_releases import releases
 
 Check = Callable[[Any], "str | None"]
@@ -345,6 +346,32 @@ def _user_name(value: Any) -> str | None:
     if isinstance(value, str) and re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", value):
         return None
     return "must be a system user name (a-z, 0-9, '_', '-', starting with a letter or '_', at most 32 characters)"
+
+
+def _check_user(value: Any) -> str | None:
+    if value == "root":
+        return "must not be root: the nightly check's user holds no more than its key, sudoers and RBAC give it"
+    return _user_name(value)
+
+
+def _public_key_file(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "must be the path of an OpenSSH public key file on the operator's machine"
+    path = Path(value).expanduser()
+    if not path.is_file():
+        return "is not a file on this machine"
+    try:
+        parse_public_key(path.read_text())
+    except (ValueError, UnicodeDecodeError) as exc:
+        return f"is not an OpenSSH public key: {exc}"
+    return None
+
+
+def _from_sources(value: Any) -> str | None:
+    if not isinstance(value, (list, tuple)):
+        return "must be a list of management host addresses, networks (CIDR) or names"
+    problems = [p for p in map(from_problem, value) if p]
+    return "; ".join(problems) or None
 
 
 def _node_ip(value: Any) -> str | None:
@@ -854,6 +881,19 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
          "Where the check writes its metrics for node_exporter's textfile collector."),
         ("check_keep", "int", 30, _positive_int, "e.g. check_keep = 30", "Runs of reports kept."),
         ("check_parallel", "int", 16, _positive_int, "e.g. check_parallel = 16", "Hosts checked at once."),
+    ),
+    *_section(
+        "The nightly check's access to each fleet host (deploys/check_access.py, docs/compliance.md \"Least privilege\")",
+        ("check_access_key", "str", None, _public_key_file,
+         "set the path, on the operator's machine, of the nightly check's PUBLIC key (the .pub of check_ssh_key)",
+         "Installs the check user on every host: that key, restricted (no pty, no forwarding) and accepted only "
+         "from check_access_from; sudo for the read helper alone; on servers a read-mostly kubeconfig. Unset: "
+         "no check user (the check then needs root's key)."),
+        ("check_access_from", "list[str]", [], _from_sources,
+         "list the management hosts' addresses, networks or names, e.g. ['10.0.0.5', '10.0.1.0/24']",
+         "Where the check key is accepted from (authorized_keys from=); required with check_access_key."),
+        ("check_access_user", "str", "edgewasm-check", _check_user, "e.g. check_access_user = 'edgewasm-check'",
+         "The check's user on each fleet host (not root); the nightly fleet inventory connects as it (ssh_user)."),
     ),
 ]}
 

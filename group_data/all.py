@@ -271,3 +271,15 @@
 # check_keep = 30
 # Hosts checked at once.
 # check_parallel = 16
+
+# --- The nightly check's access to each fleet host (deploys/check_access.py, docs/compliance.md "Least privilege") ---
+# Installs the check user on every host: that key, restricted (no pty, no forwarding)
+# and accepted only from check_access_from; sudo for the read helper alone; on servers a
+# read-mostly kubeconfig. Unset: no check user (the check then needs root's key).
+# check_access_key = None
+# Where the check key is accepted from (authorized_keys from=); required with
+# check_access_key.
+# check_access_from = []
+# The check's user on each fleet host (not root); the nightly fleet inventory connects
+# as it (ssh_user).
+# check_access_user = 'edgewasm-check'

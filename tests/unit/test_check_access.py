@@ -1,0 +1,316 @@
+"""The nightly check's least privilege, the parts that need no host: its authorized_keys
+line, the sudoers drop-in, the read helper (rendered with an allowlist of temporary
+paths and run here), the RBAC manifest (against the pinned Kubernetes schema), the script
+that writes its kubeconfig (against a fake k3s), and the settings' validation."""
+
+import base64
+import hashlib
+import shutil
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgewasm import check_access, settings
+from edgewasm.compliance.schema import validate_manifest
+from edgewasm.config import check_host_data
+from edgewasm.k3s import inputs_digest_script
+from edgewasm.openssh import from_problem, parse_public_key
+from pyinfra.facts.files import File
+
+SALT = "0123456789abcdef0123456789abcdef"
+
+
+def _key(kind: str = "ssh-ed25519", inner: str | None = None) -> str:
+    inner = kind if inner is None else inner
+    blob = struct.pack(">I", len(inner)) + inner.encode() + struct.pack(">I", 32) + b"k" * 32
+    return f"{kind} {base64.b64encode(blob).decode()} ops@laptop"
+
+
+# ------------------------------------------------------------------ SSH and sudo
+
+def test_authorized_keys_line_is_restricted_and_bound_to_the_management_hosts():
+    line = check_access.authorized_keys_line(_key() + "\n", ["10.0.0.5", "10.0.1.0/24", "mgmt-1.site-a"])
+    kind, blob = parse_public_key(_key())
+    assert line == f'restrict,from="10.0.0.5,10.0.1.0/24,mgmt-1.site-a" {kind} {blob} edgewasm-check\n'
+    assert line.count("\n") == 1 and "command=" not in line and "ops@laptop" not in line
+
+
+@pytest.mark.parametrize("sources", [[], ['10.0.0.5" ,command="sh'], ["10.0.0.5,10.0.0.6"], ["*"], ["!10.0.0.5"],
+                                     ["10.0.0.1/24"], ["a b"], ["10.0.0.300"]])
+def test_authorized_keys_line_refuses_sources_that_are_not_plain_addresses(sources):
+    with pytest.raises(ValueError):
+        check_access.authorized_keys_line(_key(), sources)
+
+
+@pytest.mark.parametrize("entry", ["10.0.0.5", "fd00::5", "10.0.0.0/8", "fd00::/64", "mgmt-1", "mgmt-1.site-a.example"])
+def test_from_accepts_addresses_networks_and_names(entry):
+    assert from_problem(entry) is None
+
+
+@pytest.mark.parametrize("text,why", [
+    ("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n-----END OPENSSH PRIVATE KEY-----\n", "PRIVATE"),
+    (_key() + "\n" + _key() + "\n", "2 keys"),
+    ('restrict ' + _key(), "not one OpenSSH public key"),
+    ("ssh-ed25519 not-base64!", "not base64"),
+    (_key("ssh-ed25519", inner="ssh-rsa"), "not ssh-ed25519"),
+])
+def test_public_key_parsing_refuses_what_is_not_one_public_key(text, why):
+    with pytest.raises(ValueError, match=why):
+        parse_public_key(text)
+
+
+def test_sudoers_allows_the_helper_alone():
+    text = check_access.sudoers("edgewasm-check")
+    rules = [line for line in text.splitlines() if line and not line.startswith("#")]
+    assert rules == [f"edgewasm-check ALL=(root) NOPASSWD: {check_access.HELPER}"]
+    assert "." not in Path(check_access.SUDOERS).name  # sudo skips such names in sudoers.d
+    with pytest.raises(ValueError):
+        check_access.sudoers("root ALL=(ALL) ALL\nx")
+
+
+@pytest.mark.skipif(not shutil.which("visudo"), reason="visudo (sudo) is not installed here")
+def test_sudoers_passes_visudo(tmp_path):
+    path = tmp_path / "edgewasm-check"
+    path.write_text(check_access.sudoers("edgewasm-check"))
+    result = subprocess.run(["visudo", "-cf", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# ------------------------------------------------------------------ the read helper
+
+@pytest.fixture
+def tree(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "manifests" / "edgewasm-sub").mkdir(parents=True)
+    (root / "bin").mkdir()
+    files = {
+        "etc/config.yaml": "token-file: /etc/rancher/k3s/agent-token\nnode-label: []\n",
+        "etc/token": "K10abc::server:s3cret\n",
+        "etc/plain-token": "s3cret\n",
+        "etc/k3s.env": "HTTP_PROXY=x\nK3S_TOKEN=nope\n",
+        "manifests/edgewasm-a.yaml": "kind: A\n",
+        "manifests/other.yaml": "kind: B\n",
+        "manifests/edgewasm-sub/x.yaml": "kind: C\n",
+        "shadow": "root:$6$hash:::\n",
+        "bin/k3s": "binary\n",
+    }
+    for name, text in files.items():
+        (root / name).write_text(text)
+    (root / "bin" / "shim").symlink_to(root / "bin" / "k3s")
+    helper = tmp_path / "check-read"
+    helper.write_text(check_access.helper_script(
+        read_paths=[f"{root}/etc/config.yaml"], read_patterns=[(f"{root}/manifests", "edgewasm-", ".yaml")],
+        secret_paths=[f"{root}/etc/token", f"{root}/etc/plain-token", f"{root}/etc/k3s.env", f"{root}/etc/missing"],
+        stat_paths=[f"{root}/etc"], line_digest_dirs=[f"{root}/etc"],
+        input_paths=[f"{root}/bin/k3s", f"{root}/bin/shim", f"{root}/bin/gone"]))
+    helper.chmod(0o755)
+    return root, helper
+
+
+def run(helper, *args):
+    return subprocess.run(["sh", str(helper), *args], capture_output=True, text=True)
+
+
+def salted(data: bytes) -> str:
+    return hashlib.sha256(SALT.encode() + data).hexdigest()
+
+
+def test_helper_reads_only_its_non_secret_files(tree):
+    root, helper = tree
+    assert run(helper, "read", f"{root}/etc/config.yaml").stdout == (root / "etc/config.yaml").read_text()
+    assert run(helper, "read", f"{root}/manifests/edgewasm-a.yaml").stdout == "kind: A\n"
+    for path in (f"{root}/shadow", "/etc/shadow", f"{root}/etc/token", f"{root}/manifests/other.yaml",
+                 f"{root}/manifests/edgewasm-sub/x.yaml", f"{root}/etc/../shadow", f"{root}/manifests/../shadow",
+                 f"{root}/manifests/edgewasm-..yaml", f"{root}//etc/config.yaml", "etc/config.yaml",
+                 f"{root}/etc/config.yaml\n/etc/shadow", f"{root}/etc/config.yaml;id"):
+        result = run(helper, "read", path)
+        assert (result.returncode, result.stdout) == (2, ""), path
+        assert "not a path this helper reads" in result.stderr
+    assert run(helper, "read", f"{root}/etc/config.yaml", f"{root}/etc/config.yaml").returncode == 2
+
+
+def test_helper_refuses_a_call_with_any_path_outside_before_reading_any(tree):
+    root, helper = tree
+    result = run(helper, "sha256", f"{root}/etc/config.yaml", f"{root}/shadow")
+    assert (result.returncode, result.stdout) == (2, "")
+
+
+def test_helper_gives_secrets_only_as_salted_digests(tree):
+    root, helper = tree
+    token = (root / "etc/token").read_bytes()
+    out = run(helper, "digest", SALT, f"{root}/etc/token", f"{root}/etc/missing").stdout.split()
+    assert out == [salted(token), "absent"]
+    assert "s3cret" not in run(helper, "digest", SALT, f"{root}/etc/token").stdout
+    # what follows the last ':' of each line, as edgewasm/compliance/reads.secret_digest
+    assert run(helper, "secret-digest", SALT, f"{root}/etc/token").stdout.split() == [salted(b"s3cret\n")]
+    assert run(helper, "secret-digest", SALT, f"{root}/etc/plain-token").stdout.split() == [salted(b"s3cret\n")]
+    assert run(helper, "is-k3s-token", f"{root}/etc/token").stdout == "yes\n"
+    assert run(helper, "is-k3s-token", f"{root}/etc/plain-token").stdout == "no\n"
+    assert run(helper, "token-lines", f"{root}/etc/k3s.env").stdout == "1\n"
+    for args in (("read", f"{root}/etc/token"), ("sha256", f"{root}/etc/token"),
+                 ("secret-digest", SALT, f"{root}/etc/config.yaml"), ("is-k3s-token", f"{root}/shadow")):
+        assert run(helper, *args).returncode == 2, args
+
+
+@pytest.mark.parametrize("salt", ["", "short", "0123456789ABCDEF0123", "0123456789abcdef 01", "z" * 20, "a" * 129])
+def test_helper_takes_only_a_hex_salt(tree, salt):
+    root, helper = tree
+    assert run(helper, "digest", salt, f"{root}/etc/token").returncode == 2
+    assert run(helper, "line-digests", salt).returncode == 2
+
+
+def test_helper_stat_is_pyinfras_file_fact(tree):
+    """Its output is what pyinfra's File fact prints, so the drift dry run parses it alike."""
+    root, helper = tree
+    for path in (f"{root}/etc/token", f"{root}/etc", f"{root}/manifests/edgewasm-a.yaml"):
+        own = subprocess.run(["sh", "-c", File().command(path=path).get_raw_value()], capture_output=True,
+                             text=True).stdout
+        assert own and run(helper, "stat", path).stdout == own
+    assert File().process(run(helper, "stat", f"{root}/etc/token").stdout.splitlines())["mode"] == 644
+    assert run(helper, "stat", f"{root}/etc/missing").stdout == ""
+    assert run(helper, "stat", f"{root}/shadow").returncode == 2
+
+
+def test_helper_sha256_and_inputs_match_what_the_deploy_computes(tree):
+    root, helper = tree
+    assert run(helper, "sha256", f"{root}/etc/config.yaml").stdout.split()[0] == \
+        hashlib.sha256((root / "etc/config.yaml").read_bytes()).hexdigest()
+    paths = [f"{root}/bin/k3s", f"{root}/bin/shim", f"{root}/bin/gone", f"{root}/etc/token"]
+    expected = subprocess.run(["sh", "-c", inputs_digest_script(paths)], capture_output=True, text=True).stdout
+    assert run(helper, "inputs", *paths).stdout == expected
+    assert run(helper, "inputs", f"{root}/shadow").returncode == 2
+
+
+def test_helper_line_digests_name_the_file_holding_a_secret_line(tree):
+    root, helper = tree
+    lines = run(helper, "line-digests", SALT).stdout.splitlines()
+    digest = salted(b"s3cret\n")
+    assert f"{digest} {root}/etc/plain-token" in lines
+    assert not any("s3cret" in line for line in lines)
+
+
+def test_helper_refuses_what_it_does_not_know(tree):
+    _, helper = tree
+    assert run(helper).returncode == 2
+    assert run(helper, "cat", "/etc/shadow").returncode == 2
+    assert run(helper, "sh", "-c", "id").returncode == 2
+
+
+def test_the_production_helper_parses_and_lists_nothing_under_home_or_shadow():
+    script = check_access.helper_script()
+    assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
+    assert "/etc/shadow" not in script and "/root" not in script and "eval" not in script
+    with pytest.raises(ValueError):
+        check_access.helper_script(read_paths=["/etc/*"])
+    with pytest.raises(ValueError):
+        check_access.helper_script(read_paths=["/etc/../shadow"])
+
+
+# ------------------------------------------------------------------ Kubernetes
+
+DATA = {"policy_allowed_repos": ["registry.site-a.example"]}
+
+
+def _rules(docs, kind, namespace=None):
+    (doc,) = [d for d in docs if d["kind"] == kind and d["metadata"].get("namespace") == namespace]
+    return doc["rules"]
+
+
+def test_rbac_manifest_is_valid_and_reads_only_what_the_checks_read():
+    docs = validate_manifest(check_access.rbac_manifest(DATA))
+    kinds = [(d["kind"], d["metadata"]["name"], d["metadata"].get("namespace")) for d in docs]
+    assert ("Secret", check_access.TOKEN_SECRET, check_access.NAMESPACE) in kinds
+    (secret,) = [d for d in docs if d["kind"] == "Secret"]
+    assert secret["type"] == "kubernetes.io/service-account-token"
+    assert secret["metadata"]["annotations"] == {"kubernetes.io/service-account.name": check_access.SERVICE_ACCOUNT}
+    cluster = _rules(docs, "ClusterRole")
+    assert all(set(r["verbs"]) <= {"get", "list", "watch"} for r in cluster)
+    assert {(g, res) for r in cluster for g in r["apiGroups"] for res in r["resources"]} == {
+        ("", "nodes"), ("node.k8s.io", "runtimeclasses"),
+        ("constraints.gatekeeper.sh", "k8sallowedrepos"), ("constraints.gatekeeper.sh", "k8sdisallowedtags")}
+    # pods are created and deleted only in default (hello-wasm and, no policy_namespaces, the smoke test)
+    assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "Role"} == {"default", "gatekeeper-system"}
+    assert {v for r in _rules(docs, "Role", "gatekeeper-system") for v in r["verbs"]} == {"get", "list", "watch"}
+    assert any("create" in r["verbs"] for r in _rules(docs, "Role", "default"))
+    assert not any(r["resources"] == ["secrets"] for d in docs if "rules" in d for r in d["rules"])
+
+
+def test_rbac_follows_the_smoke_tests_namespace_and_gatekeeper():
+    docs = validate_manifest(check_access.rbac_manifest({**DATA, "policy_namespaces": ["apps", "web"]}))
+    assert {d["metadata"]["namespace"] for d in docs if d["kind"] == "RoleBinding"} == \
+        {"apps", "default", "gatekeeper-system"}
+    off = validate_manifest(check_access.rbac_manifest({"gatekeeper_enabled": False}))
+    assert {d["metadata"]["namespace"] for d in off if d["kind"] == "Role"} == {"default"}
+    assert all(g != "constraints.gatekeeper.sh" for r in _rules(off, "ClusterRole") for g in r["apiGroups"])
+
+
+FAKE_K3S = """#!/bin/sh
+# kubectl -n NS get secret NAME -o jsonpath=...
+case "$8" in
+*ca*) [ -n "${FAKE_CA:-}" ] && printf %s "$FAKE_CA" ;;
+*token*) [ -n "${FAKE_TOKEN:-}" ] && printf %s "$FAKE_TOKEN" | base64 ;;
+esac
+"""
+
+
+def test_kubeconfig_script_writes_once_and_keeps_the_token_off_its_output(tmp_path):
+    k3s = tmp_path / "k3s"
+    k3s.write_text(FAKE_K3S)
+    k3s.chmod(0o755)
+    dest = tmp_path / "check.kubeconfig"
+    user = subprocess.run(["id", "-gn"], capture_output=True, text=True).stdout.strip()
+    env = {"PATH": "/usr/bin:/bin", "FAKE_CA": "Q0E=", "FAKE_TOKEN": "tok-" + "s" * 40}
+
+    def script(write):
+        # the test runs unprivileged: chown to its own group stands in for root:<user>
+        text = check_access.kubeconfig_script(user, write, k3s=str(k3s), dest=str(dest))
+        text = text.replace(f"root:{user}", f"$(id -un):{user}")
+        return subprocess.run(["sh", "-c", text], capture_output=True, text=True, env=env)
+
+    assert script(False).stdout == "stale\n"
+    written = script(True)
+    assert written.stdout == "written\n" and "tok-" not in written.stdout + written.stderr
+    assert f"token: tok-{'s' * 40}" in dest.read_text() and "certificate-authority-data: Q0E=" in dest.read_text()
+    assert oct(dest.stat().st_mode & 0o777) == "0o640"
+    assert script(False).stdout == "current\n" and script(True).stdout == "current\n"
+    env["FAKE_TOKEN"] = "tok-rotated"
+    assert script(False).stdout == "stale\n"
+    env["FAKE_TOKEN"] = ""
+    assert script(False).stdout == "pending\n"
+    assert not list(tmp_path.glob("check.kubeconfig.*"))
+
+
+def test_kubeconfig_script_never_names_the_token_on_a_command_line():
+    text = check_access.kubeconfig_script("edgewasm-check", True)
+    # read into a variable from a pipe; used only by the emptiness test and as an argument
+    # of printf, a shell builtin (no process of its own, so in no process list)
+    assert text.count("$token") == 2 and '[ -z "$token" ]' in text and '"$ca" "$token"; }' in text
+    assert "render() { printf " in text
+
+
+# ------------------------------------------------------------------ settings
+
+def test_settings_validate_the_key_and_sources(tmp_path):
+    pub = tmp_path / "nightly.pub"
+    pub.write_text(_key() + "\n")
+    private = tmp_path / "nightly"
+    private.write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nx\n-----END OPENSSH PRIVATE KEY-----\n")
+    assert settings.problem("h", "check_access_key", str(pub)) is None
+    assert "PRIVATE" in settings.problem("h", "check_access_key", str(private))
+    assert "not a file" in settings.problem("h", "check_access_key", str(tmp_path / "none.pub"))
+    assert settings.problem("h", "check_access_from", ["10.0.0.5", "10.0.1.0/24"]) is None
+    assert settings.problem("h", "check_access_from", ['10.0.0.5",command="id']) is not None
+    assert settings.problem("h", "check_access_user", "root") is not None
+    assert settings.problem("h", "check_access_user", "edgewasm-check") is None
+    # the key without where it is accepted from is refused
+    assert any("check_access_from is empty" in p for p in check_host_data("h", {"check_access_key": str(pub)}))
+
+
+def test_only_a_read_may_connect_as_the_check_user():
+    data = {"ssh_user": "edgewasm-check"}
+    assert any("ssh_user" in p for p in check_host_data("h", data))
+    assert check_host_data("h", data, read_only=True) == []
+    assert any("ssh_user" in p for p in check_host_data("h", {"ssh_user": "ops"}, read_only=True))
