@@ -8,8 +8,8 @@ plan (which files, which runtimes), the crun binary, whether K3s must restart.
 
 from pyinfra import host
 
-from deploys import (artifacts, containerd, crun, edgewasm_deploy, gatekeeper, k3s, preflight, runtime_classes, runwasi,
-                     wasmedge, wasmtime)
+from deploys import (artifacts, check_access, containerd, crun, edgewasm_deploy, gatekeeper, k3s, preflight,
+                     runtime_classes, runwasi, wasmedge, wasmtime)
 from edgewasm.config import check_running_inventory
 from edgewasm.wasm import containerd_runtimes, node_labels
 from operations import fact_cache, run_summary
@@ -28,7 +28,7 @@ K3S_INPUTS = (*runwasi.shim_paths(), *containerd.TEMPLATE_PATHS)
 @edgewasm_deploy("Read the host")
 def read_host() -> None:
     fact_cache.prefetch([*preflight.wants(), *crun.wants(), *wasmtime.wants(), *runwasi.wants(), *containerd.wants(),
-                       *runtime_classes.wants(), *gatekeeper.wants(), *k3s.wants(K3S_INPUTS)])
+                       *runtime_classes.wants(), *gatekeeper.wants(), *k3s.wants(K3S_INPUTS), *check_access.wants()])
 
 
 @edgewasm_deploy("Read the host's artifacts")
@@ -56,3 +56,6 @@ if preflight.preflight(crun.gate):
         k3s.k3s(plan, runtime_labels=node_labels(plan.handlers),
                 runtimes_changed=shims_changed or template_changed,
                 runtime_inputs=K3S_INPUTS)
+        # The nightly check's own user, helper, sudo rule and (servers) cluster identity:
+        # after K3s, whose API writes the ServiceAccount's token.
+        check_access.check_access()

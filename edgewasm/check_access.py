@@ -15,14 +15,15 @@ manifest and the script that writes the kubeconfig on a server.
 
 from __future__ import annotations
 
+import os
 import re
 import shlex
 from collections.abc import Iterable, Mapping
 
 from edgewasm import settings, templates
 from edgewasm.artifacts import load_catalog
-from edgewasm.k3s import (API_PORT, AGENT_TOKEN_FILE, CONFIG_DIR, K3S_BIN, KUBECONFIG, SERVER_TOKEN, STARTED_INPUTS,
-                          TOKEN_FILE)
+from edgewasm.k3s import (AGENT_TOKEN_FILE, API_PORT, CONFIG_DIR, K3S_BIN, KUBECONFIG, READ_ONLY_ENV, SERVER_TOKEN,
+                          STARTED_INPUTS, TOKEN_FILE)
 from edgewasm.openssh import from_problem, parse_public_key
 from edgewasm.policy import POLICY_TEMPLATES
 from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR, SHIM_DIR
@@ -79,24 +80,65 @@ INPUT_PATHS = (K3S_BIN, *sorted(f"{SHIM_DIR}/{entry['shim']}" for entry in load_
 _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 
 
-def helper_script(read_paths: Iterable[str] = READ_PATHS, read_patterns: Iterable[tuple[str, str, str]] = READ_PATTERNS,
+def helper_values(read_paths: Iterable[str] = READ_PATHS,
+                  read_patterns: Iterable[tuple[str, str, str]] = READ_PATTERNS,
                   secret_paths: Iterable[str] = SECRET_PATHS, stat_paths: Iterable[str] = STAT_PATHS,
-                  line_digest_dirs: Iterable[str] = LINE_DIGEST_DIRS, input_paths: Iterable[str] = INPUT_PATHS) -> str:
-    """The helper, ``templates/check_access/check-read.j2`` with its allowlist. Every path
-    is rendered into a ``case`` pattern, so each must be a plain absolute path (no glob or
-    shell character): refused here otherwise."""
-    values = {"read_paths": list(read_paths), "read_patterns": list(read_patterns),
+                  line_digest_dirs: Iterable[str] = LINE_DIGEST_DIRS, input_paths: Iterable[str] = INPUT_PATHS) -> dict:
+    """The helper template's allowlist. Every path is rendered into a ``case`` pattern, so
+    each must be a plain absolute path (no glob or shell character): refused here otherwise."""
+    values = {"read_paths": list(read_paths), "read_patterns": [tuple(p) for p in read_patterns],
               "secret_paths": list(secret_paths), "stat_paths": list(stat_paths),
               "line_digest_dirs": list(line_digest_dirs), "input_paths": list(input_paths)}
     paths = [*values["read_paths"], *values["secret_paths"], *values["stat_paths"], *values["line_digest_dirs"],
-             *values["input_paths"],
-             *(d for d, _, _ in values["read_patterns"])]
+             *values["input_paths"], *(d for d, _, _ in values["read_patterns"])]
     names = [part for _, prefix, suffix in values["read_patterns"] for part in (prefix, suffix)]
-    bad = [p for p in paths if not _SAFE_PATH.fullmatch(p) or ".." in p or p.endswith("/")]
+    bad = [p for p in paths if not _plain(p)]
     bad += [n for n in names if n and not re.fullmatch(r"[A-Za-z0-9._-]+", n)]
     if bad:
         raise ValueError(f"not plain paths or names for the helper's allowlist: {bad}")
-    return templates.render("check_access/check-read.j2", **values)
+    return values
+
+
+def helper_script(**allowlist) -> str:
+    """The helper, ``templates/check_access/check-read.j2`` with its allowlist (``helper_values``)."""
+    return templates.render("check_access/check-read.j2", **helper_values(**allowlist))
+
+
+def _plain(path: object) -> bool:
+    """As the helper's ``plain``: an absolute path of letters, digits, '.', '_', '-' and
+    single '/', without '..' and not ending in '/'."""
+    return (isinstance(path, str) and bool(_SAFE_PATH.fullmatch(path)) and ".." not in path and "//" not in path
+            and not path.endswith("/"))
+
+
+# The same answers as the production helper's (tests/unit/test_check_access.py keeps them
+# equal): which of its commands a path may be given to.
+def readable(path: str) -> bool:
+    if not _plain(path):
+        return False
+    if path in READ_PATHS:
+        return True
+    directory, _, name = path.rpartition("/")
+    return any(directory == d and name.startswith(prefix) and name.endswith(suffix) and len(name) >= len(prefix + suffix)
+               for d, prefix, suffix in READ_PATTERNS)
+
+
+def secret(path: str) -> bool:
+    return _plain(path) and path in SECRET_PATHS
+
+
+def statable(path: str) -> bool:
+    return readable(path) or secret(path) or (_plain(path) and path in STAT_PATHS)
+
+
+def inputs_ok(path: str) -> bool:
+    return statable(path) or (_plain(path) and path in INPUT_PATHS)
+
+
+def via_helper(data: Mapping) -> bool:
+    """Whether reads of this host go through the helper: a read-only run (edgewasm-check's
+    dry run) that connects as someone other than root (the check user)."""
+    return bool(os.environ.get(READ_ONLY_ENV)) and (data.get("ssh_user") or "root") != "root"
 
 
 def helper_command(*args: str) -> str:
@@ -123,7 +165,7 @@ def sudoers(user: str) -> str:
     checks itself) as root without a password, and nothing else."""
     if not re.fullmatch(r"[a-z_][a-z0-9_-]{0,31}", user):
         raise ValueError(f"{user!r} is not a system user name")
-    return templates.render("check_access/sudoers.j2", user=user, helper=HELPER)
+    return templates.render("check_access/sudoers.j2", account=user, helper=HELPER)
 
 
 # ------------------------------------------------------------------ Kubernetes
@@ -145,6 +187,10 @@ def constraint_resources() -> list[str]:
 
 
 def rbac_manifest(data: Mapping) -> str:
+    return templates.render("check_access/rbac.yaml.j2", **rbac_values(data))
+
+
+def rbac_values(data: Mapping) -> dict:
     """The check's ServiceAccount, its long-lived token Secret and its rights: read the
     kinds the checks read (nodes, RuntimeClasses, constraints; pods in Gatekeeper's
     namespace), create and delete pods where the checks run them (``pod_namespaces``)."""
@@ -154,28 +200,36 @@ def rbac_manifest(data: Mapping) -> str:
         roles.setdefault(namespace, set()).add("run")
     if gatekeeper:
         roles.setdefault(settings.value(data, "gatekeeper_namespace"), set()).add("read")
-    return templates.render("check_access/rbac.yaml.j2", namespace=NAMESPACE, account=SERVICE_ACCOUNT,
-                            secret=TOKEN_SECRET, roles={ns: sorted(kinds) for ns, kinds in sorted(roles.items())},
-                            constraints=constraint_resources() if gatekeeper else [])
+    return {"namespace": NAMESPACE, "account": SERVICE_ACCOUNT, "secret": TOKEN_SECRET,
+            "roles": {ns: sorted(kinds) for ns, kinds in sorted(roles.items())},
+            "constraints": constraint_resources() if gatekeeper else []}
 
 
-def kubeconfig_script(user: str, write: bool, k3s: str = K3S_BIN, dest: str = CHECK_KUBECONFIG) -> str:
+def kubeconfig_script(user: str, write: bool, k3s: str = K3S_BIN, dest: str = CHECK_KUBECONFIG,
+                      wait: int = 120) -> str:
     """A root sh script on a server that builds the check user's kubeconfig from its
     ServiceAccount token Secret: ``write`` False prints ``current`` (the file is what it
     would write, 0640 root:``user``), ``stale`` or ``pending`` (K3s has not filled the
     token in yet); ``write`` True writes it (umask 077, then chgrp and chmod 0640, renamed
-    into place) and prints ``written``. The token stays in a shell variable and a pipe: on
+    into place) and prints ``written``, waiting up to ``wait`` seconds for the token (K3s
+    applies the RBAC manifest a moment after it is written). The token stays in a shell variable and a pipe: on
     no command line (printf is a builtin), in no output."""
     q = shlex.quote
     get = f"{q(k3s)} kubectl -n {q(NAMESPACE)} get secret {q(TOKEN_SECRET)} -o"
     content = templates.render("check_access/kubeconfig.j2", api_port=API_PORT)
-    lines = [
-        "set -u", "umask 077",
+    read_secret = [
         f"ca=$({get} 'jsonpath={{.data.ca\\.crt}}' 2>/dev/null) || ca=''",
         f"token=$({get} 'jsonpath={{.data.token}}' 2>/dev/null | base64 -d 2>/dev/null) || token=''",
-        'if [ -z "$ca" ] || [ -z "$token" ]; then echo pending; exit 0; fi',
-        f"render() {{ printf {q(content)} \"$ca\" \"$token\"; }}",
     ]
+    lines = ["set -u", "umask 077"]
+    if write:
+        lines += ["t=0", "while :; do", *read_secret, 'if [ -n "$ca" ] && [ -n "$token" ]; then break; fi',
+                  f"t=$((t+2)); if [ $t -gt {int(wait)} ]; then",
+                  f"echo {q(f'the token of ServiceAccount {NAMESPACE}/{SERVICE_ACCOUNT} is not filled in after {wait}s; check K3s applied {RBAC_MANIFEST}')} >&2",
+                  "exit 1; fi; sleep 2; done"]
+    else:
+        lines += [*read_secret, 'if [ -z "$ca" ] || [ -z "$token" ]; then echo pending; exit 0; fi']
+    lines.append(f"render() {{ printf {q(content)} \"$ca\" \"$token\"; }}")
     current = (f"render | cmp -s - {q(dest)} && [ \"$(stat -c %a:%U:%G {q(dest)})\" = {q(f'640:root:{user}')} ]")
     if write:
         lines += [
@@ -188,3 +242,12 @@ def kubeconfig_script(user: str, write: bool, k3s: str = K3S_BIN, dest: str = CH
     else:
         lines.append(f"if {current}; then echo current; else echo stale; fi")
     return "\n".join(lines) + "\n"
+
+
+def kubeconfig_works_script(user: str, k3s: str = K3S_BIN, dest: str = CHECK_KUBECONFIG) -> str:
+    """What the check user itself can tell of its kubeconfig (it may not read the token's
+    Secret): ``current`` when it is 0640 root:``user`` and lets it list nodes, else ``stale``."""
+    q = shlex.quote
+    return (f"if [ \"$(stat -c %a:%U:%G {q(dest)} 2>/dev/null)\" = {q(f'640:root:{user}')} ] && "
+            f"{q(k3s)} kubectl --kubeconfig {q(dest)} get nodes -o name >/dev/null 2>&1; "
+            "then echo current; else echo stale; fi")

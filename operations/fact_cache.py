@@ -15,14 +15,25 @@ from pyinfra.facts.server import Arch, LinuxDistribution
 
 from edgewasm import os_releases, packaged_runtimes, settings
 from edgewasm.arch import k3s_arch
+from edgewasm.check_access import via_helper
 from edgewasm.plan import wanted_versions
 from facts.batch import FactBatch
+from facts.check_access import through_helper
 
 _FACTS: dict = {}
 
 
 def _key(fact_cls, kwargs: dict) -> tuple:
     return (host.name, fact_cls, tuple(sorted((k, repr(v)) for k, v in kwargs.items())))
+
+
+def _read_as(fact_cls, kwargs: dict):
+    """The fact class whose command reads ``fact_cls`` on this host: itself, or, in a dry
+    run connected as the nightly check's user, the same fact through its read helper
+    (facts/check_access.py). The cache keeps the answer under ``fact_cls``."""
+    if via_helper(host.data):
+        return through_helper(fact_cls, kwargs) or fact_cls
+    return fact_cls
 
 
 def fact_once(fact_cls, **kwargs):
@@ -36,7 +47,7 @@ def fact_once(fact_cls, **kwargs):
     key = _key(fact_cls, kwargs)
     if key not in _FACTS:
         logger.debug(f"edgewasm: fact {fact_cls.__name__} {kwargs} was not prefetched on {host.name}")
-        _FACTS[key] = host.get_fact(fact_cls, **kwargs)
+        _FACTS[key] = host.get_fact(_read_as(fact_cls, kwargs), **kwargs)
     return _FACTS[key]
 
 
@@ -53,8 +64,9 @@ def prefetch(specs) -> None:
     if not todo:
         return
     tag = secrets.token_hex(4)
-    lines = host.get_fact(FactBatch, specs=todo, tag=tag)
-    for (cls, kwargs), value in zip(todo, FactBatch.values(todo, tag, lines)):
+    read = [(_read_as(cls, kwargs), kwargs) for cls, kwargs in todo]
+    lines = host.get_fact(FactBatch, specs=read, tag=tag)
+    for (cls, kwargs), value in zip(todo, FactBatch.values(read, tag, lines)):
         if not isinstance(value, FactBatch.Failed):
             _FACTS[_key(cls, kwargs)] = value
 

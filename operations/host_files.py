@@ -100,7 +100,7 @@ def _show_diff(dest: str, data: bytes) -> None:
 
 
 def _content(data: bytes, dest: str, mode: str, diff: bool = True, user: str | None = None,
-             group: str | None = None):
+             group: str | None = None, check: tuple[str, ...] = ()):
     sha256 = hashlib.sha256(data).hexdigest()
     if fact_once(Sha256File, path=dest) == sha256:
         yield from mode_kept(dest, mode, "is current", user, group)
@@ -113,13 +113,21 @@ def _content(data: bytes, dest: str, mode: str, diff: bool = True, user: str | N
     owner = _owner(user, group)
     if owner:
         yield StringCommand("chown", QuoteString(owner), QuoteString(partial))
+    if check:
+        # The file as it will be, judged before it takes dest's place (a broken sudoers
+        # drop-in locks everyone out of sudo).
+        yield StringCommand("chmod", QuoteString(mode), QuoteString(partial), "&&", "if",
+                            *(QuoteString(c) for c in check), QuoteString(partial), ">/dev/null", ";", "then", ":",
+                            ";", "else", "rm", "-f", QuoteString(partial), ";",
+                            "echo", QuoteString(f"{dest}: refused by {' '.join(check)}; left as it was"), ">&2", ";",
+                            "exit", "1", ";", "fi")
     yield StringCommand("chmod", QuoteString(mode), QuoteString(partial), "&&", _verified_rename(
         partial, dest, sha256, f"{dest}: upload does not match what was sent"))
 
 
 @operation()
 def template(src: str, dest: str, mode: str = "644", user: str | None = None, group: str | None = None,
-             **values):
+             check: tuple[str, ...] = (), **values):
     """
     Render a Jinja2 template of ``templates/`` here and put it on the host, atomically,
     only when its content or mode differs.
@@ -128,6 +136,8 @@ def template(src: str, dest: str, mode: str = "644", user: str | None = None, gr
     + dest: path on the host
     + mode: octal mode of ``dest``
     + user, group: owner of ``dest`` (default: root's, as the upload makes it)
+    + check: a command that must accept the new file (its path appended) before it
+      replaces ``dest``, e.g. ``("visudo", "-cf")``; refused, it is removed and the host fails
 
     **Example:**
 
@@ -136,7 +146,7 @@ def template(src: str, dest: str, mode: str = "644", user: str | None = None, gr
         host_files.template(name="Write the K3s config", src="k3s/config.yaml.j2",
                             dest="/etc/rancher/k3s/config.yaml", mode="600", **values)
     """
-    yield from _content(templates.render(src, **values).encode(), dest, mode, user=user, group=group)
+    yield from _content(templates.render(src, **values).encode(), dest, mode, user=user, group=group, check=check)
 
 
 @operation()

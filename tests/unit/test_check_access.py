@@ -199,6 +199,23 @@ def test_helper_refuses_what_it_does_not_know(tree):
     assert run(helper, "sh", "-c", "id").returncode == 2
 
 
+@pytest.mark.parametrize("path", [*check_access.READ_PATHS, *check_access.SECRET_PATHS, *check_access.STAT_PATHS,
+                                  *check_access.INPUT_PATHS, "/etc/rancher/k3s/config.yaml.d/10-x.yaml",
+                                  "/var/lib/rancher/k3s/server/manifests/edgewasm-check-rbac.yaml",
+                                  "/var/lib/rancher/k3s/server/manifests/traefik.yaml", "/etc/shadow",
+                                  "/etc/rancher/k3s/config.yaml.d/../../../shadow", "/etc/rancher/k3s/config.yaml.d/a/b.yaml",
+                                  "/var/lib/rancher/k3s/server/manifests/edgewasm-.yaml", "/root/.ssh/id_ed25519"])
+def test_python_and_the_helper_agree_on_every_path(tmp_path, path):
+    """The drift dry run routes a fact through the helper by check_access.readable and its
+    kin: they must answer as the helper does (a refused path would be a failed fact)."""
+    helper = tmp_path / "check-read"
+    helper.write_text(check_access.helper_script())
+    for command, allowed in (("sha256", check_access.readable(path)), ("stat", check_access.statable(path)),
+                             ("is-k3s-token", check_access.secret(path)), ("inputs", check_access.inputs_ok(path))):
+        refused = run(helper, command, path).returncode == 2
+        assert refused != allowed, (command, path)
+
+
 def test_the_production_helper_parses_and_lists_nothing_under_home_or_shadow():
     script = check_access.helper_script()
     assert subprocess.run(["sh", "-n"], input=script, text=True).returncode == 0
@@ -287,7 +304,7 @@ def test_kubeconfig_script_never_names_the_token_on_a_command_line():
     text = check_access.kubeconfig_script("edgewasm-check", True)
     # read into a variable from a pipe; used only by the emptiness test and as an argument
     # of printf, a shell builtin (no process of its own, so in no process list)
-    assert text.count("$token") == 2 and '[ -z "$token" ]' in text and '"$ca" "$token"; }' in text
+    assert text.count("$token") == 2 and '[ -n "$token" ]' in text and '"$ca" "$token"; }' in text
     assert "render() { printf " in text
 
 
