@@ -15,8 +15,9 @@ import secrets
 
 from pyinfra.facts.server import LinuxDistribution
 
-from edgewasm import settings
+from edgewasm import check_access, settings
 from edgewasm.artifacts import load_catalog
+from edgewasm.check_access import CHECK_KUBECONFIG, helper_command
 from edgewasm.compliance import files
 from edgewasm.k3s import (AGENT_TOKEN_FILE, AUDIT_LOG, AUDIT_LOG_DIR, AUDIT_POLICY, CONFIG_DIR, K3S_BIN, KUBECONFIG,
                           PROTECTED_KERNEL_DEFAULTS, PSA_CONFIG, SERVER_TOKEN, TOKEN_FILE, unit_name)
@@ -97,6 +98,126 @@ AUDIT_LOG_TAIL = (f"stat -c %s {AUDIT_LOG} 2>/dev/null || echo 0; tail -n 1 {AUD
                   "grep -o -e '\"kind\":\"Event\"' -e '\"stage\":\"[A-Za-z]*\"' | tr '\\n' ' '; echo")
 
 
+# ------------------------------------------------------------------ how a host is read
+
+_PERMS = "rwxrwxrwx"
+
+
+def symbolic_mode(text: str) -> int:
+    """``-rw-r-----`` (stat's %A) -> 0o640 (setuid, setgid and sticky read as x)."""
+    bits = text[1:10]
+    return sum(1 << (8 - i) for i, c in enumerate(bits) if c not in "-ST" and c.lower() in _PERMS[i] + "st")
+
+
+def parse_stat(line: str) -> dict:
+    """The helper's (and pyinfra's File fact's) stat line -> user, group, mode, size."""
+    fields = dict(part.split("=", 1) for part in line.split() if "=" in part and part.split("=", 1)[0]
+                  in ("user", "group", "mode", "size"))
+    return {"user": fields.get("user"), "group": fields.get("group"),
+            "mode": symbolic_mode(fields.get("mode", "-" * 10)), "size": int(fields.get("size", 0))}
+
+
+class HelperFile:
+    """A root-only file as the check user sees it, through the read helper
+    (edgewasm/check_access.py): the attributes of Testinfra's File the checks use."""
+
+    def __init__(self, host, path: str):
+        self.host, self.path = host, path
+
+    def _stat(self) -> dict | None:
+        line = self.host.run(helper_command("stat", self.path)).stdout.strip()
+        return parse_stat(line) if line else None
+
+    @property
+    def exists(self) -> bool:
+        return self._stat() is not None
+
+    @property
+    def mode(self) -> int:
+        found = self._stat()
+        if found is None:
+            raise AssertionError(f"{self.path} does not exist")
+        return found["mode"]
+
+    @property
+    def user(self) -> str:
+        found = self._stat()
+        if found is None:
+            raise AssertionError(f"{self.path} does not exist")
+        return found["user"]
+
+    @property
+    def content_string(self) -> str:
+        result = self.host.run(helper_command("read", self.path))
+        if result.rc != 0:
+            raise AssertionError(f"{self.path}: the read helper could not read it (exit {result.rc})")
+        return result.stdout
+
+    @property
+    def sha256sum(self) -> str:
+        return self.host.run(helper_command("sha256", self.path)).stdout.split()[0]
+
+
+class Access:
+    """How the checks read one host: as root (``helper`` False: every command as it is), or
+    as the nightly check's user (``helper`` True), who reads root-only files only through
+    the read helper and talks to Kubernetes with its own kubeconfig. The checks ask this,
+    never which of the two it is, except where only root can check at all."""
+
+    def __init__(self, helper: bool):
+        self.helper = helper
+
+    def __repr__(self) -> str:
+        return f"Access({'check user, through the read helper' if self.helper else 'root'})"
+
+    def routed(self, path: str) -> bool:
+        return self.helper and check_access.statable(path)
+
+    def file(self, host, path: str):
+        """Testinfra's ``host.file(path)``, or the same attributes through the helper."""
+        return HelperFile(host, path) if self.routed(path) else host.file(path)
+
+    def file_reads(self, path: str, *attrs: str) -> list[tuple[str, ...]]:
+        """What ``file(host, path)`` sends for ``attrs``, for the prefetch."""
+        if not self.routed(path):
+            return file_reads(path, *attrs)
+        commands = {"exists": "stat", "mode": "stat", "user": "stat", "content": "read", "sha256sum": "sha256"}
+        return [(helper_command(c, path),) for c in dict.fromkeys(commands[a] for a in attrs)
+                if c == "stat" or check_access.readable(path)]
+
+    def salted_digest(self, path: str) -> str:
+        return helper_command("digest", SALT, path) if self.routed(path) else salted_digest(path)
+
+    def secret_digest(self, path: str) -> str:
+        return helper_command("secret-digest", SALT, path) if self.routed(path) else secret_digest(path)
+
+    def holds_k3s_token(self, path: str) -> str:
+        return helper_command("is-k3s-token", path) if self.routed(path) else holds_k3s_token(path)
+
+    def env_token_lines(self, path: str) -> str:
+        return helper_command("token-lines", path) if self.routed(path) else env_token_lines(path)
+
+    def line_digests(self) -> str:
+        return helper_command("line-digests", SALT) if self.helper else SMALL_FILE_LINE_DIGESTS
+
+    @staticmethod
+    def digest(output: str) -> str:
+        """A digest command's answer: the digest, or MISSING."""
+        word = (output.split() or [MISSING])[0]
+        return MISSING if word == "absent" else word
+
+    @property
+    def kubectl(self) -> str:
+        """K3s's kubectl as this access may run it (the check user: its ServiceAccount)."""
+        return f"{K3S_BIN} kubectl --kubeconfig {CHECK_KUBECONFIG}" if self.helper else f"{K3S_BIN} kubectl"
+
+
+def access_for(data) -> Access:
+    """A host's access from its inventory data: through the helper when the checks connect
+    as anyone but root (the nightly fleet inventory's ssh_user = check_access_user)."""
+    return Access(helper=(data.get("ssh_user") or "root") != "root")
+
+
 def artifact_paths(plan) -> tuple[list, list[str]]:
     """(the plan's placements with a destination on the host, the hidden names an upload
     on its way to each would have)."""
@@ -129,15 +250,19 @@ def plan_reads(plan, manifest: dict | None) -> list[tuple[str, ...]]:
     return reads
 
 
-def first_server_reads() -> list[tuple[str, ...]]:
+def first_server_reads(access: Access = Access(False)) -> list[tuple[str, ...]]:
     """What every host's checks ask the first server (tokens compared by salted digest)."""
-    return [*SYSTEM_INFO, (salted_digest(AGENT_TOKEN_FILE),), (salted_digest(TOKEN_FILE),),
-            (secret_digest(TOKEN_FILE),)]
+    return [*SYSTEM_INFO, (access.salted_digest(AGENT_TOKEN_FILE),), (access.salted_digest(TOKEN_FILE),),
+            (access.secret_digest(TOKEN_FILE),)]
 
 
-def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tuple[str, ...]]:
+def host_reads(data: dict, role: str | None, is_first_server: bool, access: Access | None = None
+               ) -> list[tuple[str, ...]]:
     """The read-only commands the checks of a host with this inventory ``data`` and
-    ``role`` send (as Testinfra spells them: a template and its arguments)."""
+    ``role`` send (as Testinfra spells them: a template and its arguments; through the
+    read helper what ``access`` reads so)."""
+    access = access or access_for(data)
+    file_reads = access.file_reads  # as the module's, through the helper where the access says so
     reads = [*SYSTEM_INFO, (BoardModel().command(),), ("test -d %s", "/run/systemd/system/"),
              (LinuxDistribution().command(),), (Cgroups().command(),), (PiBootCmdline().command(),),
              (FreeDisk().command(path="/var/lib/rancher"),),
@@ -156,11 +281,11 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
     reads += [(f"{K3S_BIN} --version",), *file_reads(K3S_BIN, "mode", "user", "sha256sum"),
               *file_reads(f"/etc/systemd/system/{unit}.service", "content"),
               *file_reads(f"/etc/systemd/system/{unit}.service.env", "mode"),
-              (env_token_lines(f"/etc/systemd/system/{unit}.service.env"),),
+              (access.env_token_lines(f"/etc/systemd/system/{unit}.service.env"),),
               ("systemctl is-enabled %s", unit), ("systemctl is-active %s", unit),
               *file_reads(K3S_CONFIG, "mode", "user", "content"),
-              *file_reads(AGENT_TOKEN_FILE, "mode", "user"), (salted_digest(AGENT_TOKEN_FILE),),
-              (secret_digest(AGENT_TOKEN_FILE),),
+              *file_reads(AGENT_TOKEN_FILE, "mode", "user"), (access.salted_digest(AGENT_TOKEN_FILE),),
+              (access.secret_digest(AGENT_TOKEN_FILE),),
               *file_reads(TOKEN_FILE, "exists"),
               *(read for name in ("config.toml.tmpl", "config-v3.toml.tmpl")
                 for read in file_reads(f"{CONTAINERD_DIR}/{name}", "exists", "content")),
@@ -168,11 +293,12 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
     if settings.value(data, "k3s_protect_kernel_defaults"):
         reads += [read for key in PROTECTED_KERNEL_DEFAULTS for read in file_reads(sysctl_path(key), "content")]
     if role == "agent":
-        reads.append((SMALL_FILE_LINE_DIGESTS,))
+        reads.append((access.line_digests(),))
     if role == "server":
-        reads += [*file_reads(TOKEN_FILE, "mode", "user"), (salted_digest(TOKEN_FILE),),
+        reads += [*file_reads(TOKEN_FILE, "mode", "user"), (access.salted_digest(TOKEN_FILE),),
                   *file_reads(KUBECONFIG, "mode", "user"), *file_reads(SERVER_TOKEN, "mode", "user"),
-                  (secret_digest(SERVER_TOKEN),), (secret_digest(TOKEN_FILE),), (holds_k3s_token(SERVER_TOKEN),),
+                  (access.secret_digest(SERVER_TOKEN),), (access.secret_digest(TOKEN_FILE),),
+                  (access.holds_k3s_token(SERVER_TOKEN),),
                   *file_reads(PSA_CONFIG, "exists", "mode", "user", "content"),
                   *file_reads(AUDIT_POLICY, "exists", "mode", "user", "content"),
                   *file_reads(AUDIT_LOG_DIR, "mode", "user"), *file_reads(AUDIT_LOG, "exists", "mode", "user"),
@@ -181,5 +307,5 @@ def host_reads(data: dict, role: str | None, is_first_server: bool) -> list[tupl
                      "edgewasm-policy-k8sallowedrepos.yaml", "edgewasm-policy-k8sdisallowedtags.yaml"):
             reads += file_reads(f"{MANIFESTS_DIR}/{name}", "exists", "mode", "user", "content")
     if is_first_server:
-        reads += first_server_reads()
+        reads += first_server_reads(access)
     return reads

@@ -5,6 +5,7 @@ that writes its kubeconfig (against a fake k3s), and the settings' validation.""
 
 import base64
 import hashlib
+import shlex
 import shutil
 import struct
 import subprocess
@@ -13,9 +14,11 @@ from pathlib import Path
 import pytest
 
 from edgewasm import check_access, settings
+from edgewasm.compliance import reads
+from edgewasm.compliance.reads import K3S_CONFIG
 from edgewasm.compliance.schema import validate_manifest
 from edgewasm.config import check_host_data
-from edgewasm.k3s import inputs_digest_script
+from edgewasm.k3s import TOKEN_FILE, inputs_digest_script
 from edgewasm.openssh import from_problem, parse_public_key
 from pyinfra.facts.files import File
 
@@ -331,3 +334,96 @@ def test_only_a_read_may_connect_as_the_check_user():
     assert any("ssh_user" in p for p in check_host_data("h", data))
     assert check_host_data("h", data, read_only=True) == []
     assert any("ssh_user" in p for p in check_host_data("h", {"ssh_user": "ops"}, read_only=True))
+
+
+# ------------------------------------------------------------------ the checks' access
+
+class FakeHost:
+    """A Testinfra host whose commands run here: through the helper rendered on the
+    temporary tree when they are the helper's."""
+
+    def __init__(self, helper):
+        self.helper, self.sent = helper, []
+
+    def run(self, command):
+        self.sent.append(command)
+        command = command.replace(shlex.join(check_access.SUDO), shlex.quote(f"sh {self.helper}").strip("'"), 1)
+        done = subprocess.run(["sh", "-c", command], capture_output=True, text=True)
+        return type("Result", (), {"rc": done.returncode, "stdout": done.stdout, "stderr": done.stderr})()
+
+    def check_output(self, command):
+        return self.run(command).stdout.rstrip("\n")
+
+
+def test_access_as_root_is_todays():
+    access = reads.access_for({})
+    assert not access.helper and access.kubectl == "/usr/local/bin/k3s kubectl"
+    assert access.salted_digest(TOKEN_FILE) == reads.salted_digest(TOKEN_FILE)
+    assert access.file_reads(K3S_CONFIG, "mode", "content") == reads.file_reads(K3S_CONFIG, "mode", "content")
+    assert reads.access_for({"ssh_user": "root"}).helper is False
+
+
+def test_access_as_the_check_user_reads_root_only_files_through_the_helper():
+    access = reads.access_for({"ssh_user": "edgewasm-check"})
+    assert access.helper and access.kubectl.endswith(f"kubectl --kubeconfig {check_access.CHECK_KUBECONFIG}")
+    assert access.salted_digest(TOKEN_FILE) == check_access.helper_command("digest", reads.SALT, TOKEN_FILE)
+    assert access.file_reads(K3S_CONFIG, "mode", "user", "content") == [
+        (check_access.helper_command("stat", K3S_CONFIG),), (check_access.helper_command("read", K3S_CONFIG),)]
+    # a secret's content is never asked, even when a check would ask it
+    assert access.file_reads(TOKEN_FILE, "mode", "content") == [(check_access.helper_command("stat", TOKEN_FILE),)]
+    # what anyone may read is read as before
+    assert access.file_reads("/etc/fstab", "content") == reads.file_reads("/etc/fstab", "content")
+
+
+def test_the_check_users_reads_send_no_secret_and_only_what_the_helper_answers():
+    data = settings.merged({"ssh_user": "edgewasm-check"})
+    sent = [r[0] for r in reads.host_reads(data, "server", True, reads.access_for(data))
+            + reads.host_reads(data, "agent", False, reads.access_for(data))]
+    for command in sent:
+        for path in check_access.SECRET_PATHS:
+            if path in command and not command.startswith("sudo "):
+                pytest.fail(f"reads {path} without the helper: {command}")
+        if command.startswith("sudo "):
+            words = shlex.split(command)
+            assert words[:3] == list(check_access.SUDO)
+            assert words[3] in ("stat", "read", "sha256", "digest", "secret-digest", "is-k3s-token", "token-lines",
+                                "line-digests"), command
+            paths = [w for w in words[4:] if w.startswith("/")]
+            allowed = {"read": check_access.readable, "sha256": check_access.readable}.get(words[3],
+                                                                                            check_access.statable)
+            assert all(map(allowed, paths)), command
+
+
+def test_helper_file_answers_as_testinfra_would(tree):
+    root, helper = tree
+    host = FakeHost(helper)
+    f = reads.HelperFile(host, f"{root}/etc/config.yaml")
+    assert f.exists and f.mode == 0o644 and f.content_string == (root / "etc/config.yaml").read_text()
+    assert f.user == subprocess.run(["id", "-un"], capture_output=True, text=True).stdout.strip()
+    assert f.sha256sum == hashlib.sha256((root / "etc/config.yaml").read_bytes()).hexdigest()
+    (root / "etc/token").chmod(0o600)
+    assert reads.HelperFile(host, f"{root}/etc/token").mode == 0o600
+    assert not reads.HelperFile(host, f"{root}/etc/missing").exists
+    with pytest.raises(AssertionError):
+        reads.HelperFile(host, f"{root}/etc/token").content_string  # noqa: B018 - a secret is never read
+
+
+@pytest.mark.parametrize("text,mode", [("-rw-------", 0o600), ("-rw-r-----", 0o640), ("drwxr-xr-x", 0o755),
+                                       ("-rwsr-xr-x", 0o755), ("-r--r-----", 0o440), ("drwxrwxrwt", 0o777)])
+def test_symbolic_modes(text, mode):
+    assert reads.symbolic_mode(text) == mode
+
+
+def test_the_digests_compare_across_root_and_the_check_user(tree):
+    """A check compares a host's digest with the first server's, each read its own way."""
+    root, helper = tree
+    token = f"{root}/etc/token"
+    as_root = reads.Access.digest(FakeHost(helper).check_output(reads.salted_digest(token)))
+    through = reads.Access.digest(FakeHost(helper).check_output(
+        check_access.helper_command("digest", reads.SALT, token)))
+    assert as_root == through != reads.MISSING
+    assert reads.Access.digest(FakeHost(helper).check_output(
+        check_access.helper_command("digest", reads.SALT, f"{root}/etc/missing"))) == reads.MISSING
+    assert reads.Access.digest(FakeHost(helper).check_output(reads.secret_digest(token))) == \
+        reads.Access.digest(FakeHost(helper).check_output(check_access.helper_command("secret-digest", reads.SALT,
+                                                                                      token)))

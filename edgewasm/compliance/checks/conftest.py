@@ -110,10 +110,11 @@ def _connection(inv_host, config):
     if inv_host.name not in _connections:
         host = testinfra_host(inv_host)
         first = getattr(_first_server(config), "name", None)
+        access = reads.access_for(inv_host.data)
         if inv_host in _checked(config):
-            host.backend.prefetch(reads.host_reads(inv_host.data, inv_host.role, inv_host.name == first))
+            host.backend.prefetch(reads.host_reads(inv_host.data, inv_host.role, inv_host.name == first, access))
         else:
-            host.backend.prefetch(reads.first_server_reads())
+            host.backend.prefetch(reads.first_server_reads(access))
         _connections[inv_host.name] = host
     return _connections[inv_host.name]
 
@@ -137,6 +138,18 @@ def _plan(host, inventory_host):
 @pytest.fixture(scope="module")
 def host(inventory_host, request):
     return _connection(inventory_host, request.config)
+
+
+@pytest.fixture(scope="module")
+def access(inventory_host):
+    """How the checks read this host (edgewasm.compliance.reads.Access): as root, or as the
+    nightly check's user through its read helper and its own kubeconfig."""
+    return reads.access_for(inventory_host.data)
+
+
+@pytest.fixture(scope="session")
+def first_server_access(first_server):
+    return None if first_server is None else reads.access_for(first_server.data)
 
 
 @pytest.fixture(scope="module")
@@ -182,12 +195,12 @@ class K3sConfig(dict):
 
 
 @pytest.fixture
-def k3s_config(host) -> K3sConfig:
+def k3s_config(host, access) -> K3sConfig:
     """The keys of the host's K3s config.yaml. It may hold secrets (an inlined token, an
     etcd-s3-secret-key): a check compares keys and values and names the key, and a file
     that does not parse fails naming the line only (YAML's own error quotes the text)."""
     try:
-        keys = yaml.safe_load(host.file(K3S_CONFIG).content_string)
+        keys = yaml.safe_load(access.file(host, K3S_CONFIG).content_string)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         pytest.fail(f"{K3S_CONFIG} is not YAML" + (f" (line {mark.line + 1})" if mark else ""), pytrace=False)

@@ -10,7 +10,6 @@ from edgewasm.compliance import applies
 from edgewasm.compliance.checks.standin import light_standin
 from edgewasm.compliance.cluster import node_problems
 from edgewasm.hello_wasm import greeting, image_ref
-from edgewasm.k3s import K3S_BIN
 from edgewasm.plan import fleet_handlers, handlers
 from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
 
@@ -19,8 +18,8 @@ pytestmark = applies.only(applies.first_server)
 
 
 @pytest.fixture
-def kubectl(cluster_host):
-    return lambda args: json.loads(cluster_host.check_output(f"{K3S_BIN} kubectl {args} -o json"))
+def kubectl(cluster_host, access):
+    return lambda args: json.loads(cluster_host.check_output(f"{access.kubectl} {args} -o json"))
 
 
 def test_every_inventory_node_joined_and_is_ready(kubectl, fleet, plan):
@@ -46,10 +45,10 @@ def test_wasm_runtime_classes_exist(kubectl, fleet):
 ADMISSION_WAIT = 240
 
 
-def _apply_once_admission_answers(host, manifest: str):
+def _apply_once_admission_answers(host, kubectl: str, manifest: str):
     deadline = time.monotonic() + ADMISSION_WAIT
     while True:
-        applied = host.run(f"{K3S_BIN} kubectl apply -f - <<'EOF'\n{manifest}\nEOF")
+        applied = host.run(f"{kubectl} apply -f - <<'EOF'\n{manifest}\nEOF")
         if applied.rc == 0 or "failed calling webhook" not in applied.stderr or time.monotonic() > deadline:
             return applied
         time.sleep(5)
@@ -60,7 +59,7 @@ def _ready(node: dict) -> bool:
 
 
 @pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
-def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan, handler):
+def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, fleet, plan, handler):
     """One pod per Wasm-capable node for this handler, pinned to that node; its log must be the greeting.
 
     Fix: check that node's shim and containerd template (k3s crictl info), then run the deploy."""
@@ -85,24 +84,24 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, fleet, plan,
             continue
         manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
         name = yaml.safe_load(manifest)["metadata"]["name"]
-        host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=true")
-        started[node.name] = (name, _apply_once_admission_answers(host, manifest))
+        host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=true")
+        started[node.name] = (name, _apply_once_admission_answers(host, access.kubectl, manifest))
     # The pods run side by side; each is then waited for and read in turn.
     for node_name, (name, applied) in started.items():
         if applied.rc:
             failures.append(f"{node_name}/{handler}: {applied.stderr.strip()}")
             continue
-        done = host.run(f"{K3S_BIN} kubectl wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
+        done = host.run(f"{access.kubectl} wait pod/{name} --for=jsonpath='{{.status.phase}}'=Succeeded "
                         "--timeout=180s")
-        logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
+        logs = host.run(f"{access.kubectl} logs {name}").stdout
         # containerd copies a container's output after it reports the exit: a pod can be
         # Succeeded with its log file not yet written (seen with real K3s).
         for _ in range(10):
             if logs or done.rc:
                 break
             time.sleep(1)
-            logs = host.run(f"{K3S_BIN} kubectl logs {name}").stdout
-        host.run(f"{K3S_BIN} kubectl delete pod {name} --ignore-not-found --wait=false")
+            logs = host.run(f"{access.kubectl} logs {name}").stdout
+        host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=false")
         if done.rc or logs != greeting():
             failures.append(f"{node_name}/{handler}: {done.stderr.strip()} log={logs!r}")
     assert failures == []

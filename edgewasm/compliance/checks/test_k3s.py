@@ -44,7 +44,7 @@ def test_node_runs_a_kubelet(host, host_data):
                     "the cluster checks leave it out; docs/testbed.md, \"The cluster\")")
 
 
-def test_unit_and_env_file(host, role):
+def test_unit_and_env_file(host, role, access):
     """The K3s unit and its environment file are edgewasm's, the service enabled and running.
 
     Fix: run the deploy; if K3s still does not run, read journalctl -u k3s (servers) or -u k3s-agent."""
@@ -55,9 +55,9 @@ def test_unit_and_env_file(host, role):
     assert "Type=notify" in unit_text, f"{unit_path}: not edgewasm's unit (no Type=notify)"
     assert f"ExecStart={K3S_BIN} {command}" in unit_text, f"{unit_path}: does not run {K3S_BIN} {command}"
     # The environment file holds proxy credentials: only its mode and a count leave the host.
-    env_mode = host.file(env_path).mode
+    env_mode = access.file(host, env_path).mode
     assert env_mode == 0o600, f"{env_path}: mode {env_mode:o}, not 600"
-    setting_lines = host.run(reads.env_token_lines(env_path)).stdout.strip()
+    setting_lines = host.run(access.env_token_lines(env_path)).stdout.strip()
     assert setting_lines == "0", (f"{env_path}: {setting_lines} line(s) set K3S_TOKEN or K3S_AGENT_TOKEN (K3s reads "
                                 "it from token-file; rotate it, as the file may have been read)")
     service = host.service(unit)
@@ -65,7 +65,7 @@ def test_unit_and_env_file(host, role):
     assert service.is_running, f"{unit}.service is not running"
 
 
-def test_secrets_are_root_only(host, role):
+def test_secrets_are_root_only(host, role, access):
     """Token files, config and kubeconfig are root's, mode 0600.
 
     Fix: run the deploy (it resets owner and mode); find who changed the mode, and rotate the token if others could read it."""
@@ -74,7 +74,7 @@ def test_secrets_are_root_only(host, role):
         paths += [TOKEN_FILE, KUBECONFIG, SERVER_TOKEN]
     wrong = []
     for path in paths:
-        f = host.file(path)
+        f = access.file(host, path)
         if f.mode != 0o600 or f.user != "root":
             wrong.append(f"{path} ({f.mode:o} {f.user})")
     assert not wrong, f"not mode 600 and root's: {', '.join(wrong)}"
@@ -107,43 +107,48 @@ def test_config_names_the_right_server_and_token_files(k3s_config, host_data, ro
 
 
 def _digest(host, command: str) -> str:
-    return host.check_output(command).split()[0]
+    return reads.Access.digest(host.check_output(command))
 
 
-def secret_digest(host, path: str) -> str:
+def salted_digest(host, access, path: str) -> str:
+    """Salted sha256 of a file, computed on the host (as root, or by the read helper)."""
+    return _digest(host, access.salted_digest(path))
+
+
+def secret_digest(host, access, path: str) -> str:
     """Salted sha256 of the secret part of a token file (after the last ':' of
     K10...::user:secret), computed on the host: checks compare digests, never token values."""
-    return _digest(host, reads.secret_digest(path))
+    return _digest(host, access.secret_digest(path))
 
 
-def test_tokens_match_the_cluster(host, role, first_server_host):
+def test_tokens_match_the_cluster(host, role, access, first_server_host, first_server_access):
     """Every node holds the first server's agent token, every server its server token, and
     K3s's own token file on a server carries that secret.
 
     Fix: run the deploy from the operator whose secrets/ directory holds this cluster's tokens."""
     compared = [AGENT_TOKEN_FILE, TOKEN_FILE] if role == "server" else [AGENT_TOKEN_FILE]
     for path in compared:
-        mine = _digest(host, reads.salted_digest(path))
+        mine = salted_digest(host, access, path)
         assert mine != reads.MISSING, f"{path} is missing"
-        assert mine == _digest(first_server_host, reads.salted_digest(path)), \
+        assert mine == salted_digest(first_server_host, first_server_access, path), \
             f"{path} is not the first server's (compared by salted digest)"
     if role == "server":
-        assert host.check_output(reads.holds_k3s_token(SERVER_TOKEN)) == "yes", \
+        assert host.check_output(access.holds_k3s_token(SERVER_TOKEN)) == "yes", \
             f"{SERVER_TOKEN} is not a K3s token (K10<CA hash>::server:<secret>)"
-        assert secret_digest(host, SERVER_TOKEN) == secret_digest(host, TOKEN_FILE), \
+        assert secret_digest(host, access, SERVER_TOKEN) == secret_digest(host, access, TOKEN_FILE), \
             f"{SERVER_TOKEN} carries another secret than {TOKEN_FILE} (compared by salted digest)"
 
 
 @applies.only(applies.agent)
-def test_no_agent_holds_the_server_token(host, role, first_server_host):
+def test_no_agent_holds_the_server_token(host, role, access, first_server_host, first_server_access):
     """Least privilege: an agent (a Pi that can be stolen) cannot join as a server. Every
     line of every small file K3s or edgewasm configures is compared by digest.
 
     Fix: remove the server token from the agent, rotate it (k3s token rotate on a server), run the deploy."""
-    assert not host.file(TOKEN_FILE).exists, f"{TOKEN_FILE} (the server token) is on this agent"
-    server_digest = secret_digest(first_server_host, TOKEN_FILE)
+    assert not access.file(host, TOKEN_FILE).exists, f"{TOKEN_FILE} (the server token) is on this agent"
+    server_digest = secret_digest(first_server_host, first_server_access, TOKEN_FILE)
     assert server_digest != reads.MISSING, f"the first server has no {TOKEN_FILE} to compare with"
-    assert secret_digest(host, AGENT_TOKEN_FILE) != server_digest, f"{AGENT_TOKEN_FILE} holds the server token"
-    holding = sorted({line.split(" ", 1)[1] for line in host.check_output(reads.SMALL_FILE_LINE_DIGESTS).splitlines()
+    assert secret_digest(host, access, AGENT_TOKEN_FILE) != server_digest, f"{AGENT_TOKEN_FILE} holds the server token"
+    holding = sorted({line.split(" ", 1)[1] for line in host.check_output(access.line_digests()).splitlines()
                       if line.split(" ", 1)[0] == server_digest and " " in line})
     assert not holding, f"the server token's secret is in {', '.join(holding)}"

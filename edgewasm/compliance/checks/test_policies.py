@@ -11,7 +11,6 @@ import yaml
 from edgewasm.compliance import applies
 from edgewasm.compliance.admission import running_webhook_pods, smoke_problems, smoke_verdicts, wait_enforced
 from edgewasm.compliance.schema import validate_manifest
-from edgewasm.k3s import K3S_BIN
 from edgewasm.policy import POLICY_TEMPLATES, REPOS_CONSTRAINT
 from edgewasm.settings import value as setting
 from edgewasm.wasm import MANIFESTS_DIR
@@ -20,13 +19,15 @@ ENFORCED_TIMEOUT = 300
 
 
 @pytest.fixture
-def server(host):
-    """A server of a cluster with Gatekeeper on (checks using it are marked so)."""
-    return host
+def server(host, access):
+    """A server of a cluster with Gatekeeper on (checks using it are marked so), and how
+    to read its root-only files."""
+    return host, access
 
 
-def _manifest(host, name):
-    file = host.file(f"{MANIFESTS_DIR}/{name}")
+def _manifest(server, name):
+    host, access = server
+    file = access.file(host, f"{MANIFESTS_DIR}/{name}")
     assert file.exists and file.mode == 0o600 and file.user == "root", f"{file.path} missing or not 0600 root"
     return file.content_string
 
@@ -80,9 +81,9 @@ def test_constraints_follow_the_policy_settings(server, host_data):
 # ------------------------------------------------------------------- cluster smoke test
 
 @pytest.fixture
-def kubectl(server, cluster_host):
+def kubectl(access, cluster_host):
     def run(args, stdin=None):
-        command = f"{K3S_BIN} kubectl {shlex.join(args)}"
+        command = f"{access.kubectl} {shlex.join(args)}"
         if stdin is not None:
             command += f" <<'EOF'\n{stdin}\nEOF"
         result = cluster_host.run(command)
