@@ -37,6 +37,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
+from edgewasm.check_access import pod_namespaces
 from edgewasm.compliance import drift, formats, history, redact, report, runner
 from edgewasm.config import inventory_hosts
 
@@ -206,7 +207,7 @@ def _run(args, hosts: list, name: str, root: Path, inventory_json: Path) -> int:
     for warning in warnings:
         _say(f"edgewasm-check: warning: {warning}")
     data = report.build(args.inventory, name, run_dir.name, started, time.monotonic() - clock, entries, previous,
-                        warnings)
+                        warnings, made=_footprint(hosts))
     # The net under the checks: no string of any report holds a secret the inventory knows
     # or anything shaped like one (edgewasm.compliance.redact).
     data = redact.deep(data, known)
@@ -219,6 +220,14 @@ def _run(args, hosts: list, name: str, root: Path, inventory_json: Path) -> int:
     print(formats.to_markdown(data).strip())
     _say(f"edgewasm-check: {'compliant' if data['compliant'] else 'NOT compliant'}; reports in {run_dir}")
     return data["exit_status"]
+
+
+def _footprint(hosts: list) -> dict:
+    """What this run changes (report.footprint): pods where the cluster checks run them,
+    on the inventory's first server's settings; and the check user it read the hosts as."""
+    server = next((h for h in hosts if h.role == "server"), None)
+    users = sorted({h.data.get("ssh_user") for h in hosts if (h.data.get("ssh_user") or "root") != "root"})
+    return report.footprint(pod_namespaces(server.data) if server else [], ", ".join(users) or None)
 
 
 def _run_failed(args) -> None:

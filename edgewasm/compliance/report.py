@@ -96,8 +96,24 @@ def baseline_problem(previous: object) -> str | None:
     return None
 
 
+def footprint(pod_namespaces: Iterable[str], check_user: str | None) -> dict:
+    """What the run itself changed, said in every report: the cluster checks' pods (the
+    one change the nightly check's user is allowed: edgewasm/check_access.py), the
+    hello-wasm copy each Wasm host runs from /var/tmp; and who read the hosts."""
+    namespaces = sorted(set(pod_namespaces))
+    pods = (f"pods created and deleted in namespace(s) {', '.join(namespaces)}" if namespaces
+            else "no pod (no cluster checked)")
+    text = (f"Changes made by this check: {pods}; hello-wasm copied to /var/tmp on each Wasm host and removed "
+            "after its run. Nothing else on any host.")
+    if check_user:
+        text += (f" Read as {check_user}: root-only files through its read helper (secrets as salted digests), the "
+                 "cluster through its ServiceAccount; it cannot change a host. Tokens are compared by the checks "
+                 "(by digest), not by the drift dry run, which reads none.")
+    return {"pod_namespaces": namespaces, "check_user": check_user, "text": text}
+
+
 def build(inventory: str, inventory_name: str, run: str, started: datetime, duration_s: float, hosts: list[dict],
-          previous: Mapping | None, warnings: Iterable[str] = ()) -> dict:
+          previous: Mapping | None, warnings: Iterable[str] = (), made: Mapping | None = None) -> dict:
     checks = [c for h in hosts for c in h["checks"]]
     totals = {
         "hosts": len(hosts),
@@ -123,6 +139,8 @@ def build(inventory: str, inventory_name: str, run: str, started: datetime, dura
         "changes": changes(hosts, previous),
         # What the run could not do as usual, and did instead (a baseline passed over).
         "warnings": list(warnings),
+        # What the run itself changed (footprint()), and who read the hosts.
+        "changes_made": dict(made) if made is not None else footprint([], None),
     }
 
 

@@ -427,3 +427,19 @@ def test_the_digests_compare_across_root_and_the_check_user(tree):
     assert reads.Access.digest(FakeHost(helper).check_output(reads.secret_digest(token))) == \
         reads.Access.digest(FakeHost(helper).check_output(check_access.helper_command("secret-digest", reads.SALT,
                                                                                       token)))
+
+
+# ------------------------------------------------------------------ the report says what the check changed
+
+def test_every_report_says_what_the_check_changed():
+    from datetime import datetime, timezone
+
+    from edgewasm.compliance import formats, report
+
+    made = report.footprint(["default", "apps"], "edgewasm-check")
+    data = report.build("inventories/site.py", "site", "r", datetime.now(timezone.utc), 1.0, [], None, made=made)
+    line = "Changes made by this check: pods created and deleted in namespace(s) apps, default"
+    assert data["changes_made"]["text"].startswith(line)
+    assert "Read as edgewasm-check" in data["changes_made"]["text"]
+    assert line in formats.to_markdown(data) and line in formats.to_html(data)
+    assert report.build("i", "i", "r", datetime.now(timezone.utc), 1.0, [], None)["changes_made"]["pod_namespaces"] == []
