@@ -180,6 +180,11 @@ def configure_check() -> bool:
                    group=user, mode="640")
     if data.check_bundle:
         _bundle(Path(data.check_bundle), user)
+    # The check key's public half, where the fleet inventory names it: the drift dry run
+    # plans deploys/check_access.py, whose authorized_keys line it is.
+    for public in _fleet_access_keys():
+        host_files.put(name=f"Check access key {public}", src=public, dest=str(_beside_inventory(Path(public))),
+                       user="root", group=user, mode="640")
     host_files.directory(name=f"{home()}/.ssh", path=f"{home()}/.ssh", user=user, group=user, mode="700")
     key = f"{home()}/.ssh/{KEY_NAME}"
     secret_files.secret_file(name="SSH key of the check user", content=io.BytesIO(Path(data.check_ssh_key).read_bytes()),
@@ -216,6 +221,18 @@ def _fleet_bundle() -> tuple[list[str], list[str]]:
         signers = sorted({h.data["edgewasm_bundle_signers"] for h in fleet if h.data.get("edgewasm_bundle_signers")})
         _FLEET_BUNDLES[host.name] = (problems, signers)
     return _FLEET_BUNDLES[host.name]
+
+
+_ACCESS_KEYS: dict[str, list[str]] = {}
+
+
+def _fleet_access_keys() -> list[str]:
+    """The check_access_key files the fleet inventory names (public keys)."""
+    data = host.data
+    if host.name not in _ACCESS_KEYS:
+        _ACCESS_KEYS[host.name] = sorted({h.data["check_access_key"] for h in inventory_hosts(data.check_inventory)
+                                          if h.data.get("check_access_key")})
+    return _ACCESS_KEYS[host.name]
 
 
 def _beside_inventory(path: Path) -> Path:
