@@ -817,9 +817,10 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("preflight_supported_os", "dict[str, str]", {"debian": "11", "ubuntu": "20.04", "raspbian": "11"},
          _os_versions, "e.g. preflight_supported_os = {'debian': '11'}",
          "os-release ID -> oldest VERSION_ID."),
-        ("preflight_packages", "list[str]", ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils"],
+        ("preflight_packages", "list[str]", ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils", "sudo"],
          _packages, "e.g. preflight_packages = ['ca-certificates', 'iptables']",
-         "What K3s needs from the distribution beside its own binary (xz-utils: Wasmtime is a .tar.xz)."),
+         "What K3s needs from the distribution beside its own binary (xz-utils: Wasmtime is a .tar.xz), and sudo "
+         "(the nightly check user's one sudo rule, check_access_key)."),
         ("preflight_apt_cache_time", "int", 86400, _non_negative_int,
          "seconds, e.g. 86400; 0 never refreshes apt lists",
          "Refresh apt lists before installing when older than this (0: never)."),

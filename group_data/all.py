@@ -217,12 +217,13 @@
 # os-release ID -> oldest VERSION_ID.
 # preflight_supported_os = {'debian': '11', 'ubuntu': '20.04', 'raspbian': '11'}
 # What K3s needs from the distribution beside its own binary (xz-utils: Wasmtime is a
-# .tar.xz).
+# .tar.xz), and sudo (the nightly check user's one sudo rule, check_access_key).
 # preflight_packages = ['ca-certificates',
 #                       'iptables',
 #                       'conntrack',
 #                       'socat',
-#                       'xz-utils']
+#                       'xz-utils',
+#                       'sudo']
 # Refresh apt lists before installing when older than this (0: never).
 # preflight_apt_cache_time = 86400
 # Kernel modules loaded now and at every boot.

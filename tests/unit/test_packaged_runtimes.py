@@ -49,8 +49,8 @@ def test_wasmedge_not_wanted_is_not_taken():
 def test_host_packages_add_the_runtimes_after_preflight_packages():
     found = packaged(CRUN, "debian-trixie", "amd64", wanted_versions(CRUN))
     wanted = host_packages(CRUN, found)
-    assert wanted[:5] == ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils"]
-    assert wanted[5:] == ["wasmedge", "crun", "libwasmedge0"]
+    assert wanted[:6] == ["ca-certificates", "iptables", "conntrack", "socat", "xz-utils", "sudo"]
+    assert wanted[6:] == ["wasmedge", "crun", "libwasmedge0"]
 
 
 def test_bookworm_crun_route_is_refused_naming_its_crun_and_the_fix():
