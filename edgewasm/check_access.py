@@ -22,8 +22,9 @@ from collections.abc import Iterable, Mapping
 
 from edgewasm import settings, templates
 from edgewasm.artifacts import load_catalog
-from edgewasm.k3s import (AGENT_TOKEN_FILE, API_PORT, CONFIG_DIR, K3S_BIN, KUBECONFIG, READ_ONLY_ENV, SERVER_TOKEN,
-                          STARTED_INPUTS, TOKEN_FILE)
+from edgewasm.k3s import (AGENT_TOKEN_FILE, API_PORT, AUDIT_LOG, AUDIT_LOG_DIR, AUDIT_POLICY, CONFIG_DIR, K3S_BIN,
+                          KUBECONFIG, PSA_CONFIG, READ_ONLY_ENV, SERVER_DIR, SERVER_TOKEN, STARTED_INPUTS, TOKEN_FILE,
+                          pod_security_check_namespace)
 from edgewasm.openssh import from_problem, parse_public_key
 from edgewasm.policy import POLICY_TEMPLATES
 from edgewasm.wasm import CONTAINERD_DIR, MANIFESTS_DIR, SHIM_DIR
@@ -50,6 +51,8 @@ READ_PATHS = (
     *(f"/etc/systemd/system/{unit}.service" for unit in UNITS),
     "/etc/modules-load.d/k3s.conf",
     "/etc/sysctl.d/90-k3s.conf",
+    PSA_CONFIG,  # K3s hardening (docs/k3s.md): policies, no secret
+    AUDIT_POLICY,
     STARTED_INPUTS,
     SUDOERS,
     HELPER,
@@ -69,8 +72,10 @@ SECRET_PATHS = (
     CHECK_KUBECONFIG,
     *(f"/etc/systemd/system/{unit}.service.env" for unit in UNITS),
 )
-# Directories whose state only (mode, owner) is asked (K3s keeps some of them 0700).
-STAT_PATHS = (CONFIG_DIR, f"{CONFIG_DIR}/config.yaml.d", MANIFESTS_DIR, CONTAINERD_DIR, "/etc/sudoers.d")
+# Directories (and the audit log) whose state only (mode, owner, size) is asked (K3s keeps
+# some of them 0700; the audit log names every request's user and object: never read).
+STAT_PATHS = (CONFIG_DIR, f"{CONFIG_DIR}/config.yaml.d", MANIFESTS_DIR, CONTAINERD_DIR, "/etc/sudoers.d",
+              SERVER_DIR, AUDIT_LOG_DIR, AUDIT_LOG)
 # Where ``line-digests`` looks for a secret's line in every small file (test_k3s.py).
 LINE_DIGEST_DIRS = ("/etc/rancher", "/etc/systemd/system", "/var/lib/rancher/k3s/agent/etc")
 # What else ``inputs`` digests (K3s's start inputs that anyone may read: the binary and the
@@ -83,14 +88,16 @@ _SAFE_PATH = re.compile(r"/[A-Za-z0-9._/-]*")
 def helper_values(read_paths: Iterable[str] = READ_PATHS,
                   read_patterns: Iterable[tuple[str, str, str]] = READ_PATTERNS,
                   secret_paths: Iterable[str] = SECRET_PATHS, stat_paths: Iterable[str] = STAT_PATHS,
-                  line_digest_dirs: Iterable[str] = LINE_DIGEST_DIRS, input_paths: Iterable[str] = INPUT_PATHS) -> dict:
-    """The helper template's allowlist. Every path is rendered into a ``case`` pattern, so
-    each must be a plain absolute path (no glob or shell character): refused here otherwise."""
+                  line_digest_dirs: Iterable[str] = LINE_DIGEST_DIRS, input_paths: Iterable[str] = INPUT_PATHS,
+                  audit_log: str = AUDIT_LOG) -> dict:
+    """The helper template's allowlist. Every path is rendered into a ``case`` pattern (or,
+    ``audit_log``, a command's fixed argument), so each must be a plain absolute path (no
+    glob or shell character): refused here otherwise."""
     values = {"read_paths": list(read_paths), "read_patterns": [tuple(p) for p in read_patterns],
               "secret_paths": list(secret_paths), "stat_paths": list(stat_paths),
-              "line_digest_dirs": list(line_digest_dirs), "input_paths": list(input_paths)}
+              "line_digest_dirs": list(line_digest_dirs), "input_paths": list(input_paths), "audit_log": audit_log}
     paths = [*values["read_paths"], *values["secret_paths"], *values["stat_paths"], *values["line_digest_dirs"],
-             *values["input_paths"], *(d for d, _, _ in values["read_patterns"])]
+             *values["input_paths"], *(d for d, _, _ in values["read_patterns"]), audit_log]
     names = [part for _, prefix, suffix in values["read_patterns"] for part in (prefix, suffix)]
     bad = [p for p in paths if not _plain(p)]
     bad += [n for n in names if n and not re.fullmatch(r"[A-Za-z0-9._-]+", n)]
@@ -172,11 +179,15 @@ def sudoers(user: str) -> str:
 
 def pod_namespaces(data: Mapping) -> list[str]:
     """Where the cluster checks create pods: hello-wasm's in ``default`` (its manifest names
-    no namespace), and the policy smoke test's server-side dry runs, which Kubernetes
-    authorizes as creations, in the first of policy_namespaces (else ``default``)."""
+    no namespace), and the server-side dry runs, which Kubernetes authorizes as creations:
+    the policy smoke test's in the first of policy_namespaces (else ``default``), the Pod
+    Security check's privileged pod where it runs it (k3s.pod_security_check_namespace)
+    while k3s_pod_security refuses privileged pods."""
     found = {"default"}
     if settings.value(data, "gatekeeper_enabled"):
         found.add((settings.value(data, "policy_namespaces") or ["default"])[0])
+    if settings.value(data, "k3s_pod_security") != "privileged":
+        found.update(n for n in [pod_security_check_namespace(data)] if n)
     return sorted(found)
 
 

@@ -137,6 +137,15 @@ def pod_security_exempt(data: Mapping) -> list[str]:
     return list(dict.fromkeys(exempt))
 
 
+def pod_security_check_namespace(data: Mapping) -> str | None:
+    """Where the Pod Security check dry-runs its privileged pod (edgewasm/compliance/checks/
+    test_hardening.py): the first of policy_namespaces, then ``default``, that Pod Security
+    does not exempt; None when all are. The check user's RBAC lets it create pods there
+    (edgewasm/check_access.py, pod_namespaces)."""
+    exempt = pod_security_exempt(data)
+    return next((n for n in [*settings.value(data, "policy_namespaces"), "default"] if n not in exempt), None)
+
+
 def pod_security_values(data: Mapping) -> dict:
     """What templates/k3s/psa.yaml.j2 renders for a server."""
     return {"enforce": settings.value(data, "k3s_pod_security"),

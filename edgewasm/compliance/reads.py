@@ -200,6 +200,11 @@ class Access:
     def line_digests(self) -> str:
         return helper_command("line-digests", SALT) if self.helper else SMALL_FILE_LINE_DIGESTS
 
+    @property
+    def audit_log_tail(self) -> str:
+        """AUDIT_LOG_TAIL as this access may send it (the helper answers the same lines)."""
+        return helper_command("audit-tail") if self.helper else AUDIT_LOG_TAIL
+
     @staticmethod
     def digest(output: str) -> str:
         """A digest command's answer: the digest, or MISSING."""
@@ -302,7 +307,7 @@ def host_reads(data: dict, role: str | None, is_first_server: bool, access: Acce
                   *file_reads(PSA_CONFIG, "exists", "mode", "user", "content"),
                   *file_reads(AUDIT_POLICY, "exists", "mode", "user", "content"),
                   *file_reads(AUDIT_LOG_DIR, "mode", "user"), *file_reads(AUDIT_LOG, "exists", "mode", "user"),
-                  (AUDIT_LOG_TAIL,)]
+                  (access.audit_log_tail,)]
         for name in ("edgewasm-runtimeclasses.yaml", "edgewasm-gatekeeper.yaml", "edgewasm-policy-constraints.yaml",
                      "edgewasm-policy-k8sallowedrepos.yaml", "edgewasm-policy-k8sdisallowedtags.yaml"):
             reads += file_reads(f"{MANIFESTS_DIR}/{name}", "exists", "mode", "user", "content")

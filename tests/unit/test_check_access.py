@@ -18,7 +18,8 @@ from edgewasm.compliance import reads
 from edgewasm.compliance.reads import K3S_CONFIG
 from edgewasm.compliance.schema import validate_manifest
 from edgewasm.config import check_host_data
-from edgewasm.k3s import TOKEN_FILE, inputs_digest_script
+from edgewasm.k3s import (AUDIT_LOG, AUDIT_LOG_DIR, AUDIT_POLICY, PSA_CONFIG, SERVER_DIR, TOKEN_FILE,
+                          inputs_digest_script, pod_security_check_namespace)
 from edgewasm.openssh import from_problem, parse_public_key
 from pyinfra.facts.files import File
 
@@ -108,7 +109,7 @@ def tree(tmp_path):
         read_paths=[f"{root}/etc/config.yaml"], read_patterns=[(f"{root}/manifests", "edgewasm-", ".yaml")],
         secret_paths=[f"{root}/etc/token", f"{root}/etc/plain-token", f"{root}/etc/k3s.env", f"{root}/etc/missing"],
         stat_paths=[f"{root}/etc"], line_digest_dirs=[f"{root}/etc"],
-        input_paths=[f"{root}/bin/k3s", f"{root}/bin/shim", f"{root}/bin/gone"]))
+        input_paths=[f"{root}/bin/k3s", f"{root}/bin/shim", f"{root}/bin/gone"], audit_log=f"{root}/logs/audit.log"))
     helper.chmod(0o755)
     return root, helper
 
@@ -193,6 +194,25 @@ def test_helper_line_digests_name_the_file_holding_a_secret_line(tree):
     digest = salted(b"s3cret\n")
     assert f"{digest} {root}/etc/plain-token" in lines
     assert not any("s3cret" in line for line in lines)
+
+
+def test_helper_audit_tail_answers_as_the_checks_own_command_and_shows_no_event(tree):
+    """As root the audit-log check runs reads.AUDIT_LOG_TAIL; the check user gets the same
+    lines from the helper: the log's size, its last line's kind and stage, nothing else."""
+    root, helper = tree
+    log = root / "logs" / "audit.log"
+    own = reads.AUDIT_LOG_TAIL.replace(AUDIT_LOG, str(log))
+    assert AUDIT_LOG not in own
+    as_root = lambda: subprocess.run(["sh", "-c", own], capture_output=True, text=True).stdout  # noqa: E731
+    assert run(helper, "audit-tail").stdout == as_root() == "0\n\n"  # no log yet
+    log.parent.mkdir()
+    log.write_text('{"kind":"Event","level":"Metadata","user":{"username":"system:admin"},'
+                   '"objectRef":{"resource":"secrets","name":"s3cret"},"stage":"ResponseComplete"}\n')
+    answer = run(helper, "audit-tail").stdout
+    assert answer == as_root()
+    assert answer.splitlines() == [str(log.stat().st_size), '"kind":"Event" "stage":"ResponseComplete" ']
+    assert "admin" not in answer and "s3cret" not in answer
+    assert run(helper, "audit-tail", "/etc/shadow").returncode == 2
 
 
 def test_helper_refuses_what_it_does_not_know(tree):
@@ -387,11 +407,55 @@ def test_the_check_users_reads_send_no_secret_and_only_what_the_helper_answers()
             words = shlex.split(command)
             assert words[:3] == list(check_access.SUDO)
             assert words[3] in ("stat", "read", "sha256", "digest", "secret-digest", "is-k3s-token", "token-lines",
-                                "line-digests"), command
+                                "line-digests", "audit-tail"), command
             paths = [w for w in words[4:] if w.startswith("/")]
             allowed = {"read": check_access.readable, "sha256": check_access.readable}.get(words[3],
                                                                                             check_access.statable)
             assert all(map(allowed, paths)), command
+
+
+def test_the_check_user_reads_the_k3s_hardening_through_the_helper():
+    """The hardening checks (test_hardening.py) read root-only files and the audit log: as
+    the check user every such read goes through the helper, which answers each."""
+    access = reads.access_for({"ssh_user": "edgewasm-check"})
+    data = settings.merged({"ssh_user": "edgewasm-check"})
+    sent = [" ".join(r) for r in reads.host_reads(data, "server", True, access)]
+    for path in (PSA_CONFIG, AUDIT_POLICY, AUDIT_LOG_DIR, AUDIT_LOG):
+        asked = [c for c in sent if path in shlex.split(c)]
+        assert asked and all(c.startswith("sudo ") for c in asked), (path, asked)
+    assert access.audit_log_tail == check_access.helper_command("audit-tail") in sent
+    assert reads.access_for({}).audit_log_tail == reads.AUDIT_LOG_TAIL
+    assert check_access.readable(PSA_CONFIG) and check_access.readable(AUDIT_POLICY)
+    assert check_access.statable(AUDIT_LOG) and not check_access.readable(AUDIT_LOG)  # never its events
+
+
+def test_the_drift_dry_run_reads_the_k3s_hardening_through_the_helper():
+    """deploys/k3s.py's hardening facts (a server's Pod Security configuration, audit policy,
+    server and audit log directories, K3s's start inputs with them) are routed through the
+    helper when the dry run connects as the check user (facts/check_access.through_helper)."""
+    from pyinfra.facts.files import Directory, Sha256File
+
+    from facts.check_access import through_helper
+    from facts.k3s import InputsDigest
+
+    for path in (PSA_CONFIG, AUDIT_POLICY):
+        assert through_helper(File, {"path": path}) and through_helper(Sha256File, {"path": path}), path
+    for path in (SERVER_DIR, AUDIT_LOG_DIR):
+        assert through_helper(Directory, {"path": path}), path
+    assert through_helper(InputsDigest, {"paths": [f"{check_access.CONFIG_DIR}/config.yaml", PSA_CONFIG,
+                                                   AUDIT_POLICY, *check_access.INPUT_PATHS]})
+
+
+def test_the_check_user_may_dry_run_the_pod_security_checks_pod():
+    """Its RBAC lets it create pods where test_hardening.py dry-runs the privileged pod."""
+    for extra in ({}, {"gatekeeper_enabled": False, "policy_namespaces": ["apps"]},
+                  {"policy_namespaces": ["kube-system", "web"]}):
+        data = {**DATA, **extra}
+        assert pod_security_check_namespace(data) in check_access.pod_namespaces(data), extra
+    assert check_access.pod_namespaces({"gatekeeper_enabled": False, "policy_namespaces": ["apps"],
+                                        "k3s_pod_security": "privileged"}) == ["default"]
+    assert pod_security_check_namespace({"policy_namespaces": ["apps"],
+                                         "k3s_pod_security_exempt_namespaces": ["apps", "default"]}) is None
 
 
 def test_helper_file_answers_as_testinfra_would(tree):

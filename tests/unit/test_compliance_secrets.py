@@ -12,6 +12,8 @@ from __future__ import annotations
 import ast
 import json
 import os
+import shlex
+import stat
 import subprocess
 import sys
 from datetime import datetime, timezone
@@ -31,6 +33,36 @@ FAKE_ROOT = "EDGEWASM_TEST_FAKE_HOSTS"
 # values and K3s's binary too: tests/unit/test_hardening_checks.py gives each host its own).
 K3S_CONFIG = f"{CONFIG_DIR}/config.yaml"
 PREFIXES = ("/etc/rancher", "/etc/systemd/system", "/var/lib/rancher", "/etc/sysctl.d", "/proc/sys", "/usr/local/bin")
+# A host tree holding this file answers the check user's ``sudo -n HELPER ...`` with it (the
+# production read helper, its allowlist moved under the tree: in_tree).
+TREE_HELPER = "check-read"
+
+
+def in_tree(text: str, host_root: str) -> str:
+    """``text`` (a command, the helper) with every absolute path the checks read moved under ``host_root``."""
+    for prefix in PREFIXES:
+        text = text.replace(prefix, f"{host_root}{prefix}")
+    return text
+
+
+def _words(command: str) -> list[str]:
+    try:
+        return shlex.split(command)
+    except ValueError:
+        return command.split()
+
+
+def _root_only(host_root: str, path: str) -> bool:
+    """Whether someone other than root could not read ``path`` in a host's tree: a directory
+    on its way without o+x, or the file itself without o+r."""
+    if not path.startswith(PREFIXES):
+        return False
+    local = Path(host_root + path)
+    for parent in reversed(local.parents):
+        if parent.is_relative_to(host_root) and parent != Path(host_root) and parent.is_dir() \
+                and not parent.stat().st_mode & stat.S_IXOTH:
+            return True
+    return local.exists() and not local.stat().st_mode & stat.S_IROTH
 
 
 def pytest_configure(config):
@@ -43,9 +75,17 @@ def pytest_configure(config):
 
     def run_here(self, command, *args, **kwargs):
         sent = self.get_command(command, *args)
-        local = sent
-        for prefix in PREFIXES:
-            local = local.replace(prefix, f"{tree}/{self.host.name}{prefix}")
+        local = in_tree(sent, f"{tree}/{self.host.name}")
+        helper = f"{tree}/{self.host.name}/{TREE_HELPER}"
+        if os.path.exists(helper):
+            from edgewasm.check_access import SUDO
+
+            # As the check user: what only root may read (by the tree's modes) is refused
+            # unless asked of the helper.
+            if not sent.startswith(shlex.join(SUDO)) and any(_root_only(f"{tree}/{self.host.name}", w)
+                                                             for w in _words(sent)):
+                return self.result(1, self.encode(sent), b"", b"Permission denied (the check user)\n")
+            local = local.replace(shlex.join(SUDO), f"sh {helper}")
         done = subprocess.run(["sh", "-c", local], capture_output=True, stdin=subprocess.DEVNULL)
         return self.result(done.returncode, self.encode(sent), done.stdout, done.stderr)
 
