@@ -100,7 +100,9 @@ def check_access() -> None:
     if not data.check_access_key:
         return
     user = data.check_access_user
-    if not fact_cache.fact_once(Which, command="visudo"):
+    # Facts are read before anything runs: on a new host sudo is not there yet, and
+    # preflight installs it earlier in this same run when preflight_packages names it.
+    if "sudo" not in data.preflight_packages and not fact_cache.fact_once(Which, command="visudo"):
         host_ops.refuse(name="Refuse the check user without sudo", reasons=[
             f"{host.name}: check_access_key is set but sudo (visudo) is not installed, so the check user could "
             "not read root-only state; fix: add 'sudo' to preflight_packages (an offline bundle then carries it)"])
