@@ -28,7 +28,7 @@ from pathlib import Path
 from edgewasm.manifest import MANIFEST, Bundle
 from edgewasm.testbed import network
 from edgewasm.testbed.images import (CACHE, DEFAULT_SUITE, REAL_NODE_ARCHES, SUITES, TestbedError, _run, base_dir,
-                                     build_base)
+                                     build_base, ensure_binfmt)
 
 PI_MODEL = "Raspberry Pi 4 Model B Rev 1.4"
 PI_CMDLINE = (
@@ -429,6 +429,8 @@ def _up(hosts: list[TestbedHost], log) -> list[TestbedHost]:
     for arch, suite in sorted({(h.arch, h.suite) for h in hosts}):
         build_base(arch, log=log, in_use=lambda: bool(_mounts_under(hosts_dir())), suite=suite)
     down()
+    for arch in sorted({h.arch for h in hosts}):
+        ensure_binfmt(arch)
     ensure_ssh_key()
     _raise_inotify_limits(len(hosts))
     network.site_up()

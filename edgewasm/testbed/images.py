@@ -55,9 +55,28 @@ def ensure_binfmt(arch: str) -> None:
     entry = misc / "qemu-aarch64"
     if not entry.exists() or "enabled" not in entry.read_text():
         _run(["update-binfmts", "--enable", "qemu-aarch64"])
-    flags = next((l.split()[1] for l in entry.read_text().splitlines() if l.startswith("flags:")), "")
+    fields = dict(line.partition(" ")[::2] for line in entry.read_text().splitlines())
+    flags = fields.get("flags:", "").strip()
     if "F" not in flags:
         raise TestbedError("qemu-aarch64 binfmt lacks the F flag: install qemu-user-static")
+    if "C" not in flags:
+        _register_with_credentials(misc, entry, fields, flags)
+
+
+def _register_with_credentials(misc: Path, entry: Path, fields: dict[str, str], flags: str) -> None:
+    """Register qemu-aarch64 again, the same but with binfmt's ``C`` flag: without it the
+    kernel runs the interpreter with the caller's credentials, so a setuid arm64 program
+    (sudo: the nightly check user's one rule) is never setuid on the bed's arm64 hosts
+    ("sudo: effective uid is not 0"), where a real Pi runs it as root. ``C`` implies ``O``.
+    This is the machine's binfmt entry: every setuid arm64 binary on it then runs as its
+    owner, as it would on an arm64 machine."""
+    def escaped(hexed: str) -> str:
+        return "".join(f"\\x{hexed[i:i + 2]}" for i in range(0, len(hexed), 2))
+
+    registration = (f":qemu-aarch64:M:{fields['offset'].strip()}:{escaped(fields['magic'].strip())}:"
+                    f"{escaped(fields['mask'].strip())}:{fields['interpreter'].strip()}:{flags}OC")
+    entry.write_text("-1")
+    (misc / "register").write_text(registration)
 
 
 def build_base(arch: str, log=sys.stderr, in_use=lambda: False, suite: str = DEFAULT_SUITE) -> Path:
