@@ -26,9 +26,10 @@ LAYERS = {
     "facts": 1,                 # reading a host
     "operations": 2,            # changing a host (and the run's plumbing around pyinfra)
     "deploys": 3,               # one deploy per component, full_stack composes them
-    "edgewasm.bundle": 4,       # tools: the bundle builder, the test bed, the compliance checker
+    "edgewasm.bundle": 4,       # tools: the bundle builder, the test bed, the compliance checker, the bench
     "edgewasm.testbed": 4,
     "edgewasm.compliance": 4,
+    "edgewasm.bench": 4,
 }
 
 

@@ -41,4 +41,16 @@ def test_the_rule_catches_an_upward_import():
            "deploys.k3s": {"operations.host_files"}}
     assert architecture.against_layers(bad) == [("edgewasm.bundle.cli", "edgewasm.compliance.cli"),
                                                 ("facts.host", "deploys.k3s")]
+
+
+def test_the_bench_is_a_tool_the_rule_covers():
+    """edgewasm.bench may use edgewasm's own modules, never another tool, and nothing below
+    it may import it."""
+    assert architecture.layer_of("edgewasm.bench.policy") == "edgewasm.bench"
+    assert "edgewasm.bench.opa_wasm" in architecture.modules()
+    bad = {"edgewasm.bench.policy": {"edgewasm.compliance.cli", "edgewasm.policy"},
+           "edgewasm.testbed.cli": {"edgewasm.bench.policy"}, "edgewasm.policy": {"edgewasm.bench.opa_wasm"}}
+    assert architecture.against_layers(bad) == [("edgewasm.bench.policy", "edgewasm.compliance.cli"),
+                                                ("edgewasm.policy", "edgewasm.bench.opa_wasm"),
+                                                ("edgewasm.testbed.cli", "edgewasm.bench.policy")]
     assert architecture.circles({"a": {"b"}, "b": {"a"}, "c": {"a"}}) == [["a", "b"]]
