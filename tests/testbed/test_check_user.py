@@ -4,7 +4,8 @@ user, who cannot change it (a write, sudo for anything but the read helper, the 
 a file outside its list, a node deletion: all refused), while edgewasm-check with that key
 finds the converged fleet compliant and says what it changed.
 
-What each refusal said is recorded in reports/check-access-evidence.txt (a record for the
+Runs on the shared default bed after test_hardening (conftest.SHARED_BED), redeploying it
+with a check key. What each refusal said is recorded in reports/check-access-evidence.txt (a record for the
 people reading CI's output, not an assertion)."""
 
 import subprocess
