@@ -142,10 +142,17 @@ def inputs_ok(path: str) -> bool:
     return statable(path) or (_plain(path) and path in INPUT_PATHS)
 
 
+def check_user(data: Mapping) -> str | None:
+    """Whom a host's inventory connects as, when that is not root: the check user (only a
+    read may connect so: config.check_host_data)."""
+    user = data.get("ssh_user") or "root"
+    return None if user == "root" else user
+
+
 def via_helper(data: Mapping) -> bool:
     """Whether reads of this host go through the helper: a read-only run (edgewasm-check's
-    dry run) that connects as someone other than root (the check user)."""
-    return bool(os.environ.get(READ_ONLY_ENV)) and (data.get("ssh_user") or "root") != "root"
+    dry run) that connects as the check user."""
+    return bool(os.environ.get(READ_ONLY_ENV)) and check_user(data) is not None
 
 
 def helper_command(*args: str) -> str:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import shlex
 
 from pyinfra.api import FactBase
-from pyinfra.facts.files import Directory, File, Link, Sha256File
+from pyinfra.facts.files import Directory, File, Sha256File
 
 from edgewasm import check_access
 from edgewasm.k3s import STARTED_INPUTS
@@ -59,11 +59,6 @@ class HelperDirectory(Directory):
         return _quiet(check_access.helper_command("stat", path))
 
 
-class HelperLink(Link):
-    def command(self, path):
-        return _quiet(check_access.helper_command("stat", path))
-
-
 class HelperSha256File(Sha256File, digits=64, cmds=["sha256sum"]):
     def command(self, path):
         self.path = path  # process() matches it
@@ -97,7 +92,7 @@ class CheckKubeconfigWorks(CheckKubeconfig):
 
 
 _BY_PATH = {File: (HelperFile, check_access.statable), Directory: (HelperDirectory, check_access.statable),
-            Link: (HelperLink, check_access.statable), Sha256File: (HelperSha256File, check_access.readable),
+Sha256File: (HelperSha256File, check_access.readable),
             SaltedSha256File: (HelperSaltedSha256File, lambda p: check_access.readable(p) or check_access.secret(p))}
 
 

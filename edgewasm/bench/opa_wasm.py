@@ -114,7 +114,7 @@ class OpaWasmPolicy:
         self._abort = None
         try:
             if empty:
-                self._x["opa_heap_ptr_get"](self._store)
+                self.empty_call()
                 out = self._last_out
             else:
                 out = self._x["opa_eval"](self._store, 0, entrypoint_id, self._data, self.base_heap,
@@ -152,10 +152,6 @@ class OpaWasmPolicy:
             self._x["eval"](self._store, prepared.ctx)
         except (wasmtime.WasmtimeError, wasmtime.Trap) as e:
             raise OpaWasmError(self._abort or f"evaluation trapped: {e}") from e
-
-    def prepared_result(self, prepared: Prepared) -> list:
-        addr = self._x["opa_eval_ctx_get_result"](self._store, prepared.ctx)
-        return json.loads(self.read_cstring(self._x["opa_json_dump"](self._store, addr)))
 
     def empty_call(self) -> int:
         """The cheapest export (reads one global): what a Python-to-Wasm call costs alone."""

@@ -37,7 +37,7 @@ import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edgewasm.check_access import pod_namespaces
+from edgewasm.check_access import check_user, pod_namespaces
 from edgewasm.compliance import drift, formats, history, redact, report, runner
 from edgewasm.config import inventory_hosts
 
@@ -226,7 +226,7 @@ def _footprint(hosts: list) -> dict:
     """What this run changes (report.footprint): pods where the cluster checks run them,
     on the inventory's first server's settings; and the check user it read the hosts as."""
     server = next((h for h in hosts if h.role == "server"), None)
-    users = sorted({h.data.get("ssh_user") for h in hosts if (h.data.get("ssh_user") or "root") != "root"})
+    users = sorted({check_user(h.data) for h in hosts} - {None})
     return report.footprint(pod_namespaces(server.data) if server else [], ", ".join(users) or None)
 
 

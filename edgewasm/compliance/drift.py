@@ -20,6 +20,7 @@ import threading
 from pathlib import Path
 
 from edgewasm import settings
+from edgewasm.check_access import check_user
 from edgewasm.k3s import READ_ONLY_ENV, TOKEN_SETTINGS, cluster_token, token_path
 
 DRIFT_DEPLOY = Path(__file__).with_name("drift_deploy.py")
@@ -96,7 +97,7 @@ def unplannable(name: str, data, role: str | None, first, first_connected: bool)
     server ``first`` did not connect and the tokens its deploy needs are only there."""
     if role is None or first is None or first.name == name or first_connected:
         return None
-    if (data.get("ssh_user") or "root") != "root":
+    if check_user(data):
         return None  # the check user's dry run reads no token (deploys/k3s.py): none is needed
     missing = tokens_missing(data, role)
     if not missing:

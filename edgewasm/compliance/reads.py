@@ -132,19 +132,19 @@ class HelperFile:
     def exists(self) -> bool:
         return self._stat() is not None
 
-    @property
-    def mode(self) -> int:
+    def _stat_of(self, field: str):
         found = self._stat()
         if found is None:
             raise AssertionError(f"{self.path} does not exist")
-        return found["mode"]
+        return found[field]
+
+    @property
+    def mode(self) -> int:
+        return self._stat_of("mode")
 
     @property
     def user(self) -> str:
-        found = self._stat()
-        if found is None:
-            raise AssertionError(f"{self.path} does not exist")
-        return found["user"]
+        return self._stat_of("user")
 
     @property
     def content_string(self) -> str:
@@ -220,7 +220,7 @@ class Access:
 def access_for(data) -> Access:
     """A host's access from its inventory data: through the helper when the checks connect
     as anyone but root (the nightly fleet inventory's ssh_user = check_access_user)."""
-    return Access(helper=(data.get("ssh_user") or "root") != "root")
+    return Access(helper=check_access.check_user(data) is not None)
 
 
 def artifact_paths(plan) -> tuple[list, list[str]]:
