@@ -47,15 +47,18 @@ def write_layout(
     labels: dict[str, str] | None = None,
     name: str | None = None,
     user: str | None = None,
+    env: list[str] | None = None,
 ) -> str:
     """Write one image into the OCI layout at ``layout`` (beside any already there); return
-    its manifest digest (``sha256:...``). ``user`` is the config's User ("uid[:gid]"); an
-    image without one has no User key, so its digest is what it was before ``user``."""
+    its manifest digest (``sha256:...``). ``user`` is the config's User ("uid[:gid]"),
+    ``env`` its Env ("NAME=value"); an image without them has no such keys, so its digest
+    is what it was before they existed."""
     layer, diff_id = _layer(files)
     config = {
         "architecture": architecture,
         "os": os,
-        "config": {"Entrypoint": entrypoint, "Labels": labels or {}, **({"User": user} if user else {})},
+        "config": {"Entrypoint": entrypoint, "Labels": labels or {}, **({"User": user} if user else {}),
+                   **({"Env": env} if env else {})},
         "rootfs": {"type": "layers", "diff_ids": [diff_id]},
     }
     layout.mkdir(parents=True, exist_ok=True)

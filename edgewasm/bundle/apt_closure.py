@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import unquote
@@ -107,9 +108,10 @@ class Resolver:
             "-o", "APT::Install-Recommends=0",
         ]
 
-    def _apt(self, tool: str, *args: str, status: Path | None = None, warnings_fail: bool = False) -> str:
+    def _apt(self, tool: str, *args: str, status: Path | None = None, warnings_fail: bool = False,
+             cwd: Path | None = None) -> str:
         status = status or self.dir / "empty-status"
-        result = subprocess.run([tool, *self._options(status), *args], capture_output=True, text=True,
+        result = subprocess.run([tool, *self._options(status), *args], capture_output=True, text=True, cwd=cwd,
                                 env={**os.environ, "DEBIAN_FRONTEND": "noninteractive", "LC_ALL": "C"})
         # apt-get update exits 0 when an index cannot be fetched or verified, and says so
         # only in W:/Err: lines: an archive must not silently drop out of the resolution.
@@ -197,6 +199,55 @@ class Resolver:
                 raise ResolveError(f"{self.release} {self.dpkg_arch}: {deb.filename} does not match the sha256 "
                                    f"{deb.sha256} of its signed index")
         return sum(d.size for d in debs if d.filename not in kept)
+
+    def _paragraph(self, package: str, version: str) -> list[tuple[str, str]] | None:
+        """The indexes' paragraph of ``package`` at exactly ``version`` (any suite)."""
+        if not self._has_lists():
+            return None
+        try:
+            text = self._apt("apt-cache", "show", package)  # every version the indexes hold
+        except ResolveError:  # a package the indexes do not know
+            return None
+        found = [p for p in parse_deb822(text) if dict(p).get("Version") == version]
+        return found[0] if found else None
+
+    def _has_lists(self) -> bool:
+        return (self.dir / "sources.list").exists() and any((self.dir / "lists").glob("*_Packages*"))
+
+    def fetch(self, package: str, version: str, dest: Path) -> Path:
+        """``package`` at exactly ``version`` (a pin) into ``dest``, checked against the
+        sha256 of the signed Packages index, as every .deb of a bundle is; apt checks it
+        too. A file already there with that hash is kept, against indexes fetched (and
+        their InRelease verified) by an earlier update; otherwise the indexes are fetched
+        again first. A pin the archive no longer has is refused, naming what it has."""
+        paragraph = self._paragraph(package, version)
+        if paragraph:
+            fields = dict(paragraph)
+            cached = dest / fields["Filename"].rsplit("/", 1)[1]
+            if cached.exists() and sha256_of(cached) == fields["SHA256"]:
+                return cached
+        self.update()
+        paragraph = self._paragraph(package, version)
+        if not paragraph:
+            try:
+                have = self._apt("apt-cache", "madison", package).strip() or "none"
+            except ResolveError:
+                have = "none"
+            raise ResolveError(f"{self.release} {self.dpkg_arch}: the archive has no {package} {version} (it has: "
+                               f"{have}); fix: pin a version it has, after reading its changelog")
+        fields = dict(paragraph)
+        path = dest / fields["Filename"].rsplit("/", 1)[1]
+        dest.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=dest) as tmp:
+            # apt-get download saves into the working directory, under apt's own name (an
+            # epoch's ':' as %3a).
+            self._apt("apt-get", "download", "-q", f"{package}={version}", cwd=Path(tmp))
+            (saved,) = list(Path(tmp).glob("*.deb"))
+            if sha256_of(saved) != fields["SHA256"]:
+                raise ResolveError(f"{self.release} {self.dpkg_arch}: {saved.name} does not match the sha256 "
+                                   f"{fields['SHA256']} of its signed index")
+            saved.replace(path)
+        return path
 
 
 def bundle_os_packages(staging: Path, release: str, spec: dict, dpkg_arch: str, packages: list[str],
