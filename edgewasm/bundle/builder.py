@@ -21,7 +21,8 @@ from dataclasses import asdict
 from pathlib import Path
 
 from edgewasm.artifacts import load_catalog
-from edgewasm.bundle.apt_closure import ResolveError, bundle_os_packages
+from edgewasm.apt import ResolveError
+from edgewasm.bundle.apt_closure import bundle_os_packages
 from edgewasm.download import DownloadError, fetch_verified
 from edgewasm.manifest import MANIFEST, Bundle, sha256_of
 from edgewasm.os_releases import DPKG_ARCH, releases

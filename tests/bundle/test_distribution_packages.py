@@ -10,7 +10,7 @@ import pytest
 
 from edgewasm import bundle, settings
 from edgewasm.bundle import BundleError
-from edgewasm.bundle.apt_closure import ResolveError, Resolver, parse_deb822
+from edgewasm.apt import ResolveError, Resolver, parse_deb822
 from edgewasm.os_releases import COMPONENT, INDEX, releases
 
 PACKAGES = settings.value({}, "preflight_packages")

@@ -2,7 +2,8 @@
 output, the host's apt commands)."""
 
 from edgewasm import os_releases
-from edgewasm.bundle.apt_closure import Deb, index_paragraph, parse_deb822, parse_print_uris, required_names
+from edgewasm.apt import Deb, parse_deb822, parse_print_uris, required_names
+from edgewasm.bundle.apt_closure import index_paragraph
 
 PACKAGES = """Package: socat
 Version: 1.7.4.4-2
