@@ -92,7 +92,10 @@ def wanted_versions(data: Mapping, catalog: Mapping | None = None) -> dict[str, 
     """component -> version for a host's data (artifact_components, artifact_versions)."""
     catalog = catalog if catalog is not None else load_catalog()
     overrides = settings.value(data, "artifact_versions")
-    components = settings.value(data, "artifact_components") or list(catalog)
+    # A component with a `setting` (the bench images) only where that setting is True,
+    # unless artifact_components names it: naming it is asking for it.
+    components = settings.value(data, "artifact_components") or [
+        c for c in catalog if "setting" not in catalog[c] or settings.value(data, catalog[c]["setting"])]
     return {c: overrides.get(c, catalog[c]["version"]) for c in components}
 
 

@@ -618,6 +618,17 @@ SETTINGS: dict[str, Setting] = {s.name: s for s in [
         ("edgewasm_wasm_pod_annotations", "list[str]", ["module.wasm.image/variant", "run.oci.handler"], _str_list,
          "e.g. ['module.wasm.image/variant', 'run.oci.handler']",
          "Annotations containerd passes to crun for the crun-wasm runtime."),
+        # Off by default: the bench images are a measuring tool an operator asks for, not
+        # part of a running fleet. On every host they would put a shell-capable busybox
+        # image on each node (runnable offline by anyone allowed to create pods, no pull
+        # needed), grow every node's images directory and every bundle, and make every
+        # bundle build fetch busybox from Debian's archive, which a site that never
+        # benches should not depend on.
+        ("edgewasm_bench_images", "bool", False, _bool,
+         "True puts the edgewasm-bench images on the host (and in bundles built for it)",
+         "The edgewasm-bench workload images, bench-wasm (WASI) and bench-native (runc baseline: Debian's "
+         "busybox-static, docs/wasm.md), in K3s's images directory on amd64 and arm64 hosts. Off: a measuring "
+         "tool, not part of the fleet. With artifact_components set, list bench-wasm and bench-native there."),
         ("edgewasm_containerd_runtimes", "dict[str, dict]", {}, _containerd_runtimes,
          "e.g. {'crun-gpu': {'runtime_type': 'io.containerd.runc.v2', 'binary': '/usr/local/bin/crun'}}",
          "More containerd runtimes for K3s's template (names K3s emits itself are refused)."),

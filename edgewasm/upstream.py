@@ -15,10 +15,9 @@ from pathlib import Path
 import yaml
 from gevent.lock import BoundedSemaphore
 
-from edgewasm import local_cache
+from edgewasm import bench_images, hello_wasm, local_cache
 from edgewasm.artifacts import Artifact, mirror_url
 from edgewasm.download import fetch_text
-from edgewasm.hello_wasm import image_archive
 from edgewasm.manifest import sha256_of
 from edgewasm.pins import parse_sha256sum
 
@@ -36,8 +35,13 @@ class Source:
     location: str  # URL, local path of a built file, or image ref@digest
 
 
-# Artifacts edgewasm makes itself (checksums.kind = "built"): builder -> (path, version).
-BUILDERS = {"hello-wasm": image_archive}
+# Artifacts edgewasm makes itself (checksums.kind = "built"): builder -> f(path, version,
+# arch), arch the K3s arch the file is for (a Wasm image is the same on every arch).
+BUILDERS = {
+    "hello-wasm": lambda path, version, arch: hello_wasm.image_archive(path, version),
+    "bench-wasm": bench_images.wasm_archive,
+    "bench-native": bench_images.native_archive,
+}
 
 
 def build_local(artifact: Artifact, path: Path) -> str:
@@ -47,7 +51,10 @@ def build_local(artifact: Artifact, path: Path) -> str:
         raise UpstreamError(f"{artifact.component}: unknown builder {artifact.builder!r}")
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    BUILDERS[artifact.builder](tmp, artifact.version)
+    try:
+        BUILDERS[artifact.builder](tmp, artifact.version, artifact.arch)
+    except bench_images.BenchImageError as exc:
+        raise UpstreamError(f"{artifact.component} {artifact.version} {artifact.arch}: {exc}") from None
     tmp.replace(path)
     return sha256_of(path)
 

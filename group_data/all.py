@@ -61,6 +61,11 @@
 # Annotations containerd passes to crun for the crun-wasm runtime.
 # edgewasm_wasm_pod_annotations = ['module.wasm.image/variant',
 #                                  'run.oci.handler']
+# The edgewasm-bench workload images, bench-wasm (WASI) and bench-native (runc baseline:
+# Debian's busybox-static, docs/wasm.md), in K3s's images directory on amd64 and arm64
+# hosts. Off: a measuring tool, not part of the fleet. With artifact_components set,
+# list bench-wasm and bench-native there.
+# edgewasm_bench_images = False
 # More containerd runtimes for K3s's template (names K3s emits itself are refused).
 # edgewasm_containerd_runtimes = {}
 

@@ -96,16 +96,18 @@ def build(
     os_releases: Iterable[str] = (),
     os_packages: Iterable[str] = (),
     runtime_hosts: Iterable[Mapping] = ({},),
+    bench_images: bool = False,
 ) -> dict:
     """Build ``out/name`` and return its manifest; with ``os_releases``, also the .deb
     closure of ``os_packages`` for each of them and each arch, plus the packages of the
     Wasm runtimes a host with any of ``runtime_hosts``' data takes from that release
-    (edgewasm/packaged_runtimes.py; default: a host with the default settings)."""
+    (edgewasm/packaged_runtimes.py; default: a host with the default settings). With
+    ``bench_images`` (a host sets edgewasm_bench_images), also the bench images."""
     log = log or sys.stderr
     catalog = catalog or load_catalog()
     arches = sorted(set(arches))
     data = {"artifact_versions": dict(versions or {}), "artifact_components": list(components) if components else None,
-            "artifact_mirror": mirror}
+            "artifact_mirror": mirror, "edgewasm_bench_images": bench_images}
     target, staging = out / name, out / f".{name}.partial"
     staging.mkdir(parents=True, exist_ok=True)
     upstream = Upstream(mirror, build_dir=staging / ".built")

@@ -27,7 +27,8 @@ from edgewasm.manifest import Bundle
 from edgewasm.pins import LockError
 
 
-def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str], list[dict]]:
+def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | None, list[str], list[str], list[dict],
+                                              bool]:
     hosts = inventory_hosts(inventory)
     arches = sorted({h.data["edgewasm_arch"] for h in hosts if h.data.get("edgewasm_arch")})
     if len(arches) == 0:
@@ -43,7 +44,8 @@ def _inventory_needs(inventory: str) -> tuple[list[str], dict[str, str], str | N
         raise BundleError(f"{inventory}: hosts name several artifact_mirror values {sorted(mirrors)}; pass --mirror")
     releases = sorted({r for h in hosts for r in h.data["edgewasm_os_releases"]})
     packages = sorted({p for h in hosts for p in h.data["preflight_packages"]})
-    return arches, versions, next(iter(mirrors), None), releases, packages, [h.data for h in hosts]
+    bench_images = any(h.data["edgewasm_bench_images"] for h in hosts)
+    return arches, versions, next(iter(mirrors), None), releases, packages, [h.data for h in hosts], bench_images
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> int:
                    "check from this bundle (edgewasm/compliance/nightly.py)")
     b.add_argument("--mirror", help="internal mirror: MIRROR/<upstream host>/<upstream path> "
                    "(default: the inventory's artifact_mirror)")
+    b.add_argument("--bench-images", action="store_true",
+                   help="also carry the edgewasm-bench images (default: when a host of the inventory sets "
+                   "edgewasm_bench_images)")
     b.add_argument("--registry-mirror", help="registry that mirrors image repositories by path")
     b.add_argument("--registry-insecure", action="store_true", help="plain HTTP / unverified TLS to the registry mirror")
     b.add_argument("--catalog", default=None, help="artifact catalogue (default: edgewasm/artifacts.toml)")
@@ -111,8 +116,11 @@ def main(argv: list[str] | None = None) -> int:
         arches, versions, mirror = list(args.arch or []), {}, args.mirror
         os_releases, os_packages = settings.value({}, "edgewasm_os_releases"), settings.value({}, "preflight_packages")
         runtime_hosts: list[dict] = [{}]
+        bench_images = args.bench_images
         if args.inventory:
-            inv_arches, versions, inv_mirror, os_releases, os_packages, runtime_hosts = _inventory_needs(args.inventory)
+            (inv_arches, versions, inv_mirror, os_releases, os_packages, runtime_hosts,
+             inv_bench) = _inventory_needs(args.inventory)
+            bench_images = bench_images or inv_bench
             arches += inv_arches
             mirror = mirror or inv_mirror
         if args.os_releases:
@@ -126,7 +134,8 @@ def main(argv: list[str] | None = None) -> int:
         catalog = load_catalog(args.catalog) if args.catalog else None
         build(args.name, arches, versions, args.component, mirror, args.registry_mirror,
               registry_tls_verify=not args.registry_insecure, catalog=catalog, out=args.out,
-              os_releases=os_releases, os_packages=os_packages, runtime_hosts=runtime_hosts)
+              os_releases=os_releases, os_packages=os_packages, runtime_hosts=runtime_hosts,
+              bench_images=bench_images)
         if args.sign_key:
             print(f"signed: {sign(args.out / args.name, args.sign_key)}")
     except (BundleError, CatalogError, DownloadError, LockError, SigningError) as exc:
