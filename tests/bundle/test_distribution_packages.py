@@ -91,3 +91,27 @@ def test_an_archive_that_cannot_be_fetched_is_refused_not_skipped(tmp_path):
                                 {"uri": "http://127.0.0.1:9/debian", "suites": ["bookworm"], "components": ["main"]}]}
     with pytest.raises(ResolveError, match=r"debian-bookworm amd64: apt-get update.*127.0.0.1:9"):
         Resolver("debian-bookworm", spec, "amd64", cache=tmp_path).update()
+
+
+def test_bench_images_ride_in_a_bundle_only_when_asked(tmp_path):
+    """--bench-images (or an inventory host with edgewasm_bench_images): bench-wasm and
+    bench-native, built here (bench-native from the pinned busybox-static, checked against
+    Debian's signed index), land in the manifest for K3s's images directory."""
+    plain = bundle.build("plain", ["amd64"], out=tmp_path, progress=False, catalog=_bench_catalog())
+    assert not [e for e in plain["artifacts"] if e["component"].startswith("bench-")]
+    manifest = bundle.build("bench", ["amd64", "arm64"], out=tmp_path, progress=False, bench_images=True,
+                            catalog=_bench_catalog())
+    entries = {(e["component"], e["arch"]): e for e in manifest["artifacts"]}
+    assert set(entries) == {(c, a) for c in ("hello-wasm", "bench-wasm", "bench-native") for a in ("amd64", "arm64")}
+    native = entries[("bench-native", "arm64")]
+    assert native["source"] == "built by edgewasm (bench-native 0.1.0)"
+    assert native["dest"] == "/var/lib/rancher/k3s/agent/images/edgewasm-bench-native-0.1.0-arm64.tar"
+    assert entries[("bench-wasm", "amd64")]["sha256"] == entries[("bench-wasm", "arm64")]["sha256"]
+    assert bundle.verify(tmp_path / "bench") == []
+
+
+def _bench_catalog():
+    """The real catalogue's built components only (nothing to download from upstream)."""
+    from edgewasm.artifacts import load_catalog
+
+    return {k: v for k, v in load_catalog().items() if v["checksums"]["kind"] == "built"}
