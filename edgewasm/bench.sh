@@ -5,7 +5,7 @@
 greeting='Hello from edgewasm: WebAssembly is up.'  # hello-wasm's, as bench-wasm prints it
 
 usage() {
-    printf '%s\n' 'usage: bench [stdout TEXT.. | stderr TEXT.. | args ARG.. | env NAME | cat PATH | exit N | alloc MIB | now]' >&2
+    printf '%s\n' 'usage: bench [stdout TEXT.. | stderr TEXT.. | args ARG.. | env NAME | cat PATH | exit N | alloc MIB | now | sleep SECONDS]' >&2
     exit 2
 }
 
@@ -87,6 +87,12 @@ case $cmd in
         # gettimeofday: %s the seconds, %.S "SS.uuuuuu". So ns, to the microsecond.
         set -- $(echo | ts '%s %.S')
         printf '%s%s000\n' "$1" "${2#*.}" ;;
+    sleep)
+        one_arg $#
+        number "$1"
+        # busybox's sleep in the shell's place: the container's one process while it
+        # waits (its memory is what the bench measures at rest), as the Wasm side is one.
+        exec sleep "$1" ;;
     *)
         usage ;;
 esac

@@ -13,6 +13,8 @@
 ;;   alloc MIB      grow linear memory by MIB MiB, write to every 4 KiB page of it, then
 ;;                  "allocated MIB MiB"; exit 1 when the runtime refuses the memory
 ;;   now            the wall clock (realtime) in ns since the epoch
+;;   sleep SECONDS  wait SECONDS seconds (poll_oneoff on the monotonic clock), print nothing,
+;;                  exit 0: the long-running pod of the bench's density and memory phases
 ;;   anything else  a usage line on stderr, exit 2
 ;;
 ;; Built into bench.wasm by edgewasm/bench_images.py (wasmtime.wat2wasm), as hello.wat is.
@@ -41,6 +43,9 @@
     (func $environ_get (param i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "clock_time_get"
     (func $clock_time_get (param i32 i64 i32) (result i32)))
+  ;; poll_oneoff(subscriptions, events, nsubscriptions, *nevents)
+  (import "wasi_snapshot_preview1" "poll_oneoff"
+    (func $poll_oneoff (param i32 i32 i32 i32) (result i32)))
   (import "wasi_snapshot_preview1" "proc_exit"
     (func $proc_exit (param i32)))
 
@@ -69,6 +74,8 @@
   (global $CANNOT_HOLD i32 (i32.const 288))
   (global $CANNOT_READ i32 (i32.const 320))
   (global $USAGE i32 (i32.const 352))
+  (global $SLEEP i32 (i32.const 480))
+  (global $CANNOT_WAIT i32 (i32.const 488))
   ;; Byte for byte hello-wasm's greeting (edgewasm/hello.wat; a unit test holds them equal).
   (data (i32.const 128) "Hello from edgewasm: WebAssembly is up.\0a\00")
   (data (i32.const 192) "stdout\00")
@@ -85,7 +92,9 @@
   (data (i32.const 280) " MiB\0a\00")
   (data (i32.const 288) "alloc: cannot hold \00")
   (data (i32.const 320) "cat: cannot read \00")
-  (data (i32.const 352) "usage: bench [stdout TEXT.. | stderr TEXT.. | args ARG.. | env NAME | cat PATH | exit N | alloc MIB | now]\0a\00")
+  (data (i32.const 352) "usage: bench [stdout TEXT.. | stderr TEXT.. | args ARG.. | env NAME | cat PATH | exit N | alloc MIB | now | sleep SECONDS]\0a\00")
+  (data (i32.const 480) "sleep\00")
+  (data (i32.const 488) "sleep: cannot wait\0a\00")
 
   ;; ---------------------------------------------------------------- heap
   (global $heap (mut i32) (i32.const 1024))
@@ -397,6 +406,32 @@
     (call $print_u64 (i32.const 1) (i64.load (i32.const 40)))
     (call $print (i32.const 1) (global.get $NEWLINE)))
 
+  ;; sleep: one subscription to the monotonic clock (id 1) with a relative timeout (flags
+  ;; 0), waited for by poll_oneoff. WASI preview1's layouts: a subscription is 48 bytes
+  ;; (userdata u64 @0, tag u8 @8 = 0 clock, clock id u32 @16, timeout u64 @24, precision
+  ;; u64 @32, flags u16 @40), an event 32 (userdata @0, error u16 @8, type u8 @10).
+  ;; 9 digits of seconds in ns fit a u64. A runtime that cannot wait is exit 1.
+  (func $sleep
+    (local $seconds i32) (local $sub i32) (local $event i32)
+    (local.set $seconds (call $number (call $one_arg)))
+    (if (i32.lt_s (local.get $seconds) (i32.const 0)) (then (call $usage)))
+    (if (i32.eqz (local.get $seconds)) (then (return)))
+    (local.set $sub (call $sbrk (i32.const 48)))
+    (local.set $event (call $sbrk (i32.const 32)))
+    (i64.store (local.get $sub) (i64.const 0))
+    (i64.store offset=8 (local.get $sub) (i64.const 0))
+    (i32.store offset=16 (local.get $sub) (i32.const 1))
+    (i32.store offset=20 (local.get $sub) (i32.const 0))
+    (i64.store offset=24 (local.get $sub)
+      (i64.mul (i64.extend_i32_u (local.get $seconds)) (i64.const 1000000000)))
+    (i64.store offset=32 (local.get $sub) (i64.const 0))
+    (i64.store offset=40 (local.get $sub) (i64.const 0))
+    (if (i32.or (call $poll_oneoff (local.get $sub) (local.get $event) (i32.const 1) (i32.const 16))
+                (i32.load16_u offset=8 (local.get $event)))
+      (then
+        (call $print (i32.const 2) (global.get $CANNOT_WAIT))
+        (call $proc_exit (i32.const 1)))))
+
   ;; ---------------------------------------------------------------- entry
   (func (export "_start")
     (local $cmd i32)
@@ -412,4 +447,5 @@
     (if (call $streq (local.get $cmd) (global.get $EXIT)) (then (call $exit) (return)))
     (if (call $streq (local.get $cmd) (global.get $ALLOC)) (then (call $alloc) (return)))
     (if (call $streq (local.get $cmd) (global.get $NOW)) (then (call $now) (return)))
+    (if (call $streq (local.get $cmd) (global.get $SLEEP)) (then (call $sleep) (return)))
     (call $usage)))

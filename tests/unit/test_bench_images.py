@@ -30,7 +30,7 @@ from edgewasm.plan import wanted_versions  # noqa: E402
 VERSION = "0.1.0"
 GREETING = hello_wasm.greeting()
 USAGE = ("usage: bench [stdout TEXT.. | stderr TEXT.. | args ARG.. | env NAME | cat PATH | exit N | alloc MIB "
-         "| now]\n")
+         "| now | sleep SECONDS]\n")
 FILE_TEXT = "bench file\nsecond line, no newline at the end"
 
 
@@ -154,6 +154,11 @@ CASES = [
     ("alloc", ["alloc", "64"], "allocated 64 MiB\n", "", 0),
     ("alloc-0", ["alloc", "0"], "allocated 0 MiB\n", "", 0),
     ("alloc-not-a-number", ["alloc", "-1"], "", USAGE, 2),
+    ("sleep-0", ["sleep", "0"], "", "", 0),
+    ("sleep-without-seconds", ["sleep"], "", USAGE, 2),
+    ("sleep-with-a-unit", ["sleep", "1s"], "", USAGE, 2),
+    ("sleep-leading-zero", ["sleep", "01"], "", USAGE, 2),
+    ("sleep-two-arguments", ["sleep", "1", "2"], "", USAGE, 2),
     ("unknown", ["nope"], "", USAGE, 2),
 ]
 
@@ -199,6 +204,47 @@ def test_native_now_is_the_wall_clock_in_ns_to_the_microsecond(built):
     assert (status, err) == (0, "")
     assert len(out.strip()) == 19 and out.strip().endswith("000")  # ns digits, µs resolution
     assert before - 1000 <= int(out) <= after
+
+
+# ------------------------------------------------------------------------------ sleep
+
+def test_wasm_sleep_waits_the_seconds_and_prints_nothing(tmp_path):
+    start = time.monotonic()
+    got = run_wasm(["sleep", "1"], {}, tmp_path, {})[:3]
+    took = time.monotonic() - start
+    assert got == (0, "", "")
+    assert 1.0 <= took < 3.0
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="runs the amd64 busybox of the image")
+def test_native_sleep_waits_the_seconds_and_prints_nothing(built):
+    _, root = built
+    start = time.monotonic()
+    got = run_native(root, ["sleep", "1"], {})
+    took = time.monotonic() - start
+    assert got == (0, "", "")
+    assert 1.0 <= took < 3.0
+
+
+@pytest.mark.skipif(platform.machine() != "x86_64", reason="runs the amd64 busybox of the image")
+def test_native_sleep_is_the_containers_one_process(built, tmp_path):
+    """The shell execs busybox's sleep: while a density pod waits, its container holds
+    one process (what its memory at rest is measured on), as the Wasm side does."""
+    _, root = built
+    child = subprocess.Popen([str(root / "bin/busybox"), "sh", str(root / "bench"), "sleep", "30"], env={})
+    try:
+        deadline = time.monotonic() + 10
+        cmdline: list[bytes] = []
+        while time.monotonic() < deadline:
+            cmdline = Path(f"/proc/{child.pid}/cmdline").read_bytes().split(b"\0")
+            if cmdline[:2] == [b"sleep", b"30"]:
+                break
+            time.sleep(0.02)
+        assert cmdline[:2] == [b"sleep", b"30"]  # busybox runs its sleep applet in the shell's process
+        assert Path(f"/proc/{child.pid}/task/{child.pid}/children").read_text() == ""  # and no child of it
+    finally:
+        child.kill()
+        child.wait()
 
 
 # ------------------------------------------------------------------------------ alloc holds it
