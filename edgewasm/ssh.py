@@ -157,3 +157,48 @@ def known_host_keys(target: SshTarget) -> tuple[list[str], list[str]]:
             unreadable.append(f"{path} cannot be read ({exc})")
     found = keys.lookup(target.key_name)
     return sorted(found.keys()) if found else [], unreadable
+
+
+# ------------------------------------------------------------------ strict connections
+#
+# The tools that connect with their own paramiko client (edgewasm-check's host checks,
+# edgewasm-bench's kubectl session) connect the same way: as the inventory's ssh_user with
+# its ssh_key (else the agent and ~/.ssh keys), trusting only a host key already in the
+# host's known_hosts file, never one seen for the first time (paramiko's RejectPolicy).
+
+def known_hosts_file(data: Mapping[str, Any]) -> str:
+    """The known_hosts file a strict client trusts for a host with ``data`` (expanded)."""
+    return os.path.expanduser(data.get("ssh_known_hosts_file") or DEFAULT_KNOWN_HOSTS)
+
+
+def ssh_user(data: Mapping[str, Any]) -> str:
+    return data.get("ssh_user") or "root"
+
+
+def strict_client(address: str, data: Mapping[str, Any], timeout: float) -> paramiko.SSHClient:
+    """A paramiko client connected to ``address`` with the host's ``data``, the host key
+    checked strictly; TCP_NODELAY set. Raises what paramiko raises (``connect_problem``
+    says it in words)."""
+    key_file = os.path.expanduser(data["ssh_key"]) if data.get("ssh_key") else None
+    client = paramiko.SSHClient()
+    client.load_host_keys(known_hosts_file(data))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(hostname=address, port=int(data.get("ssh_port") or 22), username=ssh_user(data),
+                   key_filename=key_file, timeout=timeout, allow_agent=key_file is None,
+                   look_for_keys=key_file is None)
+    set_nodelay(client)
+    return client
+
+
+def connect_problem(exc: BaseException, address: str, data: Mapping[str, Any]) -> str:
+    """Why a strict client could not connect to ``address``, from what it raised."""
+    known = known_hosts_file(data)
+    if isinstance(exc, paramiko.BadHostKeyException):
+        return f"its SSH host key does not match {known} (a replaced host, or someone between)"
+    if isinstance(exc, paramiko.AuthenticationException):
+        return f"SSH authentication as {ssh_user(data)} failed (ssh_user, ssh_key)"
+    if isinstance(exc, paramiko.SSHException):
+        if "not found in known_hosts" in str(exc):
+            return f"its SSH host key is not in {known}"
+        return f"SSH failed: {exc}"
+    return f"unreachable: no SSH connection to {address} ({exc or type(exc).__name__})"

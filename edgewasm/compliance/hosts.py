@@ -9,7 +9,6 @@ from __future__ import annotations
 import base64
 import binascii
 import functools
-import os
 import secrets
 from typing import Any
 
@@ -18,7 +17,7 @@ from testinfra.backend.paramiko import ParamikoBackend
 from testinfra.host import Host
 
 from edgewasm.config import InventoryHost
-from edgewasm.ssh import set_nodelay
+from edgewasm.ssh import known_hosts_file, ssh_user, strict_client
 
 
 class KnownHostsParamikoBackend(ParamikoBackend):
@@ -29,13 +28,10 @@ class KnownHostsParamikoBackend(ParamikoBackend):
 
     def __init__(self, inv_host: InventoryHost, **kwargs: Any):
         data = inv_host.data
-        user = data.get("ssh_user") or "root"
         port = data.get("ssh_port") or 22
-        super().__init__(f"{user}@{inv_host.address}:{port}", **kwargs)
+        super().__init__(f"{ssh_user(data)}@{inv_host.address}:{port}", **kwargs)
         self.inv_host = inv_host
-        self.key_file = os.path.expanduser(data["ssh_key"]) if data.get("ssh_key") else None
-        known = data.get("ssh_known_hosts_file") or "~/.ssh/known_hosts"
-        self.known_hosts_file = os.path.expanduser(known)
+        self.known_hosts_file = known_hosts_file(data)
         self._answers: dict[str, tuple[int, bytes, bytes]] = {}
 
     def prefetch(self, reads: list[tuple[str, ...]]) -> None:
@@ -58,20 +54,7 @@ class KnownHostsParamikoBackend(ParamikoBackend):
 
     @functools.cached_property
     def client(self) -> paramiko.SSHClient:
-        client = paramiko.SSHClient()
-        client.load_host_keys(self.known_hosts_file)
-        client.set_missing_host_key_policy(paramiko.RejectPolicy())
-        client.connect(
-            hostname=self.host.name,
-            port=int(self.host.port or 22),
-            username=self.host.user,
-            key_filename=self.key_file,
-            timeout=self.timeout,
-            allow_agent=self.key_file is None,
-            look_for_keys=self.key_file is None,
-        )
-        set_nodelay(client)
-        return client
+        return strict_client(self.host.name, self.inv_host.data, self.timeout)
 
 
 def batch_script(commands: list[str], tag: str) -> str:

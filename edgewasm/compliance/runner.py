@@ -29,6 +29,7 @@ import paramiko
 from edgewasm.compliance import redact
 from edgewasm.compliance.hosts import KnownHostsParamikoBackend
 from edgewasm.config import InventoryHost
+from edgewasm.ssh import connect_problem
 
 # The checks ship in the package: a checkout and an installed edgewasm run the same ones.
 CHECKS = Path(__file__).resolve().parent / "checks"
@@ -50,16 +51,8 @@ def probe(inv_host: InventoryHost, timeout: int = CONNECT_TIMEOUT) -> str | None
     backend = KnownHostsParamikoBackend(inv_host, timeout=timeout)
     try:
         backend.client.close()
-    except paramiko.BadHostKeyException:
-        return f"its SSH host key does not match {backend.known_hosts_file} (a replaced host, or someone between)"
-    except paramiko.AuthenticationException:
-        return f"SSH authentication as {backend.host.user} failed (ssh_user, ssh_key)"
-    except paramiko.SSHException as exc:
-        if "not found in known_hosts" in str(exc):
-            return f"its SSH host key is not in {backend.known_hosts_file}"
-        return f"SSH failed: {exc}"
-    except (OSError, socket.timeout, EOFError) as exc:
-        return f"unreachable: no SSH connection to {inv_host.address} ({exc or type(exc).__name__})"
+    except (paramiko.SSHException, OSError, socket.timeout, EOFError) as exc:
+        return connect_problem(exc, inv_host.address, inv_host.data)
     return None
 
 
