@@ -130,7 +130,7 @@ def run(args) -> int:
     result = bench(hosts, args.inventory, _options(args), _say)
     if args.policy:
         _say("bench: policy bench (opa)")
-        result["policy"], result["policy_table"] = _policy(args)
+        result["policy"], result["policies_table"] = _policy(args)
     written = report.write(result, out)
     print(report.table(result))
     _say(f"bench: reports in {out}: " + ", ".join(p.name for p in written.values()))

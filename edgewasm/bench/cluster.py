@@ -64,7 +64,10 @@ class _SshStream:
     def _read(self) -> None:
         buffer = b""
         while True:
-            data = self._channel.recv(65536)
+            try:
+                data = self._channel.recv(65536)
+            except OSError:  # closed under it
+                break
             if not data:
                 break
             buffer += data

@@ -56,6 +56,6 @@ def table(result: dict) -> str:
                      f"{rest} MiB, peak {peak} MiB")
     for what, why in result.get("skipped", {}).items():
         lines.append(f"skipped {what}: {why}")
-    if result.get("policy_table"):
-        lines += ["", result["policy_table"]]
+    if result.get("policies_table"):
+        lines += ["", result["policies_table"]]
     return "\n".join(lines)

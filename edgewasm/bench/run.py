@@ -14,7 +14,7 @@ from dataclasses import asdict, dataclass, field
 import paramiko
 
 from edgewasm.bench import coldstart, density
-from edgewasm.bench.cluster import KubectlError, Session, SshRunner
+from edgewasm.bench.cluster import KubectlError, Runner, Session, SshRunner
 from edgewasm.bench.pods import HANDLERS, Workload, sentinel_manifest
 from edgewasm.bench.target import Refused, choose, environment, images
 from edgewasm.ssh import connect_problem, known_hosts_file, ssh_user, strict_client
@@ -60,11 +60,11 @@ def _fix(problem: str, server) -> str:
             "(network, VPN; ssh_hostname and ssh_port in the inventory), and that the cluster is up")
 
 
-def connect(server, timeout: float = CONNECT_TIMEOUT, client: Callable = strict_client) -> SshRunner:
+def connect(server, timeout: float = CONNECT_TIMEOUT, client: Callable | None = None) -> SshRunner:
     """One SSH connection to the first server for the whole run; Refused (naming the
     host and the fix) when it cannot be made."""
     try:
-        return SshRunner(client(server.address, server.data, timeout))
+        return SshRunner((client or strict_client)(server.address, server.data, timeout))
     except (paramiko.SSHException, OSError, socket.timeout, EOFError) as exc:
         problem = connect_problem(exc, server.address, server.data)
         raise Refused(f"cannot reach the cluster: its first server {server.name} ({ssh_user(server.data)}@"
@@ -116,9 +116,10 @@ def measure(session: Session, chosen: list, options: Options, server: str, say: 
 
 
 def bench(hosts: list, inventory: str, options: Options, say: Callable[[str], None],
-          client: Callable = strict_client, run_id: str | None = None) -> dict:
+          runner: Runner | None = None, run_id: str | None = None) -> dict:
+    """The run's result; ``runner``: commands on the first server (default: one SSH connection)."""
     server = first_server(hosts)
-    runner = connect(server, client=client)
+    runner = runner or connect(server)
     session = Session(runner, run_id or secrets.token_hex(3), sudo=bool(server.data.get("_sudo")))
     say(f"bench: run {session.run_id} on {server.name}; pods labelled {session.selector()}")
     try:
@@ -130,8 +131,9 @@ def bench(hosts: list, inventory: str, options: Options, say: Callable[[str], No
                   "images": images(session, chosen), "skipped": skipped, "clock": CLOCK}
         session.ensure_namespace()
         session.kubectl("create", "-f", "-", stdin=sentinel_manifest(session, workload(chosen[0][3], options)))
-        result.update(measure(session, chosen, options, server.name, say))
-        return result
+        measured = measure(session, chosen, options, server.name, say)
+        result["skipped"].update(measured.pop("left_out"))
+        return {**result, **measured}
     finally:
         cleanup(session, say)
         runner.close()
