@@ -6,5 +6,8 @@ keeps that rule.
 
 - opa_wasm: our runner for OPA's Wasm compilation of a policy (OPA's Wasm ABI on Wasmtime);
 - policy: the image policies (templates/policies/) evaluated as Rego by OPA and as Wasm in
-  Wasmtime, on simple, medium and complex inputs: latency distribution and memory.
+  Wasmtime, on simple, medium and complex inputs: latency distribution and memory;
+- the cluster bench (``edgewasm-bench INVENTORY``, __main__ and run): pod cold start,
+  density, memory per pod, node CPU and image sizes per handler on a deployed cluster
+  (cluster, watch, pods, coldstart, density, memory, target, report, plots).
 """

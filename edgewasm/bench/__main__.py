@@ -32,6 +32,8 @@ import traceback
 from pathlib import Path
 
 from edgewasm.bench import report
+from edgewasm.bench.cluster import KubectlError
+from edgewasm.bench.pods import BenchError
 from edgewasm.bench.run import MAX_CONCURRENCY, MAX_DENSITY, Options, bench
 from edgewasm.bench.target import Refused, handlers_arg
 from edgewasm.config import inventory_hosts
@@ -149,6 +151,9 @@ def main(argv: list[str] | None = None) -> int:
         return run(parser().parse_args(argv))
     except Refused as exc:
         _say(f"edgewasm-bench: {exc}")
+        return 2
+    except (BenchError, KubectlError) as exc:
+        _say(f"edgewasm-bench: the run stopped: {exc}; its pods were deleted, no report written (exit 2)")
         return 2
     except Stopped:
         _say("edgewasm-bench: stopped (SIGTERM); its pods were deleted, no report written")

@@ -203,9 +203,15 @@ class Session:
                 found[head[len("[pod/"):].split("/")[0]] = text.strip()
         return found
 
-    def delete_phase(self, phase: str, timeout: float) -> None:
-        self.ns("delete", "pods", "-l", f"{RUN_LABEL}={self.run_id},{PHASE_LABEL}={phase}", "--wait=true",
-                f"--timeout={int(timeout)}s", "--ignore-not-found", timeout=timeout + 30)
+    def delete_phase(self, phase: str, timeout: float) -> str | None:
+        """Delete a phase's pods and wait for them to go (the next phase starts on a node
+        without them); why not, or None. What is left the run's cleanup deletes."""
+        try:
+            self.ns("delete", "pods", "-l", f"{RUN_LABEL}={self.run_id},{PHASE_LABEL}={phase}", "--wait=true",
+                    f"--timeout={int(timeout)}s", "--ignore-not-found", timeout=timeout + 30)
+        except (KubectlError, TimeoutError) as exc:
+            return f"the pods of {phase} were not deleted in time ({str(exc)[:200]})"
+        return None
 
     # ------------------------------------------------------------------ namespace and cleanup
     def ensure_namespace(self, wait: float = 120) -> None:

@@ -63,7 +63,9 @@ def burst(session: Session, workload: Workload, b: Burst, timeout: float, cpu_in
             logs = session.logs(b.phase)
         except KubectlError as exc:
             say(f"bench: {b.phase}: logs unread ({exc})")
-    session.delete_phase(b.phase, timeout)
+    left = session.delete_phase(b.phase, timeout)
+    if left:
+        say(f"bench: {left}")
     samples = []
     for index, name in enumerate(names):
         pod = tracks.get(name)

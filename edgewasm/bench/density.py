@@ -94,7 +94,9 @@ def run(session: Session, workload: Workload, node: str, node_index: int, handle
                 sample()
             except KubectlError:
                 pass
-    session.delete_phase(phase_name, timeout)
+    left = session.delete_phase(phase_name, timeout)
+    if left:
+        say(f"bench: {left}")
     ready = sum(1 for n in names if phase.tracker.pods.get(n) and phase.tracker.pods[n].ready_ns
                 and not phase.tracker.pods[n].failure)
     return {"node": node, "handler": handler, "pods_ready": ready, "pods_created": len(names), "bounded_by": bounded,

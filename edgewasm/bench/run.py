@@ -122,6 +122,7 @@ def bench(hosts: list, inventory: str, options: Options, say: Callable[[str], No
     runner = runner or connect(server)
     session = Session(runner, run_id or secrets.token_hex(3), sudo=bool(server.data.get("_sudo")))
     say(f"bench: run {session.run_id} on {server.name}; pods labelled {session.selector()}")
+    created = False
     try:
         nodes = nodes_of(session, server)
         chosen, skipped = choose(hosts, nodes, options.handlers, options.nodes)
@@ -129,13 +130,15 @@ def bench(hosts: list, inventory: str, options: Options, say: Callable[[str], No
                   "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
                   "options": asdict(options), "environment": environment(nodes, chosen, server.name),
                   "images": images(session, chosen), "skipped": skipped, "clock": CLOCK}
+        created = True  # from here on the run may have made something to delete
         session.ensure_namespace()
         session.kubectl("create", "-f", "-", stdin=sentinel_manifest(session, workload(chosen[0][3], options)))
         measured = measure(session, chosen, options, server.name, say)
         result["skipped"].update(measured.pop("left_out"))
         return {**result, **measured}
     finally:
-        cleanup(session, say)
+        if created:
+            cleanup(session, say)
         runner.close()
 
 

@@ -223,6 +223,14 @@ def test_an_unreachable_cluster_is_refused_naming_host_and_fix(monkeypatch, tmp_
 
 # ------------------------------------------------------------------------------ refusals
 
+def test_a_cluster_whose_kubectl_fails_is_refused_before_anything_is_made():
+    refused = "The connection to the server 127.0.0.1:6443 was refused - did you specify the right host or port?"
+    server = FakeServer([], coldstart_plan, fail_on={"get nodes": refused})
+    with pytest.raises(Refused, match="K3s's kubectl on s1 \\(127.0.0.1\\) failed: The connection .* fix: check"):
+        bench(server)
+    assert not [c for c in server.commands if "delete" in c or "create" in c] and server.closed
+
+
 def test_nodes_without_the_bench_images_are_refused_with_the_fix():
     with pytest.raises(Refused, match="s1 \\(edgewasm_bench_images is not set\\)") as found:
         bench(FakeServer([node("s1", ["wasmtime"], [WASM, NATIVE])], coldstart_plan), bench_images=False)
