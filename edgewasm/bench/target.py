@@ -37,8 +37,11 @@ class Refused(Exception):
 
 
 def refs(data: Mapping) -> dict[str, str] | None:
-    """{"wasm": ref, "native": ref} of the bench images a host with ``data`` gets, or None."""
-    versions = wanted_versions(data)
+    """{"wasm": ref, "native": ref} of the bench images for a host with ``data``: the
+    versions its data pins, as if it set edgewasm_bench_images (a deploy given the setting
+    with --data leaves the inventory without it; the node's image list decides), or None
+    when its artifact_components leave them out."""
+    versions = wanted_versions({**data, "edgewasm_bench_images": True})
     if "bench-wasm" not in versions or "bench-native" not in versions:
         return None
     return {"wasm": wasm_ref(versions["bench-wasm"]), "native": native_ref(versions["bench-native"])}
@@ -82,12 +85,13 @@ def choose(hosts: list, nodes: Mapping, wanted_handlers: list[str], wanted_nodes
             continue
         images = refs(host.data)
         if images is None:
-            lacking.append(f"{host.name} (edgewasm_bench_images is not set)")
+            lacking.append(f"{host.name} (its artifact_components leave out bench-wasm and bench-native)")
             continue
         listed, capped = listed_images(node)
         missing = [ref for ref in images.values() if ref not in listed]
         if missing and not capped:
-            lacking.append(f"{host.name} (its containerd lacks {', '.join(missing)})")
+            unset = "" if host.data.get("edgewasm_bench_images") else "; edgewasm_bench_images is not set for it"
+            lacking.append(f"{host.name} (its containerd lacks {', '.join(missing)}{unset})")
             continue
         fixtures = set(host.data.get("testbed_fixture_handlers", []))
         offered = [h for h in node_handlers(node) if h in wanted_handlers]
