@@ -473,6 +473,9 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             "edgewasm_bundle_signers": BUNDLE_SIGNERS,
             # The registry of the images the checks run (hello-wasm).
             "policy_allowed_repos": ["docker.io/edgewasm/"],
+            # The bed is where edgewasm-bench is proven (tests/testbed/test_bench.py): its
+            # workload images are on every host, as an operator measuring a fleet asks.
+            "edgewasm_bench_images": True,
             # k3s_protect_kernel_defaults stays on (its default) on every machine: the values
             # it needs are not namespaced, so preflight's sysctl -w sets them on this VM's
             # kernel through each machine's writable /proc/sys (SYSTEMD_NSPAWN_API_VFS_WRITABLE,
