@@ -16,7 +16,8 @@ end, after an error, Ctrl-C or SIGTERM too. Needs the bench images on the nodes
 Writes result.json (every raw sample, summaries, environment) and report.html (tables,
 plots with the optional extra `bench`) into --out/<UTC time>/ and a table on stdout;
 progress on stderr. Exit status: 0 every measured handler ran its pods; 1 some handler
-failed (its reasons are in the report); 2 the bench did not run (bad arguments or
+failed (its reasons are in the report) or does not
+conform (a case a container passes and the Wasm pod does not); 2 the bench did not run (bad arguments or
 inventory, a cluster it cannot reach, images missing) or crashed.
 """
 
@@ -97,6 +98,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--cpu-interval", type=_bounded(0.5, 60, float), default=2.0,
                    help="seconds between node summaries during a burst (default 2)")
     p.add_argument("--out", type=Path, default=Path("reports/bench"), help="reports go to OUT/<UTC time>/")
+    p.add_argument("--no-conformance", dest="conformance", action="store_false",
+                   help="leave out the handler conformance cases (stdout/stderr, exit status, args, env, volume, "
+                        "memory limit)")
     p.add_argument("--policy", action="store_true", help="also run the policy bench (edgewasm.bench.policy; needs opa)")
     p.add_argument("--opa", type=Path, default=None, help="the opa binary (default: opa on PATH)")
     return p
@@ -106,7 +110,7 @@ def _options(args) -> Options:
     return Options(handlers=args.handlers, concurrency=args.concurrency, rounds=args.rounds,
                    density_max=args.density_max, density_step=args.density_step, ready_timeout=args.ready_timeout,
                    phase_timeout=args.phase_timeout, cpu_interval=args.cpu_interval, nodes=args.nodes,
-                   density=args.density_max > 0)
+                   density=args.density_max > 0, conformance=args.conformance)
 
 
 def _policy(args) -> tuple[dict, str]:
@@ -136,7 +140,8 @@ def run(args) -> int:
     written = report.write(result, out)
     print(report.table(result))
     _say(f"bench: reports in {out}: " + ", ".join(p.name for p in written.values()))
-    failed = [r for r in result["coldstart"]["summary"] if r["status"] != "ok"]
+    failed = [r for r in result["coldstart"]["summary"] if r["status"] != "ok"] + \
+        [r for r in (result.get("conformance") or {}).get("rows", []) if not r["ok"]]
     return 1 if failed or (result.get("policy") and not result["policy"]["ok"]) else 0
 
 

@@ -203,6 +203,23 @@ class Session:
                 found[head[len("[pod/"):].split("/")[0]] = text.strip()
         return found
 
+    def output(self, phase: str) -> dict[str, list[str]]:
+        """Every line each pod of the phase printed, stdout and stderr as kubectl logs
+        shows them: {pod: [line, ...]}."""
+        out = self.ns("logs", "-l", f"{RUN_LABEL}={self.run_id},{PHASE_LABEL}={phase}", "--prefix", "--tail=-1",
+                      "--max-log-requests=200", "--ignore-errors=true")
+        found: dict[str, list[str]] = {}
+        for line in out.splitlines():
+            if line.startswith("[pod/") and "] " in line:
+                head, text = line.split("] ", 1)
+                found.setdefault(head[len("[pod/"):].split("/")[0], []).append(text)
+        return found
+
+    def pods(self, phase: str) -> dict[str, dict]:
+        """The phase's pod objects: {name: pod}."""
+        listed = self.json("-n", NAMESPACE, "get", "pods", "-l", f"{RUN_LABEL}={self.run_id},{PHASE_LABEL}={phase}")
+        return {p["metadata"]["name"]: p for p in listed.get("items", [])}
+
     def delete_phase(self, phase: str, timeout: float) -> str | None:
         """Delete a phase's pods and wait for them to go (the next phase starts on a node
         without them); why not, or None. What is left the run's cleanup deletes."""

@@ -47,19 +47,22 @@ def pod_name(run_id: str, phase: str, index: int) -> str:
 
 
 def pod_manifest(session: Session, workload: Workload, handler: str, node: str, phase: str, index: int,
-                 args: list[str]) -> str:
+                 args: list[str], env: dict[str, str] | None = None, podinfo: str | None = None,
+                 memory_limit: str | None = None) -> str:
+    """``env``: the container's environment; ``podinfo``: where a downward API volume with
+    the pod's name (file ``name``) is mounted; ``memory_limit``: instead of the workload's."""
     return render("bench/pod.yaml.j2", name=pod_name(session.run_id, phase, index), namespace=NAMESPACE,
                   labels=session.labels(phase), crun=handler == CRUN_WASM,
                   runtime_class=None if handler == RUNC else runtime_class_name(handler), node=node, gated=False,
-                  deadline=workload.deadline, image=workload.image(handler), args=args,
+                  deadline=workload.deadline, image=workload.image(handler), args=args, env=env, podinfo=podinfo,
                   cpu_request=workload.cpu_request, memory_request=workload.memory_request,
-                  memory_limit=workload.memory_limit)
+                  memory_limit=memory_limit or workload.memory_limit)
 
 
 def sentinel_manifest(session: Session, workload: Workload) -> str:
     return render("bench/pod.yaml.j2", name=f"{pod_prefix(session.run_id)}{SENTINEL_PHASE}", namespace=NAMESPACE,
                   labels=session.labels(SENTINEL_PHASE), crun=False, runtime_class=None, node=None, gated=True,
-                  deadline=workload.deadline, image=workload.wasm_image, args=["sleep", "1"],
+                  deadline=workload.deadline, image=workload.wasm_image, args=["sleep", "1"], env=None, podinfo=None,
                   cpu_request=workload.cpu_request, memory_request=workload.memory_request,
                   memory_limit=workload.memory_limit)
 

@@ -54,6 +54,12 @@ def table(result: dict) -> str:
         lines.append(f"density {d['node']} {d['handler']}: {d['pods_ready']} pods Ready, bounded by "
                      f"{d['bounded_by']['by']} ({d['bounded_by'].get('detail', '')}); memory per pod at rest p50 "
                      f"{rest} MiB, peak {peak} MiB")
+    conformance = (result.get("conformance") or {}).get("table") or []
+    if conformance:
+        columns = [k for k in conformance[0] if k not in ("case", "what")]
+        lines += ["", "conformance: " + ", ".join(columns)]
+        lines += [f"  {row['case']:14} " + "  ".join("ok" if row[c] == "ok" else f"FAIL ({row[c]})" if row[c] else "-"
+                                                    for c in columns) for row in conformance]
     for what, why in result.get("skipped", {}).items():
         lines.append(f"skipped {what}: {why}")
     if result.get("policies_table"):

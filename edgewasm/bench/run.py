@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import paramiko
 
-from edgewasm.bench import coldstart, density
+from edgewasm.bench import coldstart, conformance, density
 from edgewasm.bench.cluster import KubectlError, Runner, Session, SshRunner
 from edgewasm.bench.pods import HANDLERS, Workload, sentinel_manifest
 from edgewasm.bench.target import Refused, choose, environment, images
@@ -36,6 +36,7 @@ class Options:
     cpu_interval: float = 2.0
     nodes: list[str] | None = None
     density: bool = True
+    conformance: bool = True
 
 
 def first_server(hosts: list):
@@ -86,10 +87,13 @@ def workload(refs: dict[str, str], options: Options) -> Workload:
 
 
 def measure(session: Session, chosen: list, options: Options, server: str, say: Callable[[str], None]) -> dict:
-    samples, bursts, dens, left_out = [], [], [], {}
+    samples, bursts, dens, left_out, conforms = [], [], [], {}, []
     for index, (host, _, handlers, refs) in enumerate(chosen):
         load = workload(refs, options)
         for handler in handlers:
+            if options.conformance:
+                conforms += conformance.run(session, load, host.name, index, handler,
+                                            min(options.phase_timeout, 300), say)
             dead = None
             for level in options.concurrency:
                 if dead:
@@ -112,7 +116,8 @@ def measure(session: Session, chosen: list, options: Options, server: str, say: 
     return {"coldstart": {"samples": samples, "bursts": bursts,
                           "summary": coldstart.summarize(samples, lambda node: node == server),
                           "clock_offsets": coldstart.clock_offsets(samples)},
-            "density": dens, "left_out": left_out}
+            "density": dens, "left_out": left_out,
+            "conformance": {"rows": conforms, "table": conformance.table(conforms)} if options.conformance else None}
 
 
 def bench(hosts: list, inventory: str, options: Options, say: Callable[[str], None],

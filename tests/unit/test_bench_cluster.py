@@ -42,7 +42,7 @@ def hosts(bench_images: bool = True, **data) -> list[InventoryHost]:
 
 
 def options(**kw) -> run.Options:
-    base = dict(handlers=["wasmtime"], concurrency=[1, 10], rounds=1, density=False, phase_timeout=5,
+    base = dict(handlers=["wasmtime"], concurrency=[1, 10], rounds=1, density=False, conformance=False, phase_timeout=5,
                 ready_timeout=1, cpu_interval=0.05, density_max=20, density_step=5)
     return run.Options(**{**base, **kw})
 
@@ -201,7 +201,7 @@ def test_sigterm_and_ctrl_c_through_the_command_clean_up(monkeypatch, tmp_path, 
         server = FakeServer([node("s1", ["wasmtime"], [WASM, NATIVE])], coldstart_plan, raise_on={"logs": exc})
         monkeypatch.setattr(run, "connect", lambda s, server=server: server)
         assert cli.main([str(inventory), "--handlers", "wasmtime", "--concurrency", "1", "--rounds", "1",
-                         "--density-max", "0", "--out", str(tmp_path / "out")]) == status
+                         "--density-max", "0", "--no-conformance", "--out", str(tmp_path / "out")]) == status
         assert _cleaned(server)
     assert "its pods were deleted" in capsys.readouterr().err
 
