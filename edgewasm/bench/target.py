@@ -93,10 +93,10 @@ def choose(hosts: list, nodes: Mapping, wanted_handlers: list[str], wanted_nodes
             unset = "" if host.data.get("edgewasm_bench_images") else "; edgewasm_bench_images is not set for it"
             lacking.append(f"{host.name} (its containerd lacks {', '.join(missing)}{unset})")
             continue
-        fixtures = set(host.data.get("testbed_fixture_handlers", []))
+        fixtures = host.data.get("testbed_handlers_left_out", {})
         offered = [h for h in node_handlers(node) if h in wanted_handlers]
-        for h in sorted(fixtures & set(offered)):
-            skipped[f"{host.name}/{h}"] = "the test bed's FIXTURE shim (runs no Wasm)"
+        for h in sorted(set(fixtures) & set(offered)):
+            skipped[f"{host.name}/{h}"] = f"test bed: {fixtures[h]}"
         chosen.append((host, node, [h for h in offered if h not in fixtures], images))
     if lacking:
         raise Refused(f"the bench images are not on {'; '.join(lacking)}; fix: {IMAGES_FIX}")

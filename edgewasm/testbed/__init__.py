@@ -487,10 +487,9 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
             # one (no kubelet), so no node of this name will join; the host's own check
             # holds its `k3s --version` to it.
             "testbed_k3s_light": not real_node(h),
-            # Handlers whose shim in the test bundle is a FIXTURE that runs no Wasm here
-            # (runwasi publishes no wasmedge shim crate, and WasmEdge cannot be fetched);
-            # the wasmtime shim is real on real nodes (tests/shims/wasmtime).
-            "testbed_fixture_handlers": ["wasmedge"] if real_node(h) else ["wasmedge", "wasmtime"],
+            # The test bed's word to the checks and the bench: handlers this machine is set
+            # up for that run no Wasm here, and why (edgewasm.testbed.handlers_left_out).
+            "testbed_handlers_left_out": handlers_left_out(h),
             # A trixie host takes the crun route with the release's crun (+WASM:wasmedge)
             # and WasmEdge (edgewasm_wasm_runtimes_from's default), from the bundle.
             **({"edgewasm_crun": True} if h.suite == "trixie" else {}),
@@ -511,6 +510,24 @@ def inventory_groups(overrides: dict[str, dict] | None = None, common: dict | No
         "k3s_agents": [entry(h) for h in hosts if h.role == "agent"],
         "raspberry_pi": [h.name for h in hosts if h.board == "rpi4b"],
     }
+
+
+# The test bundle's wasmedge shim (tests/shims/wasmedge) links Debian trixie's libwasmedge0,
+# built against glibc 2.38; upstream's own shim is a static musl build that runs anywhere.
+WASMEDGE_SHIM_RELEASES = ("trixie",)
+
+
+def handlers_left_out(h: TestbedHost) -> dict[str, str]:
+    """{handler: why it runs no Wasm on this machine}: the light stand-in runs no pods; the
+    wasmtime shim is real on real nodes (tests/shims/wasmtime), the wasmedge shim on real
+    nodes of the releases whose libwasmedge0 it links."""
+    if not real_node(h):
+        return {handler: "the test bed's light K3s stand-in runs no pods, and its shims are FIXTURES"
+                for handler in ("wasmtime", "wasmedge")}
+    if h.suite not in WASMEDGE_SHIM_RELEASES:
+        return {"wasmedge": f"the test bed's wasmedge shim links Debian trixie's libwasmedge0 (glibc 2.38), which "
+                            f"Debian {h.suite} cannot load; it runs on the bed's trixie nodes"}
+    return {}
 
 
 def real_node_data(h: TestbedHost) -> dict:

@@ -23,7 +23,7 @@ def start_testbed(topology: str = tb.DEFAULT_TOPOLOGY, light: bool = False):
 # Modules that run, in this order, on one default test bed, each leaving it converged for
 # the next: a fresh bed and its first converge on real K3s cost minutes, paid once. The
 # first proves the first converge, so it comes first; the last takes the bed down.
-SHARED_BED = ("test_stack_on_testbed", "test_compliance", "test_hardening", "test_check_user", "test_faults",
+SHARED_BED = ("test_stack_on_testbed", "test_compliance", "test_hardening", "test_check_user", "test_bench", "test_faults",
               "test_testbed_lifecycle")
 
 

@@ -247,9 +247,9 @@ def test_nodes_without_the_bench_images_are_refused_with_the_fix():
 
 def test_handlers_come_from_node_labels_and_test_bed_fixtures_are_left_out():
     server = FakeServer([node("s1", ["wasmtime", "wasmedge"], [WASM, NATIVE])], coldstart_plan)
-    result = bench(server, options(handlers=list(HANDLERS), concurrency=[1]), testbed_fixture_handlers=["wasmedge"])
+    result = bench(server, options(handlers=list(HANDLERS), concurrency=[1]), testbed_handlers_left_out={"wasmedge": "its FIXTURE shim runs no Wasm"})
     assert sorted({r["handler"] for r in result["coldstart"]["summary"]}) == ["runc", "wasmtime"]
-    assert result["skipped"] == {"s1/wasmedge": "the test bed's FIXTURE shim (runs no Wasm)"}
+    assert result["skipped"] == {"s1/wasmedge": "test bed: its FIXTURE shim runs no Wasm"}
     env = result["environment"]["nodes"]["s1"]
     assert env["arch"] == "amd64" and env["k3s"] == "v1.35.1+k3s1" and "runwasi-wasmtime" in env["handlers"]["wasmtime"]
     assert result["images"]["server_archives"]["edgewasm-bench-wasm-0.1.0.tar"] == 3584

@@ -75,8 +75,9 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, flee
             continue
         if handler not in handlers(node.data, nodes[node.name]["status"]["nodeInfo"]["architecture"]):
             continue
-        if handler in node.data.get("testbed_fixture_handlers", []):
-            left_out.append(node.name)
+        why = node.data.get("testbed_handlers_left_out", {}).get(handler)
+        if why:
+            left_out.append(f"{node.name}: {why}")
             continue
         if not _ready(nodes[node.name]):
             # A pod bound to a node that is not Ready would only wait out the timeout.
@@ -106,6 +107,6 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, flee
             failures.append(f"{node_name}/{handler}: {done.stderr.strip()} log={logs!r}")
     assert failures == []
     if left_out and not started:
-        pytest.skip(f"test bed: the {handler} shim on {', '.join(left_out)} is a FIXTURE that runs no Wasm")
+        pytest.skip(f"test bed: no node runs Wasm through {handler} ({'; '.join(left_out)})")
     if not started:
         pytest.skip(f"no node of the fleet runs the {handler} handler")
