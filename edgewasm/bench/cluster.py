@@ -34,9 +34,13 @@ RUN_LABEL = "bench.edgewasm.io/run"
 PHASE_LABEL = "bench.edgewasm.io/phase"
 SENTINEL_PHASE = "sentinel"
 # One line per pod event: name, phase, status reason (a word: OutOfpods...), deletion,
-# conditions and containerStatuses (maps and lists print as compact JSON in kubectl's jsonpath).
-WATCH_FIELDS = ('{.metadata.name}{"\\t"}{.status.phase}{"\\t"}{.status.reason}{"\\t"}'
-                '{.metadata.deletionTimestamp}{"\\t"}{.status.conditions}{"\\t"}{.status.containerStatuses}{"\\n"}')
+# conditions and containerStatuses (maps and lists print as compact JSON in kubectl's jsonpath),
+# separated by ASCII's unit separator: `get -w` writes through a tabwriter that turns tabs
+# into aligning spaces (seen on the bed), and JSON escapes every control character.
+FIELD_SEP = "\x1f"
+WATCH_FIELDS = ('{.metadata.name}{"\\x1f"}{.status.phase}{"\\x1f"}{.status.reason}{"\\x1f"}'
+                '{.metadata.deletionTimestamp}{"\\x1f"}{.status.conditions}{"\\x1f"}{.status.containerStatuses}'
+                '{"\\n"}')
 
 
 class KubectlError(RuntimeError):

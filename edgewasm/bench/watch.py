@@ -1,6 +1,7 @@
 """What the watch lines of edgewasm.bench.cluster say about each pod, on the server's clock.
 
-A line is ``<server ns> <name>\\t<phase>\\t<reason>\\t<deletion>\\t<conditions>\\t<containerStatuses>``
+A line is ``<server ns> <name>␟<phase>␟<reason>␟<deletion>␟<conditions>␟<containerStatuses>``
+(␟: cluster.FIELD_SEP)
 (the last two JSON), or ``<server ns> @pid <n>``. Each pod gets the stamp of the first
 event that shows it (``seen``), that shows its container started (running, or already
 terminated: a short pod may never be seen running), that shows it Ready, and that shows
@@ -14,7 +15,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 
-from edgewasm.bench.cluster import SENTINEL_PHASE
+from edgewasm.bench.cluster import FIELD_SEP, SENTINEL_PHASE
 
 # A container waiting for one of these will not start by waiting longer.
 FATAL_WAITING = frozenset({"ErrImageNeverPull", "ErrImagePull", "ImagePullBackOff", "InvalidImageName",
@@ -48,7 +49,7 @@ def parse(line: str) -> tuple[int, list[str]] | None:
     stamp, _, rest = line.partition(" ")
     if not stamp.isdigit() or not rest:
         return None
-    return int(stamp), rest.split("\t")
+    return int(stamp), rest.split(FIELD_SEP)
 
 
 def _json(text: str):

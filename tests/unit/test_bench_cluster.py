@@ -94,9 +94,9 @@ def test_a_node_clock_off_by_seconds_shows_in_the_offsets():
 
 def test_the_watch_line_shape_is_parsed():
     tracker = Tracker("eb-x-p-")
-    tracker.feed(["17 @pid 99", "18 eb-x-sentinel\tPending\t\t\t[]\t",
-                  '20 eb-x-p-0\tPending\t\t\t[]\t[{"state":{"waiting":{"reason":"ContainerCreating"}}}]',
-                  '25 eb-x-p-0\tSucceeded\t\t\t[]\t[{"state":{"terminated":{"exitCode":0}}}]',
+    tracker.feed(["17 @pid 99", "18 eb-x-sentinel\x1fPending\x1f\x1f\x1f[]\x1f",
+                  '20 eb-x-p-0\x1fPending\x1f\x1f\x1f[]\x1f[{"state":{"waiting":{"reason":"ContainerCreating"}}}]',
+                  '25 eb-x-p-0\x1fSucceeded\x1f\x1f\x1f[]\x1f[{"state":{"terminated":{"exitCode":0}}}]',
                   "garbage without a stamp"])
     pod = tracker.pods["eb-x-p-0"]
     assert (tracker.pid, tracker.sentinel_seen) == (99, True)

@@ -23,7 +23,7 @@ FAKE_K3S = """#!/bin/bash
 [ "$1" = kubectl ] && shift
 case "$*" in
   *"get pods"*"-w"*)
-    for i in 0 1 2; do printf 'eb-x-p-%s\\tPending\\t\\t\\t[]\\t[]\\n' "$i"; sleep 0.1; done
+    for i in 0 1 2; do printf 'eb-x-p-%s\\037Pending\\037\\037\\037[]\\037[]\\n' "$i"; sleep 0.1; done
     exec sleep 30 ;;
   *"create -f -"*) cat > "{dir}/created"; echo "pod/eb-x-p-0 created" ;;
   *"get nodes"*) echo '{{"items": []}}' ;;
