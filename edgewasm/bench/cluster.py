@@ -236,15 +236,26 @@ class Session:
 
     # ------------------------------------------------------------------ namespace and cleanup
     def ensure_namespace(self, wait: float = 120) -> None:
+        """The bench's namespace, Active: a previous run's, still terminating (its cleanup
+        deletes it without waiting), is waited out first, since apply on it answers
+        "unchanged" and the namespace is gone a moment later."""
         manifest = render("bench/namespace.yaml.j2", namespace=NAMESPACE, managed_by=MANAGED_BY)
         deadline = time.monotonic() + wait
         while True:
-            try:
-                self.kubectl("apply", "-f", "-", stdin=manifest)
+            phase = self.kubectl("get", "namespace", NAMESPACE, "--ignore-not-found", "-o",
+                                 "jsonpath={.status.phase}").strip()
+            if phase == "Active":
                 return
-            except KubectlError as exc:  # a previous run's namespace still terminating
-                if "being terminated" not in str(exc) or time.monotonic() > deadline:
-                    raise
+            if phase != "Terminating":
+                try:
+                    self.kubectl("apply", "-f", "-", stdin=manifest)
+                    continue
+                except KubectlError as exc:
+                    if "being terminated" not in str(exc):
+                        raise
+            if time.monotonic() > deadline:
+                raise KubectlError(f"namespace {NAMESPACE} still terminating after {wait:.0f}s (a previous run's "
+                                   f"cleanup); fix: wait for it to go (kubectl get namespace {NAMESPACE}) and run again")
             time.sleep(3)
 
     def cleanup(self) -> None:
