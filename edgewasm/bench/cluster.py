@@ -207,17 +207,11 @@ class Session:
                 found[head[len("[pod/"):].split("/")[0]] = text.strip()
         return found
 
-    def output(self, phase: str) -> dict[str, list[str]]:
-        """Every line each pod of the phase printed, stdout and stderr as kubectl logs
-        shows them: {pod: [line, ...]}."""
-        out = self.ns("logs", "-l", f"{RUN_LABEL}={self.run_id},{PHASE_LABEL}={phase}", "--prefix", "--tail=-1",
-                      "--max-log-requests=200", "--ignore-errors=true")
-        found: dict[str, list[str]] = {}
-        for line in out.splitlines():
-            if line.startswith("[pod/") and "] " in line:
-                head, text = line.split("] ", 1)
-                found.setdefault(head[len("[pod/"):].split("/")[0], []).append(text)
-        return found
+    def log(self, pod: str) -> str:
+        """Everything the pod's container printed, stdout and stderr as kubectl logs shows
+        them (one pod at a time: with -l, kubectl interleaves pods and a last line without
+        its newline runs into the next pod's prefix)."""
+        return self.ns("logs", pod)
 
     def pods(self, phase: str) -> dict[str, dict]:
         """The phase's pod objects: {name: pod}."""

@@ -111,10 +111,12 @@ def run(session: Session, workload: Workload, node: str, node_index: int, handle
                          lambda done: say(f"bench: {node} {handler} conformance {done}/{len(names)}"))
     rows = []
     try:
-        pods, output = ({}, {}) if refused else (session.pods(phase_name), session.output(phase_name))
-        if any(c.needs_logs and not output.get(n) for c, n in zip(CASES, names)):
+        pods = {} if refused else session.pods(phase_name)
+        output = {n: session.log(n).splitlines() for n in pods}
+        late = [n for c, n in zip(CASES, names) if c.needs_logs and n in pods and not output[n]]
+        if late:
             sleep(LOG_SETTLE)
-            output = session.output(phase_name)
+            output.update({n: session.log(n).splitlines() for n in late})
     except KubectlError as exc:
         pods, output, refused = {}, {}, f"pods unread: {exc}"
     for case, name in zip(CASES, names):

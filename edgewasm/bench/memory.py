@@ -28,12 +28,13 @@ def node_figures(summary: dict) -> dict:
 
 def pod_working_sets(summary: dict, namespace: str, prefix: str) -> dict[str, int]:
     """{pod: working set bytes} of the pods of ``namespace`` whose names start with ``prefix``
-    (pods the kubelet has no memory figure for yet are left out)."""
+    (pods the kubelet has no memory figure for yet are left out: no figure, or 0, which a
+    pod with a process in it cannot have; seen on the bed for new runwasi pods)."""
     found = {}
     for pod in summary.get("pods", []):
         ref = pod.get("podRef", {})
         ws = (pod.get("memory") or {}).get("workingSetBytes")
-        if ref.get("namespace") == namespace and ref.get("name", "").startswith(prefix) and ws is not None:
+        if ref.get("namespace") == namespace and ref.get("name", "").startswith(prefix) and ws:
             found[ref["name"]] = ws
     return found
 
