@@ -152,3 +152,11 @@ def hello_pod(runtime_class: str, node: str, image: str, crun: bool) -> str:
     name = re.sub(r"[^a-z0-9-]+", "-", f"hello-wasm-{runtime_class}-{node}".lower()).strip("-")[:63]
     return render("wasm/hello-pod.yaml.j2", name=name, runtime_class=runtime_class, node=node,
                   image=image, crun=crun)
+
+
+def failing_pod(runtime_class: str, node: str, image: str, crun: bool, status: int) -> str:
+    """A pod that runs the bench-wasm module once on ``node`` with ``exit STATUS``: the
+    compliance check of how a handler reports a failed module."""
+    name = re.sub(r"[^a-z0-9-]+", "-", f"edgewasm-exit-{runtime_class}-{node}".lower()).strip("-")[:63]
+    return render("wasm/exit-pod.yaml.j2", name=name, runtime_class=runtime_class, node=node, image=image,
+                  crun=crun, status=status)

@@ -8,7 +8,7 @@ import tarfile
 import kubernetes_validate
 import pytest
 
-from edgewasm import hello_wasm, wasm
+from edgewasm import bench_images, hello_wasm, wasm
 from edgewasm.compliance.schema import validate_manifest
 from tests.fixtures import manifests
 
@@ -29,6 +29,16 @@ def test_hello_pod_validates(runtime_class, crun):
     assert pod["spec"]["nodeSelector"] == {"kubernetes.io/hostname": "edge-pi-1"}
     annotations = pod["metadata"].get("annotations", {})
     assert (annotations.get("module.wasm.image/variant") == "compat-smart") is crun
+
+
+@pytest.mark.parametrize("runtime_class,crun", [("crun-wasm", True), ("edgewasm-wasmtime", False)])
+def test_exit_status_pod_validates_and_asks_the_module_for_its_status(runtime_class, crun):
+    (pod,) = validate_manifest(wasm.failing_pod(runtime_class, "edge-agent-1", bench_images.wasm_ref("0.1.0"),
+                                                crun, 3))
+    (container,) = pod["spec"]["containers"]
+    assert container["args"] == ["exit", "3"] and container["imagePullPolicy"] == "Never"
+    assert pod["spec"]["runtimeClassName"] == runtime_class and pod["spec"]["restartPolicy"] == "Never"
+    assert ("module.wasm.image/variant" in pod["metadata"].get("annotations", {})) is crun
 
 
 def test_schema_check_can_fail():

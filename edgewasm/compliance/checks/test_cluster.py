@@ -9,9 +9,10 @@ import yaml
 from edgewasm.compliance import applies
 from edgewasm.compliance.checks.standin import light_standin
 from edgewasm.compliance.cluster import node_problems
+from edgewasm.bench_images import wasm_ref
 from edgewasm.hello_wasm import greeting, image_ref
-from edgewasm.plan import fleet_handlers, handlers
-from edgewasm.wasm import CRUN_WASM, hello_pod, runtime_class_name
+from edgewasm.plan import fleet_handlers, handlers, wanted_versions
+from edgewasm.wasm import CRUN_WASM, failing_pod, hello_pod, runtime_class_name
 
 # Cluster-level checks: once per cluster, on its first server.
 pytestmark = applies.only(applies.first_server)
@@ -110,3 +111,67 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, flee
         pytest.skip(f"test bed: no node runs Wasm through {handler} ({'; '.join(left_out)})")
     if not started:
         pytest.skip(f"no node of the fleet runs the {handler} handler")
+
+
+# Handlers that report every module's end as exit 0, with the upstream defect behind it: a
+# finding the report shows on every run (skipped with the finding, never passed) rather
+# than a failure the operator cannot fix by deploying.
+EXIT_STATUS_DEFECTS = {
+    CRUN_WASM: "crun's wasmedge handler (libcrun/handlers/wasmedge.c) exits 0 after any module that ends by "
+               "WASI proc_exit, whatever its status",
+}
+EXIT_CASE = 3
+
+
+def _finished(host, kubectl: str, name: str, timeout: float = 180) -> dict | None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        got = host.run(f"{kubectl} get pod {name} -o json")
+        if got.rc == 0 and json.loads(got.stdout)["status"].get("phase") in ("Succeeded", "Failed"):
+            return json.loads(got.stdout)
+        time.sleep(2)
+    return None
+
+
+@pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
+def test_a_failing_wasm_module_fails_its_pod(host, kubectl, access, fleet, handler):
+    """A Wasm module that exits 3 leaves its pod Failed with exit code 3 (a handler that reports it Succeeded hides every failure: Jobs, restarts and alerts never see one).
+
+    Runs on nodes that carry the bench images (edgewasm_bench_images), whose module exits
+    with the status it is given. Fix: use a handler that reports the module's exit status
+    (the runwasi shims) for workloads whose failure matters."""
+    nodes = {n["metadata"]["name"]: n for n in kubectl("get nodes")["items"]}
+    failures, findings, ran = [], [], []
+    for node in fleet:
+        if not node.role or light_standin(node.data) or not node.data.get("edgewasm_bench_images"):
+            continue
+        if node.name not in nodes or not _ready(nodes[node.name]):
+            continue  # test_every_inventory_node_joined_and_is_ready says why
+        if handler not in handlers(node.data, nodes[node.name]["status"]["nodeInfo"]["architecture"]):
+            continue
+        if node.data.get("testbed_handlers_left_out", {}).get(handler):
+            continue
+        manifest = failing_pod(runtime_class_name(handler), node.name,
+                               wasm_ref(wanted_versions(node.data)["bench-wasm"]), handler == CRUN_WASM, EXIT_CASE)
+        name = yaml.safe_load(manifest)["metadata"]["name"]
+        host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=true")
+        applied = _apply_once_admission_answers(host, access.kubectl, manifest)
+        if applied.rc:
+            failures.append(f"{node.name}/{handler}: {applied.stderr.strip()}")
+            continue
+        pod = _finished(host, access.kubectl, name)
+        host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=false")
+        ran.append(node.name)
+        if pod is None:
+            failures.append(f"{node.name}/{handler}: the pod did not finish within 180s")
+            continue
+        state = (pod["status"].get("containerStatuses") or [{}])[0].get("state", {}).get("terminated") or {}
+        shown = f"pod {pod['status']['phase']}, exit code {state.get('exitCode')}"
+        if pod["status"]["phase"] != "Failed" or state.get("exitCode") != EXIT_CASE:
+            finding = f"{node.name}/{handler}: a module that exits {EXIT_CASE} shows as {shown}"
+            (findings if handler in EXIT_STATUS_DEFECTS else failures).append(finding)
+    assert failures == []
+    if findings:
+        pytest.skip(f"FINDING: {'; '.join(findings)} ({EXIT_STATUS_DEFECTS[handler]})")
+    if not ran:
+        pytest.skip(f"no node with the bench images (edgewasm_bench_images) runs the {handler} handler")
