@@ -54,6 +54,11 @@ def table(result: dict) -> str:
         lines.append(f"density {d['node']} {d['handler']}: {d['pods_ready']} pods Ready, bounded by "
                      f"{d['bounded_by']['by']} ({d['bounded_by'].get('detail', '')}); memory per pod at rest p50 "
                      f"{rest} MiB, peak {peak} MiB")
+    hooks = (result.get("admission") or {}).get("webhooks") or []
+    if hooks:
+        lines += ["", "admission webhooks during the run (API server histogram; p50/p95/p99 within its buckets)"]
+        lines += [f"  {h['webhook']} {h['operation']} rejected={h['rejected']}: {h['calls']} calls, mean "
+                  f"{h['mean_ms']:.2f} ms, p50/p95/p99 {h['p50_ms']}/{h['p95_ms']}/{h['p99_ms']} ms" for h in hooks]
     conformance = (result.get("conformance") or {}).get("table") or []
     if conformance:
         columns = [k for k in conformance[0] if k not in ("case", "what")]

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 
 import paramiko
 
-from edgewasm.bench import coldstart, conformance, density
+from edgewasm.bench import admission, coldstart, conformance, density
 from edgewasm.bench.cluster import KubectlError, Runner, Session, SshRunner
 from edgewasm.bench.pods import HANDLERS, Workload, sentinel_manifest
 from edgewasm.bench.target import Refused, choose, environment, images
@@ -138,13 +138,24 @@ def bench(hosts: list, inventory: str, options: Options, say: Callable[[str], No
         created = True  # from here on the run may have made something to delete
         session.ensure_namespace()
         session.kubectl("create", "-f", "-", stdin=sentinel_manifest(session, workload(chosen[0][3], options)))
+        webhooks_before = admission.scrape(session)
         measured = measure(session, chosen, options, server.name, say)
         result["skipped"].update(measured.pop("left_out"))
+        result["admission"] = _admission(webhooks_before, admission.scrape(session))
         return {**result, **measured}
     finally:
         if created:
             cleanup(session, say)
         runner.close()
+
+
+def _admission(before, after) -> dict:
+    """Every validating/mutating webhook call the API server made during the run (the run's
+    pods: Gatekeeper's among them), or why the figures are missing."""
+    if isinstance(before, str) or isinstance(after, str):
+        return {"error": before if isinstance(before, str) else after, "webhooks": []}
+    return {"source": f"{admission.METRIC} (API server /metrics), after minus before the run", "error": None,
+            "webhooks": admission.difference(before, after)}
 
 
 def cleanup(session: Session, say: Callable[[str], None]) -> None:

@@ -287,7 +287,12 @@ def test_reports_hold_raw_samples_summaries_and_plots(tmp_path):
     data = json.loads(written["json"].read_text())
     assert len(data["coldstart"]["samples"]) == 1 + 10 + 1 + 1 + 10  # wasmtime, wasmedge (c=1 only), runc
     assert data["environment"]["k3s"] == ["v1.35.1+k3s1"]
+    # Every pod of the run, and only those, went through the webhook (the fake's 4 ms each).
+    (hook,) = data["admission"]["webhooks"]
+    assert hook["webhook"] == "validation.gatekeeper.sh" and hook["calls"] == 1 + 10 + 1 + 1 + 10 + 5 + 5
+    assert hook["mean_ms"] == 4.0 and hook["p50_ms"] <= 5
     html = written["html"].read_text()
+    assert "Admission webhooks during the run" in html
     assert "FAILED" in html and "no runtime for &#34;wasmedge&#34;" in html  # escaped, never markup
     if "coldstart" in written:  # matplotlib installed (the extra `bench`)
         assert written["coldstart"].read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
