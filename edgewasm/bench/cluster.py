@@ -108,7 +108,11 @@ class SshRunner:
                 channel.sendall(stdin.encode())
             channel.shutdown_write()
             out, err, deadline = [], [], time.monotonic() + timeout
-            while not (channel.exit_status_ready() and not channel.recv_ready() and not channel.recv_stderr_ready()):
+            # Done at the remote's EOF and exit status with nothing left buffered: the exit
+            # status alone may come while output is still in flight (a 4 MB node summary
+            # came back cut at 32 KiB on the bed).
+            while not ((channel.eof_received or channel.closed) and channel.exit_status_ready() and not channel.recv_ready()
+                       and not channel.recv_stderr_ready()):
                 if time.monotonic() > deadline:
                     raise TimeoutError(f"no answer within {timeout:.0f}s to: {command[:120]}")
                 select.select([channel], [], [], 0.5)

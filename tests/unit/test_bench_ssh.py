@@ -27,6 +27,7 @@ case "$*" in
     exec sleep 30 ;;
   *"create -f -"*) cat > "{dir}/created"; echo "pod/eb-x-p-0 created" ;;
   *"get nodes"*) echo '{{"items": []}}' ;;
+  *"get --raw"*) head -c 3000000 /dev/zero | tr '\\0' x; echo; echo done >&2 ;;
   *) echo "error: the server doesn't have a resource type \\"nope\\"" >&2; exit 1 ;;
 esac
 """
@@ -66,6 +67,9 @@ def test_one_connection_carries_commands_stdin_and_the_servers_create_stamp(serv
         assert session.json("get", "nodes") == {"items": []}
         with pytest.raises(KubectlError, match='resource type "nope"'):
             session.kubectl("get", "nope")
+        # A big answer (a node summary is megabytes) comes back whole.
+        code, out, err = runner.run(f"{session.kubectl_cmd} get --raw /api/v1/nodes/n/proxy/stats/summary")
+        assert (code, len(out), out[:3], err) == (0, 3_000_001, "xxx", "done\n")
         assert server.connections == 1
     finally:
         runner.close()
