@@ -2,7 +2,7 @@
 nodes offer, judges handler conformance against runc, cleans up after itself, shows a
 handler that cannot start pods as failed (never as fast), and refuses a cluster it cannot
 reach. Small levels: this proves the tool, the figures of docs/performance.md come from
-longer runs (benchmarks/bench_bed.md says how).
+longer runs (docs/performance.md, "Method").
 
 Runs on the shared default bed after test_check_user (conftest.SHARED_BED); every host
 carries the bench images (edgewasm.testbed: edgewasm_bench_images).
