@@ -43,13 +43,14 @@ def _coldstart(result: dict, pyplot):
     levels = sorted({s["concurrency"] for s in samples})
     if not levels:
         return None
-    figure, axes = pyplot.subplots(1, len(levels), figsize=(5 * len(levels), 4), squeeze=False)
+    figure, axes = pyplot.subplots(1, len(levels), figsize=(5.5 * len(levels), 4.5), squeeze=False)
     for ax, level in zip(axes[0], levels):
         keys = sorted({(s["node"], s["handler"]) for s in samples if s["concurrency"] == level})
         data = [[s["completed_ms"] for s in samples if s["concurrency"] == level and (s["node"], s["handler"]) == k]
                 for k in keys]
         ax.boxplot(data, whis=(1, 99))
-        ax.set_xticks(range(1, len(keys) + 1), [f"{h}\n{n}" for n, h in keys], fontsize=8)
+        ax.set_xticks(range(1, len(keys) + 1), [f"{h}\n{n}" for n, h in keys], fontsize=8, rotation=35,
+                      ha="right")
         ax.set_title(f"create -> completed, c={level}")
         ax.set_ylabel("ms (server clock)")
     return figure
