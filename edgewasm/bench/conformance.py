@@ -96,6 +96,14 @@ def observe(pod: dict | None, lines: list[str]) -> Observed:
     return Observed(status.get("phase", ""), term.get("exitCode"), reason, lines)
 
 
+def _lines(session: Session, pod: str) -> list[str]:
+    """The pod's log lines; none for a pod whose container never started (kubectl refuses)."""
+    try:
+        return session.log(pod).splitlines()
+    except KubectlError:
+        return []
+
+
 def run(session: Session, workload: Workload, node: str, node_index: int, handler: str, timeout: float,
         say: Callable[[str], None], sleep: Callable[[float], None] = time.sleep) -> list[dict]:
     """One row per case: ok, the problem (None when it conforms), what was observed."""
@@ -112,11 +120,11 @@ def run(session: Session, workload: Workload, node: str, node_index: int, handle
     rows = []
     try:
         pods = {} if refused else session.pods(phase_name)
-        output = {n: session.log(n).splitlines() for n in pods}
+        output = {n: _lines(session, n) for n in pods}
         late = [n for c, n in zip(CASES, names) if c.needs_logs and n in pods and not output[n]]
         if late:
             sleep(LOG_SETTLE)
-            output.update({n: session.log(n).splitlines() for n in late})
+            output.update({n: _lines(session, n) for n in late})
     except KubectlError as exc:
         pods, output, refused = {}, {}, f"pods unread: {exc}"
     for case, name in zip(CASES, names):
