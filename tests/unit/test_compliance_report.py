@@ -187,3 +187,16 @@ def test_a_run_without_skips_keeps_the_plain_headline():
     r = report([entry("edge-1", [check("edge-1", "k3s", "t")])])
     assert formats.to_markdown(r).startswith("**edgewasm compliance, site: compliant.** 1 hosts, every check passed")
     assert 'id="skipped"' not in formats.to_html(r)
+
+
+def test_a_refused_pod_is_reported_by_its_error_not_by_the_pod_security_warnings_before_it():
+    # The bed's real K3s warns at PodSecurity "restricted" on every check pod; the warnings came
+    # first and the report's 400-character message ended before "failed calling webhook".
+    from edgewasm.compliance.checks import test_cluster as cluster_checks
+    stderr = ('Warning: would violate PodSecurity "restricted:latest": allowPrivilegeEscalation != false '
+              '(container "hello" must set securityContext.allowPrivilegeEscalation=false)\n'
+              'Error from server (InternalError): error when creating "STDIN": Internal error occurred: '
+              'failed calling webhook "validation.gatekeeper.sh"\n')
+    refusal = cluster_checks._refusal(stderr)
+    assert refusal.startswith("Error from server (InternalError)") and "failed calling webhook" in refusal
+    assert "Warning" not in refusal
