@@ -200,3 +200,23 @@ def test_a_refused_pod_is_reported_by_its_error_not_by_the_pod_security_warnings
     refusal = cluster_checks._refusal(stderr)
     assert refusal.startswith("Error from server (InternalError)") and "failed calling webhook" in refusal
     assert "Warning" not in refusal
+
+
+def test_admission_is_waited_for_once_per_run_then_refused_at_once(monkeypatch):
+    # Gatekeeper on a powered-off node: without the memory, every check pod waited the full
+    # ADMISSION_WAIT in turn.
+    from types import SimpleNamespace
+    from edgewasm.compliance.checks import test_cluster as cluster_checks
+    calls = []
+
+    class Host:
+        def run(self, command):
+            calls.append(command)
+            return SimpleNamespace(rc=1, stdout="", stderr='Internal error occurred: failed calling webhook "x"')
+
+    monkeypatch.setattr(cluster_checks, "ADMISSION_WAIT", 0.2)
+    monkeypatch.setattr(cluster_checks.time, "sleep", lambda s: None)
+    wait = cluster_checks.AdmissionWait()
+    assert wait.apply(Host(), "kubectl", "{}").rc == 1 and wait.down and len(calls) > 1
+    calls.clear()
+    assert wait.apply(Host(), "kubectl", "{}").rc == 1 and len(calls) == 1

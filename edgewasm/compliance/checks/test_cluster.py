@@ -46,13 +46,29 @@ def test_wasm_runtime_classes_exist(kubectl, fleet):
 ADMISSION_WAIT = 240
 
 
-def _apply_once_admission_answers(host, kubectl: str, manifest: str):
-    deadline = time.monotonic() + ADMISSION_WAIT
-    while True:
-        applied = host.run(f"{kubectl} apply -f - <<'EOF'\n{manifest}\nEOF")
-        if applied.rc == 0 or "failed calling webhook" not in applied.stderr or time.monotonic() > deadline:
-            return applied
-        time.sleep(5)
+class AdmissionWait:
+    """Applies the checks' pods, waiting up to ADMISSION_WAIT for the webhook once per run:
+    waited out, admission is down, and the run's later pods are refused at once instead of
+    each waiting again (with Gatekeeper on a lost node, every check pod would)."""
+
+    def __init__(self):
+        self.down = False
+
+    def apply(self, host, kubectl: str, manifest: str):
+        deadline = time.monotonic() + (0 if self.down else ADMISSION_WAIT)
+        while True:
+            applied = host.run(f"{kubectl} apply -f - <<'EOF'\n{manifest}\nEOF")
+            if applied.rc == 0 or "failed calling webhook" not in applied.stderr:
+                return applied
+            if time.monotonic() > deadline:
+                self.down = True
+                return applied
+            time.sleep(5)
+
+
+@pytest.fixture(scope="session")
+def admission():
+    return AdmissionWait()
 
 
 def _refusal(stderr: str) -> str:
@@ -67,7 +83,7 @@ def _ready(node: dict) -> bool:
 
 
 @pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
-def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, fleet, plan, handler):
+def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, admission, fleet, plan, handler):
     """One pod per Wasm-capable node for this handler, pinned to that node; its log must be the greeting.
 
     Fix: check that node's shim and containerd template (k3s crictl info), then run the deploy."""
@@ -94,7 +110,7 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, flee
         manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
         name = yaml.safe_load(manifest)["metadata"]["name"]
         host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=true")
-        started[node.name] = (name, _apply_once_admission_answers(host, access.kubectl, manifest))
+        started[node.name] = (name, admission.apply(host, access.kubectl, manifest))
     # The pods run side by side; each is then waited for and read in turn.
     for node_name, (name, applied) in started.items():
         if applied.rc:
@@ -141,7 +157,7 @@ def _finished(host, kubectl: str, name: str, timeout: float = 180) -> dict | Non
 
 
 @pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
-def test_a_failing_wasm_module_fails_its_pod(host, kubectl, access, fleet, handler):
+def test_a_failing_wasm_module_fails_its_pod(host, kubectl, access, admission, fleet, handler):
     """A Wasm module that exits 3 leaves its pod Failed with exit code 3 (a handler that reports it Succeeded hides every failure: Jobs, restarts and alerts never see one).
 
     Runs on nodes that carry the bench images (edgewasm_bench_images), whose module exits
@@ -162,7 +178,7 @@ def test_a_failing_wasm_module_fails_its_pod(host, kubectl, access, fleet, handl
                                wasm_ref(wanted_versions(node.data)["bench-wasm"]), handler == CRUN_WASM, EXIT_CASE)
         name = yaml.safe_load(manifest)["metadata"]["name"]
         host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=true")
-        applied = _apply_once_admission_answers(host, access.kubectl, manifest)
+        applied = admission.apply(host, access.kubectl, manifest)
         if applied.rc:
             failures.append(f"{node.name}/{handler}: {_refusal(applied.stderr)}")
             continue
