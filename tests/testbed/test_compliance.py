@@ -227,14 +227,13 @@ def test_a_host_powered_off_is_unreachable_and_the_others_are_checked_in_full(co
         # The exit-status check leaves a lost node out: a handler only that node runs is
         # skipped naming it; the pods on the nodes still up fail only when admission is down.
         for check in host["checks"]:
+            message = check["message"]
             if (check["component"], check["check"]) in exit_checks & lost:
-                message = check["message"]
                 if check["outcome"] == "skipped":
                     assert f"{agent.name} not Ready" in message, message
                 else:
                     assert admission_down and "failed calling webhook" in message, message
             elif (check["component"], check["check"]) in lost - {smoke}:
-                message = check["message"]
                 assert agent.name in message, message
                 assert f"{server}/" not in message or (admission_down and "failed calling webhook" in message), message
     families = {f.name: f for f in text_string_to_metric_families((run.run_dir / "metrics.prom").read_text())}

@@ -2,6 +2,7 @@
 
 import json
 import time
+from typing import NamedTuple
 
 import pytest
 import yaml
@@ -82,6 +83,34 @@ def _ready(node: dict) -> bool:
     return any(c.get("type") == "Ready" and c.get("status") == "True" for c in node["status"].get("conditions", []))
 
 
+class HandlerNodes(NamedTuple):
+    ready: list  # the inventory hosts a check runs its pod on
+    not_ready: list[str]
+    missing: list[str]  # inventory nodes the cluster does not have
+    left_out: list[str]  # "node: why", the test bed's handlers_left_out
+
+
+def _handler_nodes(fleet, node_list: dict, handler: str, wanted=lambda data: True) -> HandlerNodes:
+    """The fleet's K3s nodes (``wanted`` by the check) that run ``handler``, by what a check
+    can do on each. Light stand-ins are left out: their own check says why (test_k3s.py)."""
+    nodes = {n["metadata"]["name"]: n for n in node_list["items"]}
+    chosen = HandlerNodes([], [], [], [])
+    for node in fleet:
+        if not node.role or light_standin(node.data) or not wanted(node.data):
+            continue
+        if node.name not in nodes:
+            chosen.missing.append(node.name)
+        elif handler not in handlers(node.data, nodes[node.name]["status"]["nodeInfo"]["architecture"]):
+            continue
+        elif why := node.data.get("testbed_handlers_left_out", {}).get(handler):
+            chosen.left_out.append(f"{node.name}: {why}")
+        elif _ready(nodes[node.name]):
+            chosen.ready.append(node)
+        else:
+            chosen.not_ready.append(node.name)
+    return chosen
+
+
 @pytest.mark.parametrize("handler", ["wasmtime", "wasmedge", "crun-wasm"])
 def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, admission, fleet, plan, handler):
     """One pod per Wasm-capable node for this handler, pinned to that node; its log must be the greeting.
@@ -89,24 +118,12 @@ def test_hello_wasm_pod_completes_on_every_wasm_node(host, kubectl, access, admi
     Fix: check that node's shim and containerd template (k3s crictl info), then run the deploy."""
 
     image = image_ref(plan.versions["hello-wasm"])
-    nodes = {n["metadata"]["name"]: n for n in kubectl("get nodes")["items"]}
-    failures, started, left_out = [], {}, []
-    for node in fleet:
-        if not node.role or light_standin(node.data):
-            continue  # its own check says why (test_k3s.py)
-        if node.name not in nodes:
-            failures.append(f"{node.name}: not a node of the cluster")
-            continue
-        if handler not in handlers(node.data, nodes[node.name]["status"]["nodeInfo"]["architecture"]):
-            continue
-        why = node.data.get("testbed_handlers_left_out", {}).get(handler)
-        if why:
-            left_out.append(f"{node.name}: {why}")
-            continue
-        if not _ready(nodes[node.name]):
-            # A pod bound to a node that is not Ready would only wait out the timeout.
-            failures.append(f"{node.name}/{handler}: node not Ready, no pod run")
-            continue
+    chosen = _handler_nodes(fleet, kubectl("get nodes"), handler)
+    # A pod bound to a node that is not Ready would only wait out the timeout.
+    failures = [f"{name}: not a node of the cluster" for name in chosen.missing]
+    failures += [f"{name}/{handler}: node not Ready, no pod run" for name in chosen.not_ready]
+    started, left_out = {}, chosen.left_out
+    for node in chosen.ready:
         manifest = hello_pod(runtime_class_name(handler), node.name, image, crun=handler == CRUN_WASM)
         name = yaml.safe_load(manifest)["metadata"]["name"]
         host.run(f"{access.kubectl} delete pod {name} --ignore-not-found --wait=true")
@@ -163,20 +180,10 @@ def test_a_failing_wasm_module_fails_its_pod(host, kubectl, access, admission, f
     Runs on nodes that carry the bench images (edgewasm_bench_images), whose module exits
     with the status it is given. Fix: use a handler that reports the module's exit status
     (the runwasi shims) for workloads whose failure matters."""
-    nodes = {n["metadata"]["name"]: n for n in kubectl("get nodes")["items"]}
-    failures, findings, ran, not_ready = [], [], [], []
-    for node in fleet:
-        if not node.role or light_standin(node.data) or not node.data.get("edgewasm_bench_images"):
-            continue
-        if node.name not in nodes:
-            continue  # test_every_inventory_node_joined_and_is_ready says why
-        if handler not in handlers(node.data, nodes[node.name]["status"]["nodeInfo"]["architecture"]):
-            continue
-        if node.data.get("testbed_handlers_left_out", {}).get(handler):
-            continue
-        if not _ready(nodes[node.name]):
-            not_ready.append(node.name)
-            continue
+    # Nodes missing from the cluster: test_every_inventory_node_joined_and_is_ready says why.
+    chosen = _handler_nodes(fleet, kubectl("get nodes"), handler, lambda data: data.get("edgewasm_bench_images"))
+    failures, findings, ran, not_ready = [], [], [], chosen.not_ready
+    for node in chosen.ready:
         manifest = failing_pod(runtime_class_name(handler), node.name,
                                wasm_ref(wanted_versions(node.data)["bench-wasm"]), handler == CRUN_WASM, EXIT_CASE)
         name = yaml.safe_load(manifest)["metadata"]["name"]
